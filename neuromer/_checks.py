@@ -1,0 +1,89 @@
+"""Argument validation at the public boundary, with uniform messages (after MNE's helpers)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataFormatError, NeuromerError
+
+
+def _type_names(types: type | tuple) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    names = ["None" if t is type(None) else getattr(t, "__name__", str(t)) for t in types]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def validate_type(value: Any, types: type | tuple, name: str) -> Any:
+    """Raise :class:`NeuromerError` unless ``value`` is an instance of ``types``.
+
+    >>> validate_type(1.0, (int, float), "window_s")
+    1.0
+    """
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        raise NeuromerError(
+            f"Invalid type for the {name!r} parameter: expected {_type_names(types)}, "
+            f"got {type(value).__name__} ({value!r})."
+        )
+    return value
+
+
+def check_option(value: Any, allowed: Iterable, name: str) -> Any:
+    """Raise :class:`NeuromerError` unless ``value`` is one of ``allowed``.
+
+    The message follows MNE's: "Invalid value for the 'method' parameter. Allowed values are
+    'welch' and 'multitaper', but got 'fft' instead."
+    """
+    allowed = list(allowed)
+    if value not in allowed:
+        quoted = [repr(a) for a in allowed]
+        listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        raise NeuromerError(
+            f"Invalid value for the {name!r} parameter. Allowed values are {listed}, "
+            f"but got {value!r} instead."
+        )
+    return value
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as float, raising unless it is a finite positive (or >= 0) number."""
+    validate_type(value, (int, float, np.integer, np.floating), name)
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise NeuromerError(f"Invalid value for the {name!r} parameter: expected {kind} number, got {value!r}.")
+    return value
+
+
+def check_file(path: str | os.PathLike, name: str = "path", *, must_exist: bool = True) -> Path:
+    """Return ``path`` as a :class:`~pathlib.Path`, raising :class:`DataFormatError` if missing."""
+    validate_type(path, (str, os.PathLike), name)
+    path = Path(path).expanduser()
+    if must_exist and not path.exists():
+        raise DataFormatError(f"{path}: file not found.")
+    if must_exist and path.is_dir():
+        raise DataFormatError(f"{path}: expected a file, got a directory.")
+    return path
+
+
+def check_array(x: Any, name: str, *, ndim: int | None = None, finite: bool = False) -> np.ndarray:
+    """Return ``x`` as an ndarray, checking its number of dimensions (and finiteness)."""
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists etc.
+        raise NeuromerError(f"Invalid value for the {name!r} parameter: not an array ({exc}).") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise NeuromerError(
+            f"Invalid shape for the {name!r} parameter: expected {ndim} dimensions, got shape {arr.shape}."
+        )
+    if finite and arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        raise NeuromerError(f"Invalid value for the {name!r} parameter: contains NaN or infinite values.")
+    return arr

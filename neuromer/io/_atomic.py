@@ -1,0 +1,44 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import DataFormatError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched, so a crash never
+    leaves a half-written output behind. With ``overwrite=False`` an existing ``path`` is an
+    error (raised before anything is written).
+
+    Examples
+    --------
+    >>> with atomic_path("out.parquet") as tmp:  # doctest: +SKIP
+    ...     df.to_parquet(tmp)
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise DataFormatError(f"{path}: file exists; refusing to overwrite it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # end with the full target name so writers that dispatch on it (mne's -epo.fif) still work
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{path.name}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if not overwrite and path.exists():
+            raise DataFormatError(f"{path}: file appeared while writing; refusing to overwrite it.")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

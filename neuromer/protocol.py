@@ -1,0 +1,411 @@
+"""Experiment protocols: the contract between acquisition and analysis.
+
+A protocol (``protocols/*.toml``) lists the stimuli, the timing of a trial, the marker vocabulary,
+the expected streams with their channels, and the rating scales. :func:`read_protocol` validates
+it and raises :class:`~neuromer.errors.ProtocolError` naming the file and the field at fault.
+
+File layout::
+
+    [protocol]                  # name, description
+    [timing]                    # baseline_s, stimulus_s, rating_s, inter_trial_s
+    [markers]                   # trial_start, baseline_start, stimulus_on, stimulus_off, rating, trial_end
+    [ratings]                   # scales = [...], min, max
+    [[streams]]                 # type, name, channels = [...], kinds = [...] or kind = "eeg"
+    [[stimuli]]                 # id, file (relative to the protocol file), [stimuli.meta]
+
+Marker templates may contain ``{stimulus_id}`` (stimulus on/off), ``{scale}`` and ``{value}``
+(ratings); e.g. ``stimulus_on = "stim_on/{stimulus_id}"`` matches ``"stim_on/s07"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ProtocolError
+
+#: MNE channel types a protocol may name for a channel.
+CHANNEL_KINDS = ("eeg", "eog", "emg", "ecg", "gsr", "resp", "bio", "temperature", "misc", "stim")
+MARKER_KINDS = ("trial_start", "baseline_start", "stimulus_on", "stimulus_off", "rating", "trial_end")
+SAM_SCALES = ("valence", "arousal", "dominance", "liking")
+
+_ALLOWED = {
+    "": {"protocol", "timing", "markers", "ratings", "streams", "stimuli"},
+    "protocol": {"name", "description", "version"},
+    "timing": {"baseline_s", "stimulus_s", "rating_s", "inter_trial_s"},
+    "markers": set(MARKER_KINDS),
+    "ratings": {"scales", "min", "max"},
+    "streams": {"type", "name", "channels", "kinds", "kind", "required"},
+    "stimuli": {"id", "file", "meta"},
+}
+_FIELD_PATTERNS = {"stimulus_id": r"(?P<stimulus_id>.+?)", "scale": r"(?P<scale>[A-Za-z_]\w*)",
+                   "value": r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Durations of the parts of a trial, in seconds."""
+
+    baseline_s: float = 3.0
+    stimulus_s: float = 60.0
+    rating_s: float = 0.0
+    inter_trial_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Marker vocabulary: a string template per event kind (``None`` if the protocol has none)."""
+
+    trial_start: str | None = "trial_start"
+    baseline_start: str | None = "baseline_start"
+    stimulus_on: str = "stim_on/{stimulus_id}"
+    stimulus_off: str | None = "stim_off/{stimulus_id}"
+    rating: str | None = "rating/{scale}/{value}"
+    trial_end: str | None = None
+
+    def format(self, kind: str, **fields: Any) -> str:
+        """The marker string for event ``kind``, e.g. ``format("stimulus_on", stimulus_id="s01")``."""
+        template = getattr(self, kind)
+        if template is None:
+            raise ProtocolError(f"The protocol defines no '{kind}' marker (markers.{kind}).")
+        return template.format(**fields)
+
+    def parse(self, text: str) -> tuple[str, dict[str, str]] | None:
+        """Return ``(kind, fields)`` for a marker string, or ``None`` if it is not in the vocabulary."""
+        text = str(text).strip()
+        for kind, rx in self._compiled():
+            m = rx.fullmatch(text)
+            if m:
+                return kind, m.groupdict()
+        return None
+
+    def _compiled(self) -> list[tuple[str, re.Pattern]]:
+        cached = self.__dict__.get("_rx")
+        if cached is None:
+            cached = []
+            for kind in MARKER_KINDS:
+                template = getattr(self, kind)
+                if template is not None:
+                    parts = re.split(r"(\{\w+\})", template)
+                    rx = "".join(_FIELD_PATTERNS[p[1:-1]] if p[1:-1] in _FIELD_PATTERNS and p.startswith("{")
+                                 else re.escape(p) for p in parts)
+                    cached.append((kind, re.compile(rx)))
+            object.__setattr__(self, "_rx", cached)
+        return cached
+
+
+@dataclass(frozen=True)
+class RatingScales:
+    """Self-report scales (SAM by default) and their range."""
+
+    scales: tuple[str, ...] = SAM_SCALES
+    min: float = 1.0
+    max: float = 9.0
+
+    @property
+    def midpoint(self) -> float:
+        """The scale's centre (5 on 1-9), the usual high/low threshold."""
+        return (self.min + self.max) / 2
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A stream the session is expected to contain (matched on LSL type and optionally name)."""
+
+    type: str
+    name: str | None = None
+    channels: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """One stimulus: its id, its audio file (absolute, resolved) and free metadata."""
+
+    id: str
+    file: Path | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A validated experiment protocol. Build it with :func:`read_protocol`."""
+
+    name: str
+    description: str = ""
+    timing: Timing = Timing()
+    markers: Markers = Markers()
+    ratings: RatingScales = RatingScales()
+    streams: tuple[StreamSpec, ...] = ()
+    stimuli: tuple[Stimulus, ...] = ()
+    path: Path | None = None
+
+    def __repr__(self) -> str:
+        return (f"<Protocol {self.name!r} | {len(self.stimuli)} stimuli, {len(self.streams)} streams, "
+                f"baseline {self.timing.baseline_s:g} s, stimulus {self.timing.stimulus_s:g} s>")
+
+    def stimulus(self, stimulus_id: str) -> Stimulus:
+        """The stimulus with this id; :class:`ProtocolError` if the protocol has none."""
+        for stim in self.stimuli:
+            if stim.id == str(stimulus_id):
+                return stim
+        raise ProtocolError(f"{self._where()}: unknown stimulus id {stimulus_id!r}.")
+
+    @property
+    def stimulus_ids(self) -> list[str]:
+        return [s.id for s in self.stimuli]
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Every channel the streams declare, in stream order."""
+        return [ch for s in self.streams for ch in s.channels]
+
+    @property
+    def channel_types(self) -> dict[str, str]:
+        """Channel name -> MNE channel type, for every declared channel."""
+        return {ch: kind for s in self.streams for ch, kind in zip(s.channels, s.kinds)}
+
+    def _where(self) -> str:
+        return str(self.path) if self.path else f"protocol {self.name!r}"
+
+    def dumps(self) -> str:
+        """The protocol as TOML text (stimulus files relative to ``self.path``'s folder)."""
+        base = self.path.parent if self.path else None
+        out = ["[protocol]", f"name = {_toml(self.name)}", f"description = {_toml(self.description)}", ""]
+        out += ["[timing]"] + [f"{k} = {_toml(getattr(self.timing, k))}"
+                               for k in ("baseline_s", "stimulus_s", "rating_s", "inter_trial_s")]
+        out += ["", "[markers]"] + [f"{k} = {_toml(getattr(self.markers, k))}" for k in MARKER_KINDS
+                                    if getattr(self.markers, k) is not None]
+        out += ["", "[ratings]", f"scales = {_toml(list(self.ratings.scales))}",
+                f"min = {_toml(self.ratings.min)}", f"max = {_toml(self.ratings.max)}"]
+        for s in self.streams:
+            out += ["", "[[streams]]", f"type = {_toml(s.type)}"]
+            if s.name:
+                out.append(f"name = {_toml(s.name)}")
+            if s.channels:
+                out += [f"channels = {_toml(list(s.channels))}", f"kinds = {_toml(list(s.kinds))}"]
+            elif s.kinds:
+                out.append(f"kinds = {_toml(list(s.kinds))}")
+            if not s.required:
+                out.append("required = false")
+        for st in self.stimuli:
+            out += ["", "[[stimuli]]", f"id = {_toml(st.id)}"]
+            if st.file is not None:
+                rel = os.path.relpath(st.file, base) if base else str(st.file)
+                out.append(f"file = {_toml(Path(rel).as_posix())}")
+            if st.meta:
+                out.append("meta = { " + ", ".join(f"{k} = {_toml(v)}" for k, v in st.meta.items()) + " }")
+        return "\n".join(out) + "\n"
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(float(v)) if isinstance(v, float) else str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{s}"'
+
+
+def read_protocol(path: str | os.PathLike, *, check_files: bool = True) -> Protocol:
+    """Read and validate a protocol TOML file.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.toml`` file. Stimulus files are resolved relative to its folder and may not escape
+        it. A bare name such as ``"deap"`` finds a protocol shipped with neuromer.
+    check_files : bool
+        Require every stimulus file to exist (default). Turn off to inspect a protocol whose audio
+        is elsewhere.
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    ProtocolError
+        Naming the file and the field (``timing.baseline_s``, ``stimuli[3].file``...).
+    """
+    path = _locate(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: protocol file not found.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"{path}: not valid TOML ({exc}).") from None
+    return _build(raw, path, check_files=check_files)
+
+
+def shipped_protocols() -> dict[str, Path]:
+    """Protocols shipped with neuromer: name -> path."""
+    folder = _shipped_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder else {}
+
+
+def _shipped_dir() -> Path | None:
+    for cand in (Path(__file__).resolve().parent.parent / "protocols",
+                 Path(__file__).resolve().parent / "protocols"):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def _locate(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if p.exists() or p.suffix:
+        if not p.exists():
+            raise ProtocolError(f"{p}: protocol file not found.")
+        return p.resolve()
+    shipped = shipped_protocols()
+    if str(path) in shipped:
+        return shipped[str(path)]
+    raise ProtocolError(f"{p}: protocol file not found (shipped protocols: {', '.join(shipped) or 'none'}).")
+
+
+def _check_keys(where: str, section: str, table: dict, label: str) -> None:
+    allowed = _ALLOWED[section]
+    for key in table:
+        if key not in allowed:
+            hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+            tip = f"; did you mean '{hint[0]}'?" if hint else f" (allowed: {', '.join(sorted(allowed))})"
+            raise ProtocolError(f"{where}: unknown key '{label}{key}'{tip}")
+
+
+def _number(where: str, label: str, value: Any, *, minimum: float | None = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProtocolError(f"{where}: '{label}' must be a number, got {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ProtocolError(f"{where}: '{label}' must be >= {minimum:g}, got {value!r}.")
+    return float(value)
+
+
+def _string(where: str, label: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError(f"{where}: '{label}' must be a non-empty string, got {value!r}.")
+    return value
+
+
+def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
+    where = str(path)
+    _check_keys(where, "", raw, "")
+    for section in ("protocol", "timing", "markers", "ratings"):
+        if section in raw and not isinstance(raw[section], dict):
+            raise ProtocolError(f"{where}: '{section}' must be a table ([{section}]).")
+        _check_keys(where, section, raw.get(section, {}), f"{section}.")
+    head = raw.get("protocol", {})
+    name = _string(where, "protocol.name", head.get("name", path.stem))
+
+    t = raw.get("timing", {})
+    timing = Timing(**{k: _number(where, f"timing.{k}", v) for k, v in t.items()})
+    if timing.stimulus_s <= 0:
+        raise ProtocolError(f"{where}: 'timing.stimulus_s' must be > 0, got {timing.stimulus_s!r}.")
+
+    m = raw.get("markers", {})
+    markers = Markers(**{k: _string(where, f"markers.{k}", v) for k, v in m.items()})
+    for kind in MARKER_KINDS:
+        template = getattr(markers, kind)
+        if template is None:
+            continue
+        fields = set(re.findall(r"\{(\w*)\}", template))
+        need = {"stimulus_on": {"stimulus_id"}, "rating": {"scale", "value"}}.get(kind, set())
+        allowed = need | ({"stimulus_id"} if kind == "stimulus_off" else set())
+        if not need <= fields or not fields <= allowed:
+            raise ProtocolError(
+                f"{where}: 'markers.{kind}' = {template!r} must use exactly the fields "
+                f"{sorted(need) or 'none'}{' (optionally {stimulus_id})' if kind == 'stimulus_off' else ''}.")
+    templates = [getattr(markers, k) for k in MARKER_KINDS if getattr(markers, k) is not None]
+    if len(set(templates)) != len(templates):
+        raise ProtocolError(f"{where}: two marker kinds in [markers] share the same template.")
+
+    r = raw.get("ratings", {})
+    scales = r.get("scales", list(SAM_SCALES))
+    if not isinstance(scales, list) or not all(isinstance(s, str) and s.isidentifier() for s in scales):
+        raise ProtocolError(f"{where}: 'ratings.scales' must be a list of names, got {scales!r}.")
+    if len(set(scales)) != len(scales):
+        raise ProtocolError(f"{where}: 'ratings.scales' lists a scale twice: {scales!r}.")
+    lo = _number(where, "ratings.min", r.get("min", 1.0), minimum=None)
+    hi = _number(where, "ratings.max", r.get("max", 9.0), minimum=None)
+    if hi <= lo:
+        raise ProtocolError(f"{where}: 'ratings.max' ({hi:g}) must be greater than 'ratings.min' ({lo:g}).")
+    ratings = RatingScales(tuple(scales), lo, hi)
+
+    streams = []
+    raw_streams = raw.get("streams", [])
+    if not isinstance(raw_streams, list):
+        raise ProtocolError(f"{where}: 'streams' must be an array of tables ([[streams]]).")
+    for i, s in enumerate(raw_streams):
+        label = f"streams[{i}]"
+        if not isinstance(s, dict):
+            raise ProtocolError(f"{where}: '{label}' must be a table.")
+        _check_keys(where, "streams", s, f"{label}.")
+        stype = _string(where, f"{label}.type", s.get("type"))
+        channels = s.get("channels", [])
+        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+            raise ProtocolError(f"{where}: '{label}.channels' must be a list of channel names.")
+        if len(set(channels)) != len(channels):
+            raise ProtocolError(f"{where}: '{label}.channels' lists a channel twice.")
+        if "kind" in s and "kinds" in s:
+            raise ProtocolError(f"{where}: '{label}' has both 'kind' and 'kinds'; use one.")
+        kinds = s.get("kinds", [s["kind"]] * max(len(channels), 1) if "kind" in s else [])
+        if not isinstance(kinds, list):
+            raise ProtocolError(f"{where}: '{label}.kinds' must be a list.")
+        for k in kinds:
+            if k not in CHANNEL_KINDS:
+                raise ProtocolError(f"{where}: '{label}.kinds' has unknown channel kind {k!r} "
+                                    f"(allowed: {', '.join(CHANNEL_KINDS)}).")
+        if channels and len(kinds) != len(channels):
+            raise ProtocolError(f"{where}: '{label}' has {len(channels)} channels but {len(kinds)} kinds.")
+        required = s.get("required", True)
+        if not isinstance(required, bool):
+            raise ProtocolError(f"{where}: '{label}.required' must be true or false.")
+        streams.append(StreamSpec(stype, s.get("name"), tuple(channels), tuple(kinds), required))
+    all_channels = [c for s in streams for c in s.channels]
+    dup = {c for c in all_channels if all_channels.count(c) > 1}
+    if dup:
+        raise ProtocolError(f"{where}: channel(s) {sorted(dup)} declared in more than one stream.")
+
+    stimuli = []
+    raw_stimuli = raw.get("stimuli", [])
+    if not isinstance(raw_stimuli, list):
+        raise ProtocolError(f"{where}: 'stimuli' must be an array of tables ([[stimuli]]).")
+    seen: set[str] = set()
+    base = path.parent.resolve()
+    for i, st in enumerate(raw_stimuli):
+        label = f"stimuli[{i}]"
+        if not isinstance(st, dict):
+            raise ProtocolError(f"{where}: '{label}' must be a table.")
+        _check_keys(where, "stimuli", st, f"{label}.")
+        sid = st.get("id")
+        if isinstance(sid, int) and not isinstance(sid, bool):
+            sid = str(sid)
+        sid = _string(where, f"{label}.id", sid)
+        if sid in seen:
+            raise ProtocolError(f"{where}: '{label}.id' duplicates stimulus id {sid!r}.")
+        seen.add(sid)
+        file = None
+        if "file" in st:
+            rel = _string(where, f"{label}.file", st["file"])
+            file = (base / rel).resolve()
+            if not file.is_relative_to(base):
+                raise ProtocolError(f"{where}: '{label}.file' = {rel!r} escapes the protocol folder {base}.")
+            if check_files and not file.is_file():
+                raise ProtocolError(f"{where}: '{label}.file' = {rel!r}: stimulus file not found ({file}).")
+        meta = st.get("meta", {})
+        if not isinstance(meta, dict):
+            raise ProtocolError(f"{where}: '{label}.meta' must be a table.")
+        stimuli.append(Stimulus(sid, file, dict(meta)))
+
+    return Protocol(name=name, description=str(head.get("description", "")), timing=timing,
+                    markers=markers, ratings=ratings, streams=tuple(streams), stimuli=tuple(stimuli),
+                    path=path)

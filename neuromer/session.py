@@ -1,0 +1,360 @@
+"""The data model: :class:`Session` (one subject, one clock) and :class:`Trials` (DEAP layout).
+
+Units. A :class:`Session` holds an :class:`mne.io.Raw`, so its signals are in MNE's SI units
+(volts for EEG/EOG/EMG/ECG). A :class:`Trials` follows DEAP: EEG, EOG, EMG and ECG in microvolts,
+other channels (GSR, respiration, plethysmograph, temperature) in the units they were recorded in.
+:meth:`Trials.to_epochs` and :meth:`Trials.from_epochs` convert between the two.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import mne
+import numpy as np
+import pandas as pd
+
+from ._checks import check_array, check_option, validate_type
+from ._logging import logger
+from .errors import DataFormatError, NeuromerError
+
+#: Self-report scales of a Trials' ``labels`` columns, in DEAP's order.
+LABEL_NAMES = ("valence", "arousal", "dominance", "liking")
+#: Columns every trials table has (labels follow).
+TRIAL_COLUMNS = ("trial", "stimulus_id", "onset_s", "duration_s")
+#: Channel types whose Trials data are in microvolts (volts in MNE).
+MICROVOLT_TYPES = ("eeg", "eog", "emg", "ecg")
+
+_KIND_PATTERNS = (  # checked in order against lower-cased channel names
+    (r"eog", "eog"), (r"emg", "emg"), (r"ecg|ekg", "ecg"), (r"gsr|eda|skin.?cond", "gsr"),
+    (r"resp", "resp"), (r"plet|ppg|bvp|pulse", "bio"), (r"temp", "temperature"),
+    (r"status|trigger|^stim$|^sti\d*$", "stim"),
+)
+
+
+def infer_channel_types(ch_names: list[str]) -> list[str]:
+    """Guess MNE channel types from names (DEAP/BioSemi/LSL conventions).
+
+    10-20 electrode names become ``eeg``; ``hEOG``/``vEOG`` ``eog``; ``zEMG`` ``emg``; ``GSR``/
+    ``EDA`` ``gsr``; ``Respiration`` ``resp``; ``Plethysmograph``/``PPG``/``BVP`` ``bio``;
+    ``Temperature`` ``temperature``; ``Status`` ``stim``; anything else ``misc``.
+
+    >>> infer_channel_types(["Fp1", "hEOG", "GSR", "Plethysmograph", "Temperature", "foo"])
+    ['eeg', 'eog', 'gsr', 'bio', 'temperature', 'misc']
+    """
+    eeg_names = {n.lower() for n in _standard_montage().ch_names}
+    out = []
+    for name in ch_names:
+        low = str(name).lower()
+        kind = next((k for pat, k in _KIND_PATTERNS if re.search(pat, low)), None)
+        if kind is None:
+            kind = "eeg" if low in eeg_names else "misc"
+        out.append(kind)
+    return out
+
+
+_MONTAGE: mne.channels.DigMontage | None = None
+
+
+def _standard_montage() -> mne.channels.DigMontage:
+    global _MONTAGE
+    if _MONTAGE is None:
+        # MNE 1.13 renamed the 10-20 template; use whichever name this MNE knows
+        names = mne.channels.get_builtin_montages()
+        _MONTAGE = mne.channels.make_standard_montage(
+            "colin27_1020" if "colin27_1020" in names else "standard_1020")
+    return _MONTAGE
+
+
+def set_standard_montage(inst: Any) -> Any:
+    """Attach the standard 10-20 montage to the EEG channels of an MNE object (in place)."""
+    if "eeg" in inst.get_channel_types():
+        montage = _standard_montage()
+        known = {n.lower() for n in montage.ch_names}
+        eeg = [n for n, t in zip(inst.ch_names, inst.get_channel_types()) if t == "eeg"]
+        if any(n.lower() in known for n in eeg):
+            inst.set_montage(montage, match_case=False, on_missing="ignore")
+    return inst
+
+
+def empty_trials_table() -> pd.DataFrame:
+    """An empty trials table with the standard columns and dtypes."""
+    return pd.DataFrame({
+        "trial": pd.Series(dtype="int64"), "stimulus_id": pd.Series(dtype="object"),
+        "onset_s": pd.Series(dtype="float64"), "duration_s": pd.Series(dtype="float64"),
+        **{name: pd.Series(dtype="float64") for name in LABEL_NAMES},
+    })
+
+
+class Session:
+    """One subject's recording on one clock.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        EEG and physiological channels with MNE channel types; markers in ``raw.annotations``
+        (onsets in seconds from the first sample).
+    trials : DataFrame | None
+        One row per trial: ``trial, stimulus_id, onset_s`` (stimulus onset, seconds from the first
+        sample), ``duration_s`` and the rating columns. Filled by readers that know the protocol.
+    protocol : Protocol | None
+        The experiment protocol, if known.
+    subject, session : str
+        Identifiers.
+    provenance : dict | None
+        Where the data came from and what was done to it: ``source_files``, ``clock_offsets``,
+        ``steps`` (a list of ``{"step": name, ...parameters}``).
+    """
+
+    def __init__(self, raw: mne.io.BaseRaw, *, trials: pd.DataFrame | None = None, protocol=None,
+                 subject: str = "", session: str = "", provenance: dict | None = None) -> None:
+        validate_type(raw, mne.io.BaseRaw, "raw")
+        self.raw = raw
+        self.trials = empty_trials_table() if trials is None else trials.reset_index(drop=True)
+        self.protocol = protocol
+        self.subject = str(subject)
+        self.session = str(session)
+        self.provenance = {"source_files": [], "clock_offsets": {}, "steps": []}
+        self.provenance.update(provenance or {})
+
+    @property
+    def sfreq(self) -> float:
+        return float(self.raw.info["sfreq"])
+
+    @property
+    def duration_s(self) -> float:
+        return self.raw.n_times / self.sfreq
+
+    @property
+    def markers(self) -> pd.DataFrame:
+        """Markers as a table: ``onset_s`` (from the first sample) and ``description``."""
+        ann = self.raw.annotations
+        onsets = ann.onset - (self.raw.first_samp / self.sfreq if ann.orig_time is not None else 0.0)
+        return pd.DataFrame({"onset_s": onsets, "description": list(ann.description)})
+
+    def add_step(self, step: str, **params: Any) -> None:
+        """Record a processing step in the provenance."""
+        self.provenance["steps"].append({"step": step, **params})
+
+    def copy(self) -> Session:
+        return Session(self.raw.copy(), trials=self.trials.copy(), protocol=self.protocol,
+                       subject=self.subject, session=self.session,
+                       provenance=_copy.deepcopy(self.provenance))
+
+    def __repr__(self) -> str:
+        types = pd.Series(self.raw.get_channel_types()).value_counts()
+        kinds = ", ".join(f"{n} {t}" for t, n in types.items())
+        who = f"sub-{self.subject}" if self.subject else "no subject"
+        return (f"<Session | {who} | {len(self.raw.ch_names)} ch ({kinds}) at {self.sfreq:g} Hz, "
+                f"{self.duration_s:.1f} s, {len(self.raw.annotations)} markers, {len(self.trials)} trials>")
+
+
+class Trials:
+    """Trials in the DEAP layout: ``data`` (n_trials, n_channels, n_samples) with a baseline.
+
+    Sample 0 of every trial lies ``baseline_s`` seconds before stimulus onset; ``times`` gives
+    each sample's time from stimulus onset.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_trials, n_channels, n_samples)
+        EEG/EOG/EMG/ECG in microvolts, other channels in their recorded units. Kept in the dtype
+        given (DEAP files are float32/float64), so reading and writing DEAP files is bit-exact.
+    sfreq : float
+        Sampling rate in Hz (128 for DEAP).
+    ch_names : list of str
+    ch_types : list of str | None
+        MNE channel types; inferred from the names if ``None``.
+    baseline_s : float
+        Pre-stimulus baseline length in seconds (3 for DEAP).
+    labels : ndarray, shape (n_trials, 4) | None
+        Valence, arousal, dominance, liking (NaN where missing). Taken from ``metadata`` if None.
+    metadata : DataFrame | None
+        The trials table (``trial, stimulus_id, onset_s, duration_s, valence...``).
+    subject : str
+    dropped : DataFrame | None
+        Trials left out when cutting a session: ``trial, stimulus_id, reason``.
+    """
+
+    def __init__(self, data: np.ndarray, sfreq: float, ch_names: list[str],
+                 ch_types: list[str] | None = None, *, baseline_s: float = 3.0,
+                 labels: np.ndarray | None = None, metadata: pd.DataFrame | None = None,
+                 subject: str = "", dropped: pd.DataFrame | None = None) -> None:
+        data = check_array(data, "data", ndim=3)
+        if data.dtype.kind not in "fiu":
+            raise NeuromerError(f"Invalid dtype for the 'data' parameter: expected numbers, got {data.dtype}.")
+        if data.dtype.kind != "f":
+            data = data.astype(np.float64)
+        n_trials, n_channels, n_samples = data.shape
+        ch_names = [str(c) for c in ch_names]
+        if len(ch_names) != n_channels:
+            raise NeuromerError(f"Got {len(ch_names)} channel names for data with {n_channels} channels.")
+        if len(set(ch_names)) != len(ch_names):
+            raise NeuromerError("Channel names must be unique.")
+        ch_types = infer_channel_types(ch_names) if ch_types is None else list(ch_types)
+        if len(ch_types) != n_channels:
+            raise NeuromerError(f"Got {len(ch_types)} channel types for data with {n_channels} channels.")
+        self.data = data
+        self.sfreq = float(sfreq)
+        self.ch_names = ch_names
+        self.ch_types = ch_types
+        self.baseline_s = float(baseline_s)
+        if not 0 <= self.baseline_s * self.sfreq <= n_samples:
+            raise NeuromerError(f"baseline_s={baseline_s} does not fit in {n_samples} samples at {sfreq} Hz.")
+        self.subject = str(subject)
+
+        meta = metadata.copy().reset_index(drop=True) if metadata is not None else pd.DataFrame()
+        if len(meta) not in (0, n_trials):
+            raise NeuromerError(f"metadata has {len(meta)} rows for {n_trials} trials.")
+        if len(meta) == 0:
+            meta = pd.DataFrame(index=range(n_trials))
+        if "trial" not in meta:
+            meta["trial"] = np.arange(1, n_trials + 1)
+        if "stimulus_id" not in meta:
+            meta["stimulus_id"] = [str(t) for t in meta["trial"]]
+        if "onset_s" not in meta:
+            meta["onset_s"] = np.nan
+        if "duration_s" not in meta:
+            meta["duration_s"] = self.stimulus_s
+        meta["stimulus_id"] = meta["stimulus_id"].astype(str)
+        if labels is None:
+            labels = np.column_stack([meta[n].to_numpy(float) if n in meta else np.full(n_trials, np.nan)
+                                      for n in LABEL_NAMES]) if n_trials else np.empty((0, 4))
+        labels = check_array(labels, "labels", ndim=2).astype(np.float64)
+        if labels.shape != (n_trials, len(LABEL_NAMES)):
+            raise NeuromerError(f"labels must have shape ({n_trials}, 4), got {labels.shape}.")
+        for i, name in enumerate(LABEL_NAMES):
+            meta[name] = labels[:, i]
+        first = list(TRIAL_COLUMNS) + list(LABEL_NAMES)
+        self.metadata = meta[first + [c for c in meta.columns if c not in first]]
+        self.dropped = (dropped.reset_index(drop=True) if dropped is not None
+                        else pd.DataFrame(columns=["trial", "stimulus_id", "reason"]))
+
+    # ------------------------------------------------------------------ views
+    @property
+    def labels(self) -> np.ndarray:
+        """Ratings, shape (n_trials, 4): valence, arousal, dominance, liking."""
+        return self.metadata[list(LABEL_NAMES)].to_numpy(np.float64)
+
+    @property
+    def n_trials(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self.data.shape[2]
+
+    @property
+    def times(self) -> np.ndarray:
+        """Time of each sample from stimulus onset in seconds, shape (n_samples,)."""
+        return np.arange(self.n_samples) / self.sfreq - self.baseline_s
+
+    @property
+    def stimulus_s(self) -> float:
+        """Length of the stimulus period held (samples after the baseline) in seconds."""
+        return self.n_samples / self.sfreq - self.baseline_s
+
+    def picks(self, kinds: str | list[str]) -> np.ndarray:
+        """Indices of channels whose type is in ``kinds`` (e.g. ``"eeg"``)."""
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        return np.array([i for i, t in enumerate(self.ch_types) if t in kinds], dtype=int)
+
+    def pick(self, kinds: str | list[str]) -> Trials:
+        """A new Trials with only the channels of the given types."""
+        idx = self.picks(kinds)
+        return Trials(self.data[:, idx], self.sfreq, [self.ch_names[i] for i in idx],
+                      [self.ch_types[i] for i in idx], baseline_s=self.baseline_s,
+                      metadata=self.metadata, subject=self.subject, dropped=self.dropped)
+
+    def __getitem__(self, item) -> Trials:
+        """Select trials by index, slice or boolean mask."""
+        idx = np.arange(self.n_trials)[item]
+        idx = np.atleast_1d(idx)
+        return Trials(self.data[idx], self.sfreq, self.ch_names, self.ch_types, baseline_s=self.baseline_s,
+                      metadata=self.metadata.iloc[idx], subject=self.subject, dropped=self.dropped)
+
+    def __len__(self) -> int:
+        return self.n_trials
+
+    def __repr__(self) -> str:
+        mb = self.data.nbytes / 1e6
+        who = f"sub-{self.subject} | " if self.subject else ""
+        return (f"<Trials | {who}{self.n_trials} trials x {len(self.ch_names)} ch x {self.n_samples} samples "
+                f"({self.baseline_s:g} s baseline + {self.stimulus_s:.1f} s) at {self.sfreq:g} Hz, ~{mb:.1f} MB>")
+
+    # ------------------------------------------------------------ conversions
+    def _scales(self) -> np.ndarray:
+        return np.array([1e-6 if t in MICROVOLT_TYPES else 1.0 for t in self.ch_types])
+
+    def to_epochs(self) -> mne.EpochsArray:
+        """An :class:`mne.EpochsArray` (volts, ``tmin=-baseline_s``, metadata = trials table)."""
+        info = mne.create_info(self.ch_names, self.sfreq, self.ch_types)
+        if self.subject:
+            info["subject_info"] = {"his_id": self.subject}
+        n = self.n_samples
+        events = np.column_stack([np.arange(self.n_trials) * n, np.zeros(self.n_trials, int),
+                                  np.ones(self.n_trials, int)]).astype(int)
+        epochs = mne.EpochsArray(self.data.astype(np.float64) * self._scales()[None, :, None], info,
+                                 events=events, tmin=-self.baseline_s, event_id={"stimulus": 1},
+                                 metadata=self.metadata.reset_index(drop=True), baseline=None,
+                                 verbose="error")
+        return set_standard_montage(epochs)
+
+    @classmethod
+    def from_epochs(cls, epochs: mne.BaseEpochs, *, subject: str | None = None) -> Trials:
+        """Build Trials from MNE epochs (``tmin`` <= 0 becomes the baseline)."""
+        validate_type(epochs, mne.BaseEpochs, "epochs")
+        if epochs.tmin > 1e-9:
+            raise NeuromerError(f"Epochs start {epochs.tmin} s after the stimulus; expected tmin <= 0.")
+        ch_types = epochs.get_channel_types()
+        scales = np.array([1e6 if t in MICROVOLT_TYPES else 1.0 for t in ch_types])
+        data = epochs.get_data(copy=True) * scales[None, :, None]
+        if subject is None:
+            subject = (epochs.info.get("subject_info") or {}).get("his_id", "")
+        meta = epochs.metadata.copy() if epochs.metadata is not None else None
+        return cls(data, epochs.info["sfreq"], epochs.ch_names, ch_types, baseline_s=-epochs.tmin,
+                   metadata=meta, subject=subject or "")
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write by extension: DEAP ``.dat`` / ``.mat`` or MNE ``-epo.fif``; atomic.
+
+        ``.dat``/``.mat`` hold ``data`` and ``labels`` as DEAP does (plus a ``neuromer`` entry with
+        channel names, rate, baseline and the trials table, which DEAP readers ignore).
+        """
+        from .io._atomic import atomic_path
+        from .io.deap import write_deap
+
+        path = Path(path)
+        name = path.name.lower()
+        if name.endswith((".dat", ".mat")):
+            return write_deap(self, path, overwrite=overwrite)
+        if name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
+            with atomic_path(path, overwrite=overwrite) as tmp:
+                self.to_epochs().save(tmp, overwrite=True, verbose="error")
+            logger.info("wrote %s", path)
+            return path
+        check_option(Path(name).suffix, [".dat", ".mat", "-epo.fif"], "path extension")
+        raise AssertionError  # unreachable
+
+
+def read_trials(path: str | os.PathLike) -> Trials:
+    """Read Trials written by :meth:`Trials.save` (``.dat``, ``.mat`` or ``-epo.fif``)."""
+    path = Path(path)
+    name = path.name.lower()
+    if not path.exists():
+        raise DataFormatError(f"{path}: file not found.")
+    if name.endswith((".dat", ".mat")):
+        from .io.deap import read_deap
+
+        return read_deap(path)
+    if name.endswith((".fif", ".fif.gz")):
+        try:
+            epochs = mne.read_epochs(path, preload=True, verbose="error")
+        except Exception as exc:  # mne raises many types for a bad file
+            raise DataFormatError(f"{path}: not a readable MNE epochs file ({exc}).") from None
+        return Trials.from_epochs(epochs)
+    raise DataFormatError(f"{path}: unknown Trials file type (expected .dat, .mat or -epo.fif).")
