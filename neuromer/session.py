@@ -326,11 +326,12 @@ class Trials:
         channel names, rate, baseline and the trials table, which DEAP readers ignore).
         """
         from .io._atomic import atomic_path
-        from .io.deap import write_deap
 
         path = Path(path)
         name = path.name.lower()
         if name.endswith((".dat", ".mat")):
+            from .io.deap import write_deap
+
             return write_deap(self, path, overwrite=overwrite)
         if name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
             with atomic_path(path, overwrite=overwrite) as tmp:

@@ -1,0 +1,70 @@
+"""Readers and writers: XDF, DEAP (.dat/.mat/BDF), any MNE-readable recording, BIDS.
+
+:func:`read_session` and :func:`read_any_trials` pick the reader from the file name, so commands
+and pipelines accept any supported input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import DataFormatError
+
+TRIALS_SUFFIXES = (".dat", ".mat", "-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")
+
+
+def is_trials_file(path: str | os.PathLike) -> bool:
+    """True for files that already hold trials (DEAP .dat/.mat, MNE -epo.fif)."""
+    return str(path).lower().endswith(TRIALS_SUFFIXES)
+
+
+def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject: str = ""):
+    """Read a continuous recording as a :class:`~neuromer.session.Session`.
+
+    ``.xdf`` -> :func:`~neuromer.io.xdf.read_xdf`; a DEAP original ``.bdf`` (BioSemi with the
+    DEAP channel layout) -> :func:`~neuromer.io.deap.read_deap_bdf`; anything else MNE reads
+    (EDF, BDF, BrainVision ``.vhdr``, FIF, EEGLAB ``.set``) ->
+    :func:`~neuromer.io.mne_formats.read_raw_any` with an optional ``events`` CSV.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{path}: file not found.")
+    if is_trials_file(path):
+        raise DataFormatError(f"{path}: holds trials, not a continuous recording; read it with read_trials.")
+    suffix = path.suffix.lower()
+    if suffix == ".xdf":
+        from .xdf import read_xdf
+
+        return read_xdf(path, protocol=protocol, subject=subject)
+    if suffix == ".bdf" and _looks_like_deap_bdf(path):
+        from .deap import read_deap_bdf
+
+        return read_deap_bdf(path, protocol=protocol, subject=subject or None)
+    from .mne_formats import read_raw_any
+
+    return read_raw_any(path, events=events, protocol=protocol, subject=subject)
+
+
+def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | None = 128.0, subject: str = ""):
+    """Trials from any supported input: trial files directly, recordings cut with the protocol."""
+    from ..session import read_trials
+
+    if is_trials_file(path):
+        return read_trials(path)
+    from ..epochs import make_trials
+
+    session = read_session(path, protocol=protocol, subject=subject)
+    return make_trials(session, protocol=protocol, sfreq=sfreq)
+
+
+def _looks_like_deap_bdf(path: Path) -> bool:
+    """A BDF whose header lists 48 channels ending with 'Status' (DEAP's original recordings)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+            n_ch = int(head[252:256].decode("ascii").strip())
+            labels = fh.read(16 * n_ch).decode("ascii", "replace")
+    except (OSError, ValueError):
+        return False
+    return n_ch == 48 and labels[-16:].strip().lower() == "status"

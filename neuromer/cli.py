@@ -1,0 +1,209 @@
+"""The ``neuromer`` command.
+
+Errors a user can cause print one line (``neuromer: error: ...``) and exit with status 2;
+``--debug`` shows the traceback. Progress and details go to stderr through the ``neuromer``
+logger (``-v`` for more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import NeuromerError
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate_study
+
+    study = simulate_study(args.out, n_subjects=args.subjects, n_trials=args.trials, seed=args.seed,
+                           stimulus_s=args.stimulus_s, overwrite=args.overwrite)
+    print(f"Simulated {len(study.xdf)} subjects x {len(study.stimuli)} trials in {study.root}")
+    print(f"  protocol      {study.protocol}")
+    print(f"  stimuli       {study.root / 'stimuli'} ({len(study.stimuli)} WAV)")
+    print(f"  recordings    {study.root / 'xdf'} (XDF), {study.root / 'deap'} (DEAP .dat)")
+    print(f"  ground truth  {study.ground_truth}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .io import is_trials_file, read_session
+    from .protocol import read_protocol
+    from .session import read_trials
+
+    path = Path(args.path)
+    if not path.exists():
+        raise NeuromerError(f"{path}: file not found.")
+    with pd.option_context("display.width", 120, "display.max_columns", 20, "display.max_rows", 60):
+        if path.suffix.lower() == ".toml":
+            protocol = read_protocol(path, check_files=False)
+            print(protocol)
+            print(f"  stimuli: {', '.join(protocol.stimulus_ids[:12])}{' ...' if len(protocol.stimuli) > 12 else ''}")
+            for s in protocol.streams:
+                print(f"  stream type={s.type} name={s.name or '-'}: {len(s.channels)} channels")
+            return 0
+        if is_trials_file(path):
+            trials = read_trials(path)
+            print(trials)
+            print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(trials.ch_names, trials.ch_types)))
+            print(trials.metadata.to_string(index=False, max_rows=50))
+            return 0
+        if path.suffix.lower() == ".xdf":
+            from .io.xdf import xdf_info
+
+            print(xdf_info(path).to_string(index=False))
+        protocol = read_protocol(args.protocol) if args.protocol else None
+        session = read_session(path, protocol=protocol)
+        print(session)
+        raw = session.raw
+        print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(raw.ch_names, raw.get_channel_types())))
+        markers = session.markers
+        if len(markers):
+            counts = markers["description"].value_counts()
+            print(f"markers: {len(markers)} ({len(counts)} distinct); most common:")
+            print(counts.head(10).to_string())
+        if len(session.trials):
+            print(session.trials.to_string(index=False, max_rows=50))
+    return 0
+
+
+def _cmd_epochs(args: argparse.Namespace) -> int:
+    from .io import read_any_trials
+    from .protocol import read_protocol
+
+    protocol = read_protocol(args.protocol, check_files=False) if args.protocol else None
+    trials = read_any_trials(args.input, protocol=protocol, sfreq=args.sfreq)
+    out = trials.save(args.out, overwrite=args.overwrite)
+    print(f"{trials} -> {out}")
+    if len(trials.dropped):
+        print(f"dropped {len(trials.dropped)} trial(s):")
+        print(trials.dropped.to_string(index=False))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .epochs import make_trials
+    from .io.xdf import read_xdf
+    from .protocol import read_protocol
+    from .simulate import simulate_study
+
+    out = Path(args.out)
+    study = simulate_study(out / "study", n_subjects=args.subjects, n_trials=args.trials, seed=args.seed,
+                           overwrite=True)
+    print(f"Simulated {len(study.xdf)} subjects x {len(study.stimuli)} stimuli in {study.root}")
+    protocol = read_protocol(study.protocol)
+    for path in _progress(study.xdf, "subjects"):
+        subject = path.stem.removeprefix("sub-")
+        trials = make_trials(read_xdf(path, protocol=protocol, subject=subject), protocol=protocol)
+        dest = trials.save(out / "trials" / f"sub-{subject}-epo.fif", overwrite=True)
+        print(f"  {trials} -> {dest}")
+    return 0
+
+
+def _progress(items, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return items
+    return tqdm(items, desc=desc, disable=not sys.stderr.isatty(), file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuromer",
+        description="Music-emotion research with EEG and physiological signals: sessions to DEAP-style "
+                    "trials, music features, aligned decoding, reports.")
+    parser.add_argument("--version", action="version", version=f"neuromer {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="write a synthetic study with planted effects",
+                       description="Write a synthetic study (stimuli, protocol, XDF and DEAP files, ground truth).")
+    p.add_argument("out", help="output folder (created; must be empty unless --overwrite)")
+    p.add_argument("--subjects", type=int, default=4, help="number of subjects (default 4)")
+    p.add_argument("--trials", type=int, default=8, help="trials (= stimuli) per subject (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default 0)")
+    p.add_argument("--stimulus-s", type=float, default=15.0, help="stimulus length in seconds (default 15)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty folder")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("info", help="describe a recording, trials file or protocol",
+                       description="Print streams, channels, rates, duration, markers and trials of any "
+                                   "supported file (XDF, DEAP .dat/.mat/.bdf, EDF/BDF/FIF/..., -epo.fif, .toml).")
+    p.add_argument("path", help="the file to describe")
+    p.add_argument("--protocol", help="protocol TOML (or shipped name) to find trials from markers")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("epochs", help="cut a recording into DEAP-style trials",
+                       description="Cut a recording into trials with the protocol's markers and write them "
+                                   "as DEAP .dat, .mat or MNE -epo.fif (by the output's extension).")
+    p.add_argument("input", help="recording (XDF, BDF, EDF, FIF, ...) or trials file")
+    p.add_argument("--protocol", help="protocol TOML file or shipped name (e.g. deap)")
+    p.add_argument("--out", required=True, help="output file: .dat, .mat or -epo.fif")
+    p.add_argument("--sfreq", type=float, default=128.0, help="resample to this rate in Hz (default 128)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_epochs)
+
+    p = sub.add_parser("demo", help="simulate a small study and run the pipeline on it",
+                       description="Simulate a small study and analyse it end to end (what `make demo` runs).")
+    p.add_argument("out", nargs="?", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--subjects", type=int, default=4, help="number of subjects (default 4)")
+    p.add_argument("--trials", type=int, default=8, help="trials per subject (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_cmd_demo)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions():
+    """Sub-command groups that live next to the code they drive."""
+    from .audio.cli import add_audio_commands
+    from .features_cli import add_feature_commands
+
+    return [add_audio_commands, add_feature_commands]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log = logging.getLogger("neuromer")
+    log.addHandler(handler)
+    log.setLevel(level)
+    logging.captureWarnings(False)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except NeuromerError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"neuromer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuromer: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"neuromer: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    finally:
+        log.removeHandler(handler)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
