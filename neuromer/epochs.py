@@ -175,7 +175,9 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
     """
     protocol = protocol or session.protocol
     problem = _Problems(on_problem, f"{(session.provenance.get('source_files') or [''])[0] or 'session'}: ")
-    table, dropped = session.trials, pd.DataFrame(columns=list(DROPPED_COLUMNS))
+    # readers that cut trials from markers keep the ones they dropped in the provenance
+    table = session.trials
+    dropped = pd.DataFrame(session.provenance.get("dropped_trials") or [], columns=list(DROPPED_COLUMNS))
     if len(table) == 0:
         if protocol is None:
             raise NeuromerError("The session has no trials table; pass the protocol to find trials from markers.")

@@ -1,0 +1,403 @@
+"""``neuromer run CONFIG.toml``: ingest -> preprocess -> trials -> features -> align -> models ->
+compare -> report, over many sessions, resumable, in-process or on Dask.
+
+Config file (all sections optional except ``[study]``; paths relative to the config file)::
+
+    [study]
+    inputs = ["study/xdf/*.xdf"]       # globs: XDF, DEAP .dat/.mat/.bdf, EDF/BDF/FIF/..., -epo.fif
+    protocol = "study/protocol.toml"  # or a shipped name ("deap")
+    out = "run"                       # the run folder
+    [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
+    [windows]                         # window_s, hop_s
+    [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline
+    [models]                          # targets, feature_sets, estimator, cv, n_permutations, threshold, seed
+    [execution]                       # workers, scheduler, memory_limit
+
+Run folder: ``run.json`` (config, package versions, input hashes, per-subject status and errors),
+``subjects/sub-XX/`` (``trials-epo.fif``, ``eeg.parquet``, ``physio.parquet``, ``aligned.parquet``,
+``status.json``), ``audio/`` (per-stimulus features, cached by content hash), ``group/`` (metrics,
+predictions, comparison tables), ``models/`` (skops files) and ``report.html``.
+
+A subject is one task. Its outputs are written atomically and its ``status.json`` last, holding
+the hash of its input file and of the configuration that shapes it; a rerun skips subjects whose
+hashes match, so a killed run resumes where it stopped. Failing subjects are recorded with their
+error and the rest completes.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import platform
+import re
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ._logging import logger
+from .errors import NeuromerError
+from .io._atomic import atomic_path
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "study": {"inputs": [], "protocol": None, "out": "run", "name": ""},
+    "preprocess": {"enabled": True, "sfreq": 128.0, "l_freq": 4.0, "h_freq": 45.0,
+                   "reference": "average", "eog": "regression"},
+    "windows": {"window_s": 1.0, "hop_s": 0.5},
+    "features": {"eeg": True, "physio": True, "audio": True, "audio_latency_s": 0.0, "eeg_baseline": "none"},
+    "models": {"targets": ["valence", "arousal"], "feature_sets": [["eeg"], ["physio"], ["eeg", "physio"], ["audio"]],
+               "estimator": "logreg", "cv": "trial", "n_permutations": 50, "threshold": "fixed", "seed": 0},
+    "execution": {"workers": 1, "scheduler": "", "memory_limit": "4GiB"},
+}
+PACKAGES = ("neuromer", "mne", "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "librosa", "neurokit2",
+            "pyxdf", "dask", "distributed", "skops")
+
+
+@dataclass
+class RunConfig:
+    """A validated run configuration (see the module docstring)."""
+
+    sections: dict[str, dict[str, Any]]
+    path: Path | None = None
+    inputs: list[Path] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def out(self) -> Path:
+        return (self.root / self.sections["study"]["out"]).resolve()
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self.sections[key]
+
+    def protocol(self):
+        from .protocol import read_protocol
+
+        ref = self.sections["study"]["protocol"]
+        if not ref:
+            return None
+        cand = self.root / ref
+        return read_protocol(cand if cand.suffix else ref)
+
+    def subject_hash(self) -> str:
+        """Hash of everything that shapes a subject's outputs (not models/execution)."""
+        keyed = {k: self.sections[k] for k in ("preprocess", "windows", "features")}
+        keyed["protocol"] = _protocol_fingerprint(self)
+        return _hash_text(json.dumps(keyed, sort_keys=True, default=str))
+
+
+def read_config(path: str | os.PathLike, **overrides: Any) -> RunConfig:
+    """Read and validate a run configuration TOML; ``overrides`` are ``section__key=value``."""
+    path = Path(path)
+    if not path.is_file():
+        raise NeuromerError(f"{path}: config file not found.")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise NeuromerError(f"{path}: not valid TOML ({exc}).") from None
+    return make_config(raw, path=path.resolve(), **overrides)
+
+
+def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> RunConfig:
+    """Validate a configuration given as a dict (same layout as the TOML file)."""
+    where = str(path) if path else "config"
+    sections = {k: dict(v) for k, v in DEFAULTS.items()}
+    for name, table in raw.items():
+        if name not in DEFAULTS:
+            raise NeuromerError(f"{where}: unknown section [{name}] (allowed: {', '.join(DEFAULTS)}).")
+        if not isinstance(table, dict):
+            raise NeuromerError(f"{where}: [{name}] must be a table.")
+        for key, value in table.items():
+            if key not in DEFAULTS[name]:
+                raise NeuromerError(f"{where}: unknown key '{name}.{key}' "
+                                    f"(allowed: {', '.join(DEFAULTS[name])}).")
+            sections[name][key] = value
+    for key, value in overrides.items():
+        section, _, name = key.partition("__")
+        if value is not None:
+            sections[section][name] = value
+    inputs = sections["study"]["inputs"]
+    if isinstance(inputs, str):
+        inputs = [inputs]
+        sections["study"]["inputs"] = inputs
+    cfg = RunConfig(sections, path)
+    files: list[Path] = []
+    for pattern in inputs:
+        matches = sorted(glob.glob(str(cfg.root / pattern)))
+        if not matches:
+            raise NeuromerError(f"{where}: 'study.inputs' pattern {pattern!r} matches no file.")
+        files += [Path(m).resolve() for m in matches]
+    if not files:
+        raise NeuromerError(f"{where}: 'study.inputs' lists no input files.")
+    cfg.inputs = list(dict.fromkeys(files))
+    if sections["execution"]["workers"] < 1:
+        raise NeuromerError(f"{where}: 'execution.workers' must be >= 1.")
+    return cfg
+
+
+# --------------------------------------------------------------------------- hashing / ids
+def _hash_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (first 16 hex digits)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _protocol_fingerprint(cfg: RunConfig) -> str:
+    ref = cfg.sections["study"]["protocol"]
+    if not ref:
+        return ""
+    cand = cfg.root / ref
+    if cand.is_file():
+        return file_hash(cand)
+    return str(ref)
+
+
+def subject_id(path: Path) -> str:
+    """Subject id from a file name: ``sub-07_...`` -> "07", DEAP ``s07.dat`` -> "07", else the stem."""
+    name = path.name
+    m = re.search(r"sub-([A-Za-z0-9]+)", name) or re.fullmatch(r"s(\d+)\.(?:dat|mat|bdf)", name, re.I)
+    return m.group(1) if m else re.sub(r"(-epo)?\.(fif|xdf|dat|mat|bdf|edf|vhdr|set)(\.gz)?$", "", name, flags=re.I)
+
+
+# --------------------------------------------------------------------------- per-subject task
+def process_subject(input_path: str, config: dict, run_dir: str, audio_table_path: str | None) -> dict:
+    """Run the per-subject stages for one input file; returns its status record.
+
+    Top-level and argument-only so that Dask can ship it to any worker. Never raises for a bad
+    input: the error is returned in the status (``"status": "failed"``).
+    """
+    t0 = time.perf_counter()
+    path = Path(input_path)
+    sub = subject_id(path)
+    cfg = RunConfig(config["sections"], Path(config["path"]) if config.get("path") else None)
+    out = Path(run_dir) / "subjects" / f"sub-{sub}"
+    status = {"subject": sub, "input": str(path), "input_hash": file_hash(path) if path.exists() else None,
+              "config_hash": cfg.subject_hash()}
+    try:
+        status["outputs"] = _subject_stages(path, sub, cfg, out, audio_table_path)
+        status["status"] = "done"
+    except Exception as exc:  # recorded, not raised: one bad subject must not stop the study
+        status["status"] = "failed"
+        status["error"] = f"{type(exc).__name__}: {exc}"
+        logger.warning("subject %s failed: %s", sub, status["error"])
+    status["seconds"] = round(time.perf_counter() - t0, 3)
+    if status["status"] == "done":
+        _write_json(out / "status.json", status)
+    return status
+
+
+def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table_path: str | None) -> dict:
+    from .epochs import make_trials
+    from .io import is_trials_file, read_session
+    from .session import read_trials
+    from .windows import WindowGrid
+
+    pre, feats = cfg["preprocess"], cfg["features"]
+    grid = WindowGrid(cfg["windows"]["window_s"], cfg["windows"]["hop_s"])
+    protocol = cfg.protocol()
+    if is_trials_file(path):
+        trials = read_trials(path)
+    else:
+        session = read_session(path, protocol=protocol, subject=sub)
+        if pre["enabled"]:
+            from .preprocess import preprocess
+
+            session = preprocess(session, sfreq=pre["sfreq"], l_freq=pre["l_freq"], h_freq=pre["h_freq"],
+                                 reference=pre["reference"], eog=pre["eog"] or None)
+        trials = make_trials(session, protocol=protocol, sfreq=pre["sfreq"])
+    trials.subject = sub
+    if trials.n_trials == 0:
+        raise NeuromerError(f"{path}: no usable trials.")
+    outputs = {"trials": str(trials.save(out / "trials-epo.fif", overwrite=True))}
+    eeg = physio = None
+    if feats["eeg"] and len(trials.picks("eeg")):
+        from .eeg.features import eeg_window_features
+
+        baseline = None if feats["eeg_baseline"] in (None, "none") else feats["eeg_baseline"]
+        eeg = eeg_window_features(trials, grid=grid, baseline=baseline)
+        outputs["eeg"] = _write_parquet(eeg, out / "eeg.parquet")
+    if feats["physio"] and len(trials.picks(["gsr", "bio", "resp", "temperature", "emg", "eog"])):
+        from .physio.features import physio_window_features
+
+        physio = physio_window_features(trials, grid=grid)
+        outputs["physio"] = _write_parquet(physio, out / "physio.parquet")
+    from .align import align
+
+    audio = pd.read_parquet(audio_table_path) if audio_table_path else None
+    aligned = align(trials, audio, eeg=eeg, physio=physio, grid=grid, audio_latency_s=feats["audio_latency_s"])
+    outputs["aligned"] = _write_parquet(aligned, out / "aligned.parquet")
+    return outputs
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return str(path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def _is_done(cfg: RunConfig, path: Path) -> bool:
+    status_file = cfg.out / "subjects" / f"sub-{subject_id(path)}" / "status.json"
+    if not status_file.is_file():
+        return False
+    try:
+        st = json.loads(status_file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (st.get("status") == "done" and st.get("input_hash") == file_hash(path)
+            and st.get("config_hash") == cfg.subject_hash()
+            and all(Path(p).is_file() for p in (st.get("outputs") or {}).values()))
+
+
+# --------------------------------------------------------------------------- audio (once per stimulus)
+def audio_stage(cfg: RunConfig) -> str | None:
+    """Audio features + audio emotion per stimulus on the window grid, cached by content hash."""
+    if not cfg["features"]["audio"]:
+        return None
+    protocol = cfg.protocol()
+    stimuli = [s for s in (protocol.stimuli if protocol else ()) if s.file is not None and s.file.is_file()]
+    if not stimuli:
+        logger.info("no stimulus audio files in the protocol; audio features skipped")
+        return None
+    from .audio import stimulus_table
+
+    table = stimulus_table({s.id: s.file for s in stimuli}, window_s=cfg["windows"]["window_s"],
+                           hop_s=cfg["windows"]["hop_s"], cache_dir=cfg.out / "audio" / "cache")
+    return _write_parquet(table, cfg.out / "audio" / "audio_features.parquet")
+
+
+# --------------------------------------------------------------------------- execution
+def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None, report: bool = True) -> dict:
+    """Run the whole pipeline; returns the ``run.json`` record.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    workers : int | None
+        ``> 1`` starts a local Dask cluster with that many single-threaded worker processes.
+    scheduler : str | None
+        Address of an existing Dask scheduler (``tcp://host:8786``); overrides ``workers``.
+    progress : callable | None
+        Called as ``progress(stage, done, total)`` as subjects complete.
+    report : bool
+        Write ``report.html``.
+    """
+    workers = workers or cfg["execution"]["workers"]
+    scheduler = scheduler if scheduler is not None else cfg["execution"]["scheduler"]
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"config": cfg.sections, "config_path": str(cfg.path) if cfg.path else None,
+              "versions": _versions(), "python": platform.python_version(),
+              "inputs": {str(p): file_hash(p) for p in cfg.inputs}, "subjects": {},
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    progress = progress or (lambda stage, done, total: None)
+
+    audio_path = audio_stage(cfg)
+    todo = [p for p in cfg.inputs if not _is_done(cfg, p)]
+    for p in cfg.inputs:
+        if p not in todo:
+            st = json.loads((out / "subjects" / f"sub-{subject_id(p)}" / "status.json").read_text())
+            st["skipped"] = True
+            record["subjects"][st["subject"]] = st
+    if len(todo) < len(cfg.inputs):
+        logger.info("skipping %d subject(s) with unchanged inputs and config", len(cfg.inputs) - len(todo))
+    payload = {"sections": cfg.sections, "path": str(cfg.path) if cfg.path else None}
+    args = [(str(p), payload, str(out), audio_path) for p in todo]
+    done = len(cfg.inputs) - len(todo)
+    progress("subjects", done, len(cfg.inputs))
+    for status in _execute(args, workers=workers, scheduler=scheduler):
+        record["subjects"][status["subject"]] = status
+        done += 1
+        progress("subjects", done, len(cfg.inputs))
+        _write_json(out / "run.json", record)
+
+    ok = [s for s in record["subjects"].values() if s["status"] == "done"]
+    record["failed"] = sorted(s["subject"] for s in record["subjects"].values() if s["status"] != "done")
+    if ok:
+        from .analysis import group_stage
+
+        record["group"] = group_stage(cfg, sorted(ok, key=lambda s: s["subject"]), audio_path)
+        progress("group", 1, 1)
+        if report:
+            from .report import make_report
+
+            record["report"] = str(make_report(out))
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    _write_json(out / "run.json", record)
+    return record
+
+
+def _execute(args: list[tuple], *, workers: int, scheduler: str | None):
+    """Yield subject statuses as they complete: in-process, local cluster or a given scheduler."""
+    if not args:
+        return
+    if not scheduler and workers <= 1:
+        for a in args:
+            yield process_subject(*a)
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               memory_limit=DEFAULTS["execution"]["memory_limit"], dashboard_address=":0")
+        client = Client(cluster)
+    logger.warning("Dask dashboard: %s", client.dashboard_link)
+    try:
+        # pure=False: rerunning must recompute; retries: a worker that dies mid-task is retried
+        futures = [client.submit(process_subject, *a, pure=False, retries=2, key=f"subject-{subject_id(Path(a[0]))}")
+                   for a in args]
+        for fut in as_completed(futures):
+            try:
+                yield fut.result()
+            except Exception as exc:  # the task itself never raises; this is a lost worker
+                sub = fut.key.removeprefix("subject-")
+                yield {"subject": sub, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def load_aligned(run_dir: str | os.PathLike, subjects: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate the per-subject aligned tables of a run (in subject order)."""
+    base = Path(run_dir) / "subjects"
+    paths = sorted(base.glob("sub-*/aligned.parquet"))
+    if subjects is not None:
+        paths = [p for p in paths if p.parent.name.removeprefix("sub-") in set(subjects)]
+    if not paths:
+        raise NeuromerError(f"{run_dir}: no aligned tables (subjects/sub-*/aligned.parquet).")
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)

@@ -1,0 +1,333 @@
+"""Tests of neuromer.io.xdf: our XDF writer against pyxdf, the reader on real files, truncation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pyxdf
+
+from neuromer.errors import DataFormatError, NeuromerError
+from neuromer.io.xdf import XdfWriter, read_xdf, stream_info_xml, xdf_info
+from neuromer.protocol import Protocol, Stimulus, StreamSpec, Timing
+
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "xdf"
+
+
+def real(name: str) -> Path:
+    path = REAL / name
+    if not path.is_file():
+        pytest.skip(f"real XDF example {path} is not available")
+    return path
+
+
+def warned(caplog, text: str) -> bool:
+    return any(r.levelno >= logging.WARNING and r.name == "neuromer" and text in r.getMessage()
+               for r in caplog.records)
+
+
+# --------------------------------------------------------------------------------- writer
+def test_writer_round_trip_is_bit_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "rt.xdf"
+    data = {
+        1: ("float32", rng.normal(0, 50, (300, 4)).astype(np.float32)),  # > 255 samples: 4-byte count
+        2: ("int16", rng.integers(-32768, 32767, (7, 3), endpoint=True).astype(np.int16)),
+        3: ("double64", rng.normal(0, 1, (5, 2))),
+        4: ("int8", np.array([[-128], [0], [127]], dtype=np.int8)),
+        5: ("int64", np.array([[2**62, -(2**62)]], dtype=np.int64)),
+    }
+    strings = ["stim_on/s01", "", "µV é ♫", "x" * 300]  # empty, non-ASCII, > 255 bytes
+    stamps = {}
+    with XdfWriter(path) as w:
+        for sid, (fmt, arr) in data.items():
+            w.add_stream(sid, stream_info_xml(name=f"s{sid}", type="EEG", channel_count=arr.shape[1],
+                                              nominal_srate=100, channel_format=fmt,
+                                              channels=[{"label": f"c{j}", "type": "EEG", "unit": "microvolts"}
+                                                        for j in range(arr.shape[1])]))
+            ts = 1000.0 + np.cumsum(rng.uniform(0.009, 0.011, len(arr)))
+            stamps[sid] = ts
+            half = len(arr) // 2
+            w.write_samples(sid, ts[:half], arr[:half])
+            w.write_samples(sid, ts[half:], arr[half:])
+        w.add_stream(9, stream_info_xml(name="mk", type="Markers", channel_count=1, nominal_srate=0,
+                                        channel_format="string"))
+        stamps[9] = np.array([1.5, 2.5, 3.25, 4.0])
+        w.write_samples(9, stamps[9], strings)
+        w.write_clock_offset(1, 1000.0, 0.125)
+        w.write_boundary()
+        w.write_footer(1, first_timestamp=stamps[1][0], last_timestamp=stamps[1][-1], sample_count=300,
+                       clock_offsets=[(1000.0, 0.125)])
+    streams, header = pyxdf.load_xdf(path, synchronize_clocks=False, dejitter_timestamps=False)
+    assert header["info"]["version"] == ["1.0"]
+    by_id = {s["info"]["stream_id"]: s for s in streams}
+    for sid, (fmt, arr) in data.items():
+        s = by_id[sid]
+        assert s["info"]["channel_format"] == [fmt]
+        assert s["time_series"].dtype == arr.dtype
+        np.testing.assert_array_equal(s["time_series"], arr)
+        np.testing.assert_array_equal(s["time_stamps"], stamps[sid])
+    assert [row[0] for row in by_id[9]["time_series"]] == strings
+    np.testing.assert_array_equal(by_id[9]["time_stamps"], stamps[9])
+    assert by_id[1]["clock_times"] == [1000.0] and by_id[1]["clock_values"] == [0.125]
+    assert by_id[1]["footer"]["info"]["sample_count"] == ["300"]
+    chans = by_id[1]["info"]["desc"][0]["channels"][0]["channel"]
+    assert [c["label"][0] for c in chans] == ["c0", "c1", "c2", "c3"]
+    assert chans[0]["unit"] == ["microvolts"]
+
+
+def test_writer_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "x.xdf"
+    XdfWriter(path).close()
+    with pytest.raises(DataFormatError, match="file exists; refusing to overwrite it"):
+        XdfWriter(path)
+    with XdfWriter(path, overwrite=True) as w:
+        w.add_stream(0, stream_info_xml(name="a", type="EEG", channel_count=1, nominal_srate=1,
+                                        channel_format="float32"))
+    assert len(pyxdf.load_xdf(path)[0]) == 1
+
+
+def test_writer_checks_its_input(tmp_path):
+    with XdfWriter(tmp_path / "x.xdf") as w:
+        w.add_stream(1, stream_info_xml(name="a", type="EEG", channel_count=2, nominal_srate=1,
+                                        channel_format="int16"))
+        with pytest.raises(NeuromerError, match="shape"):
+            w.write_samples(1, [0.0, 1.0], np.zeros((2, 3)))
+        with pytest.raises(NeuromerError, match="not integers"):
+            w.write_samples(1, [0.0], [[1.5, 2.0]])
+        with pytest.raises(NeuromerError, match="not integers in its range"):
+            w.write_samples(1, [0.0], np.array([[40000, 2]], dtype=np.int64))
+        with pytest.raises(NeuromerError, match="no header"):
+            w.write_samples(7, [0.0], [[1, 2]])
+        with pytest.raises(NeuromerError, match="already has a header"):
+            w.add_stream(1, stream_info_xml(name="a", type="EEG", channel_count=1, nominal_srate=1,
+                                            channel_format="int16"))
+    with pytest.raises(NeuromerError, match="channel_format"):
+        stream_info_xml(name="a", type="EEG", channel_count=1, nominal_srate=1, channel_format="float16")
+
+
+# ------------------------------------------------------------------------ synthetic session
+EEG_SR, PHYS_SR = 100.0, 25.0
+
+
+def write_session(path: Path, *, n_rounds: int = 3, footers: bool = True, close: bool = True,
+                  offset: float = 0.5) -> tuple[XdfWriter, list[tuple[int, int]]]:
+    """EEG (4 ch, 100 Hz) on a remote clock, physio (25 Hz), markers; chunk ends and EEG counts."""
+    w = XdfWriter(path)
+    ends = [(path.stat().st_size, 0)]  # (file size after a chunk, EEG samples complete so far)
+    n_eeg = 0
+
+    def mark():
+        ends.append((path.stat().st_size, n_eeg))
+
+    eeg_ch = [{"label": c, "type": "EEG", "unit": "microvolts"} for c in ("Fz", "Cz", "Pz", "Oz")]
+    w.add_stream(1, stream_info_xml(name="amp", type="EEG", channel_count=4, nominal_srate=EEG_SR,
+                                    channel_format="float32", channels=eeg_ch)); mark()
+    w.add_stream(2, stream_info_xml(name="body", type="Physio", channel_count=2, nominal_srate=PHYS_SR,
+                                    channel_format="double64",
+                                    channels=[{"label": "GSR", "type": "GSR", "unit": "microsiemens"},
+                                              {"label": "ECG", "type": "ECG", "unit": "mV"}])); mark()
+    w.add_stream(3, stream_info_xml(name="mk", type="Markers", channel_count=1, nominal_srate=0,
+                                    channel_format="string")); mark()
+    per = 100  # one second per round
+    for r in range(n_rounds):
+        t = r + np.arange(per) / EEG_SR
+        # EEG clock runs `offset` s behind the recorder: remote stamps = local - offset
+        w.write_samples(1, 10.0 + t - offset, np.column_stack([t, -t, 2 * t, np.full(per, r)]).astype(np.float32))
+        n_eeg += per; mark()
+        tp = r + np.arange(int(PHYS_SR)) / PHYS_SR
+        w.write_samples(2, 10.0 + tp, np.column_stack([3 * tp, tp])); mark()
+        w.write_samples(3, [10.0 + r + 0.25], [f"m{r}"]); mark()
+        w.write_clock_offset(1, 10.0 + r - offset, offset); mark()
+    w.write_boundary(); mark()
+    if footers:
+        for sid in (1, 2, 3):
+            w.write_footer(sid, first_timestamp=10.0, last_timestamp=10.0 + n_rounds, sample_count=0); mark()
+    if close:
+        w.close()
+    return w, ends
+
+
+def test_read_synthetic_session_on_one_clock(tmp_path, caplog):
+    path = tmp_path / "sess.xdf"
+    write_session(path)
+    s = read_xdf(path, subject="01", dejitter=False)
+    raw = s.raw
+    assert raw.ch_names == ["Fz", "Cz", "Pz", "Oz", "GSR", "ECG"]
+    assert raw.get_channel_types() == ["eeg"] * 4 + ["gsr", "ecg"]
+    assert s.sfreq == EEG_SR and raw.n_times == 300
+    t = np.arange(300) / EEG_SR
+    data = raw.get_data()
+    np.testing.assert_allclose(data[0], t * 1e-6, rtol=1e-6, atol=1e-12)  # float32 µV -> V
+    # physio is a linear ramp: interpolation onto the EEG stamps is exact (edge value held at the end)
+    last_phys = 2 + (PHYS_SR - 1) / PHYS_SR
+    np.testing.assert_allclose(data[4], 3 * np.minimum(t, last_phys), atol=1e-9)
+    np.testing.assert_allclose(data[5], 1e-3 * np.minimum(t, last_phys), atol=1e-12)  # mV -> V
+    assert raw.info["dig"] is not None  # standard montage on 10-20 names
+    # markers at local 10.25 + r; EEG sample 0 is at local 10.0 after clock sync
+    np.testing.assert_allclose(s.markers.onset_s, [0.25, 1.25, 2.25], atol=1e-9)
+    assert list(s.markers.description) == ["m0", "m1", "m2"]
+    assert s.subject == "01"
+    assert s.provenance["source_files"] == [str(path)]
+    assert s.provenance["clock_offsets"]["amp"] == {"mean_offset_s": 0.5, "n": 3}
+    step = s.provenance["steps"][-1]
+    assert step["step"] == "read_xdf" and step["eeg_stream"] == "amp" and step["physio_streams"] == ["body"]
+    assert not warned(caplog, "footer")
+
+
+def test_read_selection_resampling_and_errors(tmp_path):
+    path = tmp_path / "sess.xdf"
+    write_session(path)
+    s = read_xdf(path, eeg_stream="physio", physio_streams=[], sfreq=50.0)  # matched by type
+    assert s.raw.ch_names == ["GSR", "ECG"] and s.sfreq == 50.0
+    assert len(s.markers) == 3
+    s = read_xdf(path, physio_streams=[], marker_stream="MK", sfreq=50.0)
+    assert s.raw.ch_names == ["Fz", "Cz", "Pz", "Oz"] and s.raw.n_times == 150
+    np.testing.assert_allclose(s.markers.onset_s, [0.25, 1.25, 2.25], atol=1e-6)
+    with pytest.raises(DataFormatError, match="no stream with samples named or typed 'nope'"):
+        read_xdf(path, eeg_stream="nope")
+    bad = tmp_path / "bad.xdf"
+    bad.write_bytes(b"hello world, not xdf")
+    with pytest.raises(DataFormatError, match="not an XDF file"):
+        read_xdf(bad)
+    empty = tmp_path / "empty.xdf"
+    empty.write_bytes(b"")
+    with pytest.raises(DataFormatError, match="empty file"):
+        read_xdf(empty)
+    with pytest.raises(DataFormatError, match="not found"):
+        read_xdf(tmp_path / "missing.xdf")
+    only_markers = tmp_path / "mk.xdf"
+    with XdfWriter(only_markers) as w:
+        w.add_stream(0, stream_info_xml(name="mk", type="Markers", channel_count=1, nominal_srate=0,
+                                        channel_format="string"))
+        w.write_samples(0, [1.0], ["a"])
+    with pytest.raises(DataFormatError, match="no EEG-like numeric stream"):
+        read_xdf(only_markers)
+
+
+def test_read_with_protocol_names_channels_and_finds_trials(tmp_path):
+    path = tmp_path / "p.xdf"
+    with XdfWriter(path) as w:
+        w.add_stream(1, stream_info_xml(name="amp", type="EEG", channel_count=2, nominal_srate=50,
+                                        channel_format="float32"))
+        w.write_samples(1, 100 + np.arange(500) / 50, np.ones((500, 2), np.float32))
+        w.add_stream(2, stream_info_xml(name="mk", type="Markers", channel_count=1, nominal_srate=0,
+                                        channel_format="string"))
+        w.write_samples(2, [101.0, 102.0, 104.0, 105.0],
+                        ["baseline_start", "stim_on/s1", "stim_off/s1", "rating/valence/7"])
+    protocol = Protocol(name="t", timing=Timing(baseline_s=1.0, stimulus_s=2.0),
+                        streams=(StreamSpec("EEG", None, ("Fz", "Cz"), ("eeg", "eeg")),),
+                        stimuli=(Stimulus("s1"),))
+    s = read_xdf(path, protocol)
+    assert s.raw.ch_names == ["Fz", "Cz"] and s.protocol is protocol
+    assert len(s.trials) == 1
+    row = s.trials.iloc[0]
+    assert row.stimulus_id == "s1" and row.onset_s == pytest.approx(2.0) and row.duration_s == pytest.approx(2.0)
+    assert row.valence == 7
+
+
+def test_xdf_info(tmp_path):
+    path = tmp_path / "sess.xdf"
+    write_session(path)
+    info = xdf_info(path)
+    assert list(info.columns) == ["stream_id", "name", "type", "channel_count", "nominal_srate",
+                                  "channel_format", "n_samples", "duration_s", "first_ts", "last_ts"]
+    assert info.set_index("name").loc["amp", "n_samples"] == 300
+    assert info.set_index("name").loc["mk", "channel_format"] == "string"
+
+
+# ---------------------------------------------------------------------------- truncation
+def test_truncated_at_many_offsets_loads_the_complete_prefix(tmp_path, caplog):
+    full = tmp_path / "full.xdf"
+    _, ends = write_session(full, n_rounds=3)
+    blob = full.read_bytes()
+    size = len(blob)
+    header_end = ends[0][0]
+    rng = np.random.default_rng(1)
+    cuts = set(range(0, header_end + 3))
+    for end, _ in ends:
+        cuts |= {end - 1, end, end + 1, end + 7}
+    cuts |= set(rng.integers(0, size, 25).tolist())
+    cuts = sorted(c for c in cuts if 0 <= c < size)
+    assert len(cuts) > 60
+    for cut in cuts:
+        part = tmp_path / f"cut{cut}.xdf"
+        part.write_bytes(blob[:cut])
+        complete = max(n for end, n in ends if end <= cut) if cut >= header_end else None
+        caplog.clear()
+        if complete is None:
+            with pytest.raises(DataFormatError, match="truncated inside its file header|empty file"):
+                read_xdf(part)
+        elif complete == 0:
+            with pytest.raises(DataFormatError, match="no EEG-like numeric stream"):
+                read_xdf(part)
+        else:
+            s = read_xdf(part)
+            assert s.raw.n_times == complete, cut
+            assert s.raw.ch_names[:4] == ["Fz", "Cz", "Pz", "Oz"]
+            at_boundary = any(end == cut for end, _ in ends)
+            assert warned(caplog, "cut short" if at_boundary else "incomplete or corrupt chunk"), cut
+            assert warned(caplog, str(part)), cut
+        part.unlink()
+
+
+def test_writer_killed_midway_still_loads(tmp_path, caplog):
+    path = tmp_path / "live.xdf"
+    w, _ = write_session(path, n_rounds=2, footers=False, close=False)  # no footers, file still open
+    s = read_xdf(path)
+    assert s.raw.n_times == 200 and list(s.markers.description) == ["m0", "m1"]
+    assert warned(caplog, "have no footer")
+    w.close()
+
+
+def test_zero_filled_tail_is_ignored(tmp_path, caplog):
+    """A power loss can leave the end of a file as zeros: load what precedes them."""
+    path = tmp_path / "z.xdf"
+    write_session(path, n_rounds=2)
+    with open(path, "ab") as fh:
+        fh.write(bytes(4096))
+    s = read_xdf(path)
+    assert s.raw.n_times == 200
+    assert warned(caplog, "incomplete or corrupt chunk")
+
+
+# ---------------------------------------------------------------------------- real files
+def test_real_minimal():
+    s = read_xdf(real("minimal.xdf"))
+    expected = np.array([[192, 255, 238], [12, 22, 32], [13, 23, 33], [14, 24, 34], [15, 25, 35],
+                         [12, 22, 32], [13, 23, 33], [14, 24, 34], [15, 25, 35]], float)
+    assert s.raw.get_channel_types() == ["eeg"] * 3
+    assert s.raw.ch_names == ["SendDataC_0", "SendDataC_1", "SendDataC_2"]
+    assert s.sfreq == 10.0
+    np.testing.assert_array_equal(np.round(s.raw.get_data().T * 1e6, 6), expected)  # µV -> V
+    # the EEG clock offset (-0.1 s) moves its first sample to 5.0 s; markers (no offsets) stay at
+    # 5.1 ... 5.9 s, so 'Hello' (5.2 s) is 0.2 s in; the last one (5.9 s) is past the data
+    m = s.markers
+    assert list(m.description[1:]) == ["Hello", "World", "from", "LSL", "Hello", "World", "from"]
+    assert m.description[0].startswith("<?xml")  # the file's quirk: a footer sent as a marker
+    np.testing.assert_allclose(m.onset_s, np.arange(1, 9) / 10, atol=1e-9)
+    assert s.provenance["clock_offsets"]["SendDataC"] == {"mean_offset_s": pytest.approx(-0.1), "n": 2}
+
+
+def test_real_clock_resets():
+    path = real("clock_resets.xdf")
+    s = read_xdf(path)
+    assert s.raw.n_times == 27815 and len(s.raw.ch_names) == 8
+    assert s.raw.get_channel_types() == ["eeg"] * 8
+    assert len(s.markers) > 0 and {"Test", "XXX"} <= set(s.markers.description)
+    assert np.all(np.diff(s.markers.onset_s) >= 0)
+    streams = {st["info"]["name"][0]: st for st in pyxdf.load_xdf(path)[0]}
+    assert np.all(np.diff(streams["BioSemi"]["time_stamps"]) > 0)  # monotonic after synchronisation
+    info = xdf_info(path).set_index("name")
+    assert info.loc["BioSemi", "n_samples"] == 27815 and info.loc["MyMarkerStream", "n_samples"] == 175
+
+
+def test_real_empty_streams(caplog):
+    caplog.set_level(logging.INFO, logger="neuromer")
+    s = read_xdf(real("empty_streams.xdf"))
+    assert s.raw.ch_names == ["ch:00"] and s.raw.n_times == 10
+    np.testing.assert_array_equal(s.raw.get_data()[0], np.arange(10))
+    assert list(s.markers.description) == ['{"state": 2}']
+    assert any("skipping empty stream" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,86 @@
+"""The simulator: deterministic files, and XDF and DEAP outputs that agree with each other."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuromer.epochs import make_trials
+from neuromer.errors import NeuromerError
+from neuromer.io.deap import read_deap
+from neuromer.io.xdf import read_xdf
+from neuromer.simulate import simulate_study
+
+
+def digest(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_byte_identical_files(tmp_path):
+    a = simulate_study(tmp_path / "a", n_subjects=1, n_trials=2, stimulus_s=4.0, seed=3)
+    b = simulate_study(tmp_path / "b", n_subjects=1, n_trials=2, stimulus_s=4.0, seed=3)
+    c = simulate_study(tmp_path / "c", n_subjects=1, n_trials=2, stimulus_s=4.0, seed=4)
+    da, db, dc = digest(a.root), digest(b.root), digest(c.root)
+    assert set(da) == {"protocol.toml", "ground_truth.csv", "stimuli/stim01.wav", "stimuli/stim02.wav",
+                       "xdf/sub-01.xdf", "deap/s01.dat"}
+    assert da == db
+    assert da["xdf/sub-01.xdf"] != dc["xdf/sub-01.xdf"]
+
+
+def test_refuses_non_empty_folder(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    with pytest.raises(NeuromerError, match="refusing to overwrite"):
+        simulate_study(tmp_path / "x", n_subjects=1, n_trials=1)
+    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_ground_truth_and_protocol(study, study_protocol):
+    truth = pd.read_csv(study.ground_truth, dtype={"subject": str})
+    assert len(truth) == 2 * 4 and set(truth.subject) == {"01", "02"}
+    assert set(truth.quadrant) == {"Q1", "Q2", "Q3", "Q4"}
+    # ratings are noisy readings of the planted emotion
+    assert np.corrcoef(truth.planted_valence, truth.valence)[0, 1] > 0.6
+    assert np.corrcoef(truth.planted_arousal, truth.arousal)[0, 1] > 0.6
+    assert len(study_protocol.stimuli) == 4 and all(s.file.is_file() for s in study_protocol.stimuli)
+    q1 = [s for s in study_protocol.stimuli if s.meta["quadrant"] == "Q1"][0]
+    assert q1.meta["mode"] == "major" and q1.meta["valence"] > 5 and q1.meta["arousal"] > 5
+
+
+def test_xdf_session_has_typed_channels_montage_and_markers(study, study_protocol):
+    s = read_xdf(study.xdf[0], protocol=study_protocol, subject="01")
+    types = dict(zip(s.raw.ch_names, s.raw.get_channel_types()))
+    assert sum(t == "eeg" for t in types.values()) == 32
+    assert types["hEOG"] == "eog" and types["zEMG"] == "emg" and types["GSR"] == "gsr"
+    assert types["Respiration belt"] == "resp" and types["Plethysmograph"] == "bio"
+    assert types["Temperature"] == "temperature"
+    assert s.sfreq == pytest.approx(512.0, rel=1e-4)
+    assert s.raw.get_montage() is not None
+    assert len(s.trials) == 4
+    truth = pd.read_csv(study.ground_truth, dtype={"subject": str}).query("subject == '01'")
+    # the EEG stream had a 0.25 s clock offset: after synchronisation onsets match the truth
+    np.testing.assert_allclose(s.trials.onset_s, truth.onset_s, atol=3 / 512)
+    assert s.trials.stimulus_id.tolist() == truth.stimulus_id.tolist()
+    np.testing.assert_array_equal(s.trials.valence, truth.valence)
+
+
+def test_make_trials_from_xdf_matches_simulated_deap(study, study_protocol):
+    """The pipeline's own cut (XDF -> Session -> make_trials) equals the simulator's DEAP file."""
+    for xdf, dat in zip(study.xdf, study.deap):
+        ours = make_trials(read_xdf(xdf, protocol=study_protocol), protocol=study_protocol)
+        deap = read_deap(dat)
+        assert ours.sfreq == deap.sfreq == 128.0 and ours.baseline_s == deap.baseline_s == 3.0
+        assert ours.data.shape[1:] == deap.data.shape[1:] == (40, 11 * 128)
+        order = [ours.metadata.stimulus_id.tolist().index(s) for s in deap.metadata.stimulus_id]
+        np.testing.assert_array_equal(ours.labels[order], deap.labels)
+        a, b = ours.data[order], deap.data
+        idx = {n: i for i, n in enumerate(ours.ch_names)}
+        for j, name in enumerate(deap.ch_names):
+            x, y = a[:, idx[name]], b[:, j]
+            # within resampling tolerance (MNE's FFT resampler vs polyphase; edges excluded)
+            x, y = x[:, 32:-32], y[:, 32:-32]
+            err = np.sqrt(np.mean((x - y) ** 2)) / (np.std(y) + 1e-12)
+            limit = 0.05 if deap.ch_types[j] == "eeg" else 0.25
+            assert err < limit, (name, err)
