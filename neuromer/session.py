@@ -133,7 +133,8 @@ class Session:
     def markers(self) -> pd.DataFrame:
         """Markers as a table: ``onset_s`` (from the first sample) and ``description``."""
         ann = self.raw.annotations
-        onsets = ann.onset - (self.raw.first_samp / self.sfreq if ann.orig_time is not None else 0.0)
+        # MNE keeps annotation onsets on the recording's clock, which starts at first_time
+        onsets = ann.onset - self.raw.first_time
         return pd.DataFrame({"onset_s": onsets, "description": list(ann.description)})
 
     def add_step(self, step: str, **params: Any) -> None:

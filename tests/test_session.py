@@ -90,3 +90,10 @@ def test_session_repr_and_markers():
     assert "sub-01" in r and "2 ch" in r and "10.0 s" in r and "2 markers" in r
     s.add_step("filter", l_freq=1.0)
     assert s.copy().provenance["steps"] == [{"step": "filter", "l_freq": 1.0}]
+
+
+def test_markers_are_relative_to_the_first_sample_when_first_samp_is_not_zero():
+    info = mne.create_info(["Fz"], 256.0, ["eeg"])
+    raw = mne.io.RawArray(np.zeros((1, 2560)), info, first_samp=1280, verbose="error")
+    raw.set_annotations(mne.Annotations([1.0], [0], ["m"]))
+    assert Session(raw).markers.onset_s.tolist() == [1.0]

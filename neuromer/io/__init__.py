@@ -67,4 +67,6 @@ def _looks_like_deap_bdf(path: Path) -> bool:
             labels = fh.read(16 * n_ch).decode("ascii", "replace")
     except (OSError, ValueError):
         return False
-    return n_ch == 48 and labels[-16:].strip().lower() == "status"
+    # some Geneva recordings name the status channel '' or '-1'
+    first, last = labels[:16].strip().lower(), labels[-16:].strip().lower()
+    return n_ch == 48 and (last in ("status", "", "-1") or first == "fp1")

@@ -33,7 +33,7 @@ import pandas as pd
 from .._checks import check_file, check_option, validate_type
 from .._logging import logger
 from ..errors import DataFormatError, NeuromerError, UnsafePickleError
-from ..session import Session, Trials, empty_trials_table, set_standard_montage
+from ..session import Session, Trials, empty_trials_table, infer_channel_types, set_standard_montage
 from ._atomic import atomic_path
 
 #: The 32 EEG channels in the Geneva order (DEAP's preprocessed data and participants 23-32).
@@ -110,12 +110,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
             allowed[(f"{core}.multiarray", "_reconstruct")] = ma._reconstruct
             allowed[(f"{core}.multiarray", "scalar")] = ma.scalar
             allowed[(f"{core}.numeric", "_frombuffer")] = nu._frombuffer
-        for builtins in ("builtins", "__builtin__"):
-            for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex)):
-                allowed[(builtins, name)] = obj
+        for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex)):
+            allowed[("builtins", name)] = obj
         self._allowed = allowed
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = _python3_name(module, name)
         try:
             return self._allowed[(module, name)]
         except KeyError:
@@ -133,6 +133,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise UnsafePickleError(f"{self.path}: refusing to unpickle '_codecs.encode' with encoding "
                                     f"{encoding!r} (only latin1 byte strings are allowed).")
         return str(text).encode("latin1")
+
+
+def _python3_name(module: str, name: str) -> tuple[str, str]:
+    """Python 2 names in protocol <= 2 pickles ('__builtin__', 'commands') as Python 3 names."""
+    try:
+        from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+    except ImportError:  # pragma: no cover - CPython always has it
+        return module, name
+    if (module, name) in NAME_MAPPING:
+        return NAME_MAPPING[(module, name)]
+    return IMPORT_MAPPING.get(module, module), name
 
 
 def _load_dat(path: Path) -> Any:
@@ -190,7 +201,7 @@ def read_deap(path: str | os.PathLike, *, subject: str | None = None) -> Trials:
     Examples
     --------
     >>> trials = read_deap("data_preprocessed_python/s01.dat")  # doctest: +SKIP
-    >>> trials.data.shape
+    >>> trials.data.shape  # doctest: +SKIP
     (40, 40, 8064)
     """
     path = check_file(path)
@@ -534,6 +545,9 @@ def _rename_bdf_channels(raw: mne.io.BaseRaw, order: str) -> None:
             new, kind = _BDF_CHANNELS.get(old.strip().lower(), (old, None))
             if kind is None and raw.get_channel_types()[i] == "stim":
                 new, kind = "Status", "stim"
+            elif kind is None:  # an extra channel: the BDF reader called it eeg
+                kind = infer_channel_types([old])[0]
+                kind = "misc" if kind == "eeg" else kind
         if new != old:
             mapping[old] = new
         if kind is not None:

@@ -158,6 +158,6 @@ def append_markers(raw: mne.io.BaseRaw, onset_s, description, duration_s=None) -
         duration_s = np.zeros(len(onset_s))
     if len(onset_s) == 0:
         return
-    # with a meas_date, annotation onsets count from it rather than from the first sample
-    offset = raw.first_samp / raw.info["sfreq"] if raw.annotations.orig_time is not None else 0.0
-    raw.annotations.append(onset_s + offset, np.asarray(duration_s, float), [str(d) for d in description])
+    # raw.annotations count from sample 0 (meas_date), not from the first sample: MNE shifts
+    # annotations by first_time when they are set, whether or not they have an orig_time
+    raw.annotations.append(onset_s + raw.first_time, np.asarray(duration_s, float), [str(d) for d in description])
