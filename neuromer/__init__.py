@@ -1,2 +1,48 @@
-"""neuromer: music-emotion research with EEG and physiological signals."""
+"""neuromer: music-emotion research with EEG and physiological signals.
+
+The public API is re-exported here and loaded on first use, so ``import neuromer`` stays light::
+
+    import neuromer
+    study = neuromer.simulate_study("study", n_subjects=2, n_trials=8)
+    protocol = neuromer.read_protocol(study.protocol)
+    trials = neuromer.make_trials(neuromer.read_xdf(study.xdf[0], protocol=protocol))
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import DataFormatError, MarkerError, NeuromerError, ProtocolError, UnsafePickleError
+
 __version__ = "0.1.0"
+
+_API = {
+    "Protocol": "protocol", "read_protocol": "protocol",
+    "Session": "session", "Trials": "session", "read_trials": "session",
+    "make_trials": "epochs", "trials_from_markers": "epochs",
+    "WindowGrid": "windows",
+    "read_xdf": "io.xdf", "XdfWriter": "io.xdf",
+    "read_deap": "io.deap", "write_deap": "io.deap", "read_deap_bdf": "io.deap",
+    "read_raw_any": "io.mne_formats", "read_session": "io", "read_any_trials": "io",
+    "simulate_study": "simulate",
+    "set_log_level": "_logging",
+    "preprocess": "preprocess",
+    "eeg_window_features": "eeg.features", "physio_window_features": "physio.features",
+    "align": "align",
+    "read_config": "pipeline", "run": "pipeline",
+}
+
+__all__ = sorted(_API) + ["NeuromerError", "ProtocolError", "DataFormatError", "MarkerError",
+                          "UnsafePickleError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'neuromer' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
