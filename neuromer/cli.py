@@ -106,6 +106,48 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import read_config, run
+
+    cfg = read_config(args.config, study__out=args.out)
+    bars: dict = {}
+
+    def progress(stage, done, total):
+        from tqdm import tqdm
+
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, disable=args.quiet)
+        bar = bars[stage]
+        bar.update(done - bar.n)
+
+    try:
+        record = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=progress,
+                     report=not args.no_report)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    subs = record["subjects"]
+    skipped = sum(1 for s in subs.values() if s.get("skipped"))
+    print(f"run folder: {cfg.out}")
+    print(f"subjects: {len(subs)} ({skipped} unchanged, skipped), failed: {len(record['failed'])}")
+    for sub in record["failed"]:
+        print(f"  sub-{sub}: {subs[sub].get('error', 'failed')}")
+    for row in (record.get("group") or {}).get("metrics", []):
+        if row.get("level") == "trial":
+            print(f"  {row['target']:>8} ~ {row['features']:<12} {row['metric']} {row['score']:.3f} "
+                  f"(chance {row['chance']:.3f}, p={row['p_value']:.3g})")
+    if record.get("report"):
+        print(f"report: {record['report']}")
+    return 1 if record["failed"] else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import make_report
+
+    print(make_report(args.run_dir, out=args.out))
+    return 0
+
+
 def _progress(items, desc: str):
     try:
         from tqdm import tqdm
@@ -159,6 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_cmd_demo)
 
+    p = sub.add_parser("run", help="run the analysis pipeline described by a config file",
+                       description="ingest -> preprocess -> trials -> features -> align -> models -> compare -> "
+                                   "report over many sessions; resumable; in-process or on Dask.")
+    p.add_argument("config", help="run configuration TOML (see examples/)")
+    p.add_argument("--out", help="run folder (overrides study.out)")
+    p.add_argument("--workers", type=int, help="start a local Dask cluster with N worker processes")
+    p.add_argument("--scheduler", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="(re)build report.html of a run folder",
+                       description="Build the self-contained HTML report of a run folder from its files.")
+    p.add_argument("run_dir", help="the run folder (holds run.json)")
+    p.add_argument("--out", help="output HTML file (default RUN_DIR/report.html)")
+    p.set_defaults(func=_cmd_report)
+
     for register in _extensions():
         register(sub)
     return parser
@@ -171,8 +230,7 @@ def _extensions():
     out = []
     for module, func in (("neuromer.audio.cli", "add_audio_commands"),
                          ("neuromer.features_cli", "add_feature_commands"),
-                         ("neuromer.live.cli", "add_live_commands"),
-                         ("neuromer.run_cli", "add_run_commands")):
+                         ("neuromer.live.cli", "add_live_commands")):
         try:
             out.append(getattr(importlib.import_module(module), func))
         except ModuleNotFoundError as exc:  # INTEGRATION: strict once every group has landed

@@ -190,7 +190,7 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
     status = {"subject": sub, "input": str(path), "input_hash": file_hash(path) if path.exists() else None,
               "config_hash": cfg.subject_hash()}
     try:
-        status["outputs"] = _subject_stages(path, sub, cfg, out, audio_table_path)
+        status["outputs"], status["dropped"] = _subject_stages(path, sub, cfg, out, audio_table_path)
         status["status"] = "done"
     except Exception as exc:  # recorded, not raised: one bad subject must not stop the study
         status["status"] = "failed"
@@ -224,7 +224,9 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     trials.subject = sub
     if trials.n_trials == 0:
         raise NeuromerError(f"{path}: no usable trials.")
-    outputs = {"trials": str(trials.save(out / "trials-epo.fif", overwrite=True))}
+    outputs = {"trials": str(trials.save(out / "trials-epo.fif", overwrite=True)),
+               "quality": _write_csv(signal_quality(trials), out / "quality.csv")}
+    dropped = trials.dropped.assign(trial=lambda d: d["trial"].astype(int)).to_dict("records")
     eeg = physio = None
     if feats["eeg"] and len(trials.picks("eeg")):
         from .eeg.features import eeg_window_features
@@ -242,12 +244,41 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     audio = pd.read_parquet(audio_table_path) if audio_table_path else None
     aligned = align(trials, audio, eeg=eeg, physio=physio, grid=grid, audio_latency_s=feats["audio_latency_s"])
     outputs["aligned"] = _write_parquet(aligned, out / "aligned.parquet")
-    return outputs
+    return outputs, dropped
+
+
+def signal_quality(trials) -> pd.DataFrame:
+    """Per channel: type, SD (µV for EEG/EOG/EMG), NaN fraction and a flag (flat/nan/noisy)."""
+    data = trials.data
+    with np.errstate(invalid="ignore"):
+        sd = np.nanstd(data, axis=(0, 2))
+    nan_frac = np.isnan(data).mean(axis=(0, 2))
+    types = np.array(trials.ch_types)
+    flags = []
+    for i, t in enumerate(types):
+        same = sd[(types == t) & np.isfinite(sd)]
+        ref = np.median(same) if len(same) else np.nan
+        if nan_frac[i] > 0:
+            flags.append("nan")
+        elif not np.isfinite(sd[i]) or sd[i] < 1e-9 * max(ref, 1.0):
+            flags.append("flat")
+        elif t == "eeg" and ref > 0 and sd[i] > 5 * ref:
+            flags.append("noisy")
+        else:
+            flags.append("")
+    return pd.DataFrame({"subject": trials.subject, "channel": trials.ch_names, "type": types, "std": sd,
+                         "nan_fraction": nan_frac, "flag": flags})
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> str:
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
+    return str(path)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
     return str(path)
 
 

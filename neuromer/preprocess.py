@@ -44,6 +44,9 @@ def _warn(message: str) -> None:
 def find_bad_channels(raw: mne.io.BaseRaw) -> dict[str, list[str]]:
     """EEG channels that are flat, non-finite or robust outliers in log standard deviation.
 
+    The outlier test looks at the signal above 15 Hz, so that blinks and slow drifts, which are
+    largest on good frontal channels, do not make those channels look bad.
+
     Returns
     -------
     dict
@@ -58,8 +61,10 @@ def find_bad_channels(raw: mne.io.BaseRaw) -> dict[str, list[str]]:
     flat = finite & (sd <= 1e-12)  # volts: below any real EEG amplifier's noise floor
     ok = finite & ~flat
     noisy = np.zeros(len(names), bool)
-    if ok.sum() >= 4:
-        log_sd = np.log(sd[ok])
+    sfreq = raw.info["sfreq"]
+    if ok.sum() >= 4 and sfreq > 2 * 16.0:
+        high = mne.filter.filter_data(data[ok], sfreq, 15.0, None, verbose="error")
+        log_sd = np.log(np.maximum(high.std(axis=1), 1e-30))
         med = np.median(log_sd)
         mad = 1.4826 * np.median(np.abs(log_sd - med))
         if mad > 0:
@@ -206,8 +211,8 @@ def preprocess(session: Session, *, sfreq: float | None = 128.0, l_freq: float |
         if not eog_chs:
             _warn(f"eog={eog!r} but the recording has no EOG channel; EOG artefacts not removed.")
         elif eog == "regression":
-            model = mne.preprocessing.EOGRegression(picks="eeg", picks_artifact="eog").fit(raw)
-            model.apply(raw, copy=False)
+            model = mne.preprocessing.EOGRegression(picks="eeg", picks_artifact="eog", proj=False)
+            model.fit(raw).apply(raw, copy=False)
             out.add_step("eog_regression", method="EOGRegression", regressors=eog_chs)
         else:
             n_good = len(mne.pick_types(raw.info, eeg=True, exclude="bads"))

@@ -106,3 +106,44 @@ def test_lag_analysis_recovers_planted_lag():
     assert len(peak) == 1 and peak["lag_s"].iloc[0] == pytest.approx(2.0) and peak["r"].iloc[0] > 0.8
     per_trial = res[res["trial"].notna() & res["peak"]]
     assert len(per_trial) == 6 and (per_trial["lag_s"] == 2.0).all()
+
+
+def test_cli_handlers_end_to_end(tmp_path, trials):
+    import argparse
+
+    from neuromer.features_cli import add_feature_commands
+
+    parser = argparse.ArgumentParser(prog="neuromer")
+    add_feature_commands(parser.add_subparsers(dest="command"))
+    path = tmp_path / "sub-07-epo.fif"
+    trials.save(path)
+    audio = tmp_path / "audio.parquet"
+    _audio().to_parquet(audio)
+
+    def run(*argv):
+        args = parser.parse_args([str(a) for a in argv])
+        return args.func(args)
+
+    assert run("features", "eeg", path, "--out", tmp_path / "eeg.parquet", "--baseline", "subtract") == 0
+    eeg = pd.read_parquet(tmp_path / "eeg.parquet")
+    assert len(eeg) == 53 and "eeg_faa" in eeg and list(eeg.columns[:6]) == list(KEY_COLUMNS)
+    np.testing.assert_allclose(eeg["eeg_alpha_F3"], eeg_window_features(trials, baseline="subtract")["eeg_alpha_F3"],
+                               rtol=1e-4, atol=1e-7)  # -epo.fif stores float32
+    assert run("features", "eeg", path, "--out", tmp_path / "eeg_trial.parquet", "--per-trial") == 0
+    assert len(pd.read_parquet(tmp_path / "eeg_trial.parquet")) == 3
+    with pytest.warns(RuntimeWarning):
+        assert run("features", "physio", path, "--out", tmp_path / "physio.parquet", "--window-s", "2",
+                   "--hop-s", "1") == 0
+    assert "physio_scr_count" in pd.read_parquet(tmp_path / "physio.parquet")
+    assert run("align", path, "--audio", audio, "--out", tmp_path / "aligned.parquet", "--no-physio",
+               "--audio-latency-s", "0.5") == 0
+    aligned = pd.read_parquet(tmp_path / "aligned.parquet")
+    assert len(aligned) == 53 and "audio_pred_quadrant" in aligned and "eeg_alpha_F3" in aligned
+    assert aligned.groupby("trial")["audio_value"].apply(lambda v: v.isna().sum()).eq(1).all()
+    with pytest.raises(NeuromerError, match="exists"):
+        run("align", path, "--out", tmp_path / "aligned.parquet", "--no-physio")
+    with pytest.raises(NeuromerError, match="not found"):
+        run("features", "eeg", tmp_path / "missing-epo.fif", "--out", tmp_path / "x.parquet")
+    assert not list(tmp_path.glob(".tmp-*"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["features", "eeg", "--help"])

@@ -594,6 +594,7 @@ def evaluate(table: pd.DataFrame, *, features=("eeg",), target: str = "arousal",
         rows.append({"scope": "fold", "subject": subj, "fold": k, "level": "window", "n": len(sub),
                      **_metrics(sub, classes, task)})
     metrics = pd.DataFrame(rows)
+    metrics["fold"] = metrics["fold"].astype("Int64")
 
     observed = {"window": _metrics(frame_w, classes, task), "trial": _metrics(frame_t, classes, task)}
     null_rows = []

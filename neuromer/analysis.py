@@ -1,0 +1,202 @@
+"""Group-level analysis of a run: decoding, audio vs EEG vs self-report comparison, importance.
+
+Called by :func:`neuromer.pipeline.run` after the per-subject tasks. Reads the per-subject aligned
+tables and writes to ``<run>/group/``:
+
+- ``metrics.csv``: one row per (target, feature set): cross-validated score at window and trial
+  level, permutation chance and p-value;
+- ``eval/<target>__<features>/``: every evaluation's frames (predictions per window and trial,
+  null distribution);
+- ``trials.parquet``: per trial, self-report, audio-predicted and EEG-decoded valence/arousal and
+  quadrant (EEG values are cross-validated probabilities of "high");
+- ``windows.parquet``: the same on the window grid (for time courses);
+- ``comparison.csv``, ``group_stats.csv``, ``stimulus_consistency.csv``, ``timecourse.csv``,
+  ``leakage.csv``, ``importance.csv``; and ``<run>/models/eeg_<target>.skops``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._logging import logger
+from .errors import NeuromerError
+from .io._atomic import atomic_path
+
+MIDPOINT = 5.0  # SAM 1-9 middle (DEAP's high/low threshold)
+
+
+def _save(df: pd.DataFrame, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+    return path
+
+
+def _quadrant(valence_high, arousal_high) -> np.ndarray:
+    v, a = np.asarray(valence_high, bool), np.asarray(arousal_high, bool)
+    return np.where(a, np.where(v, "Q1", "Q2"), np.where(v, "Q4", "Q3"))
+
+
+def _has_family(table: pd.DataFrame, families) -> bool:
+    from .models.estimators import feature_columns
+
+    try:
+        return bool(feature_columns(table, families))
+    except NeuromerError:
+        return False
+
+
+def group_stage(cfg, statuses: list[dict], audio_path: str | None) -> dict:
+    """Run the group analysis for the completed subjects; returns a summary for ``run.json``."""
+    from .models.evaluation import evaluate, leakage_report
+    from .pipeline import load_aligned
+
+    out = cfg.out / "group"
+    out.mkdir(parents=True, exist_ok=True)
+    m = cfg["models"]
+    table = load_aligned(cfg.out, [s["subject"] for s in statuses])
+    table["subject"] = table["subject"].astype(str)
+    n_trials = table.groupby(["subject", "trial"]).ngroups
+    logger.info("group stage: %d subjects, %d trials, %d windows", table.subject.nunique(), n_trials, len(table))
+    # within-subject CV needs at least two trials per class in each subject; fall back to LOSO
+    cv = m["cv"]
+
+    rows, evals = [], {}
+    for target in m["targets"]:
+        for fs in m["feature_sets"]:
+            fs = [fs] if isinstance(fs, str) else list(fs)
+            name = "+".join(fs)
+            if not _has_family(table, fs):
+                logger.info("no %s features; skipping %s ~ %s", name, target, name)
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    res = evaluate(table, features=fs, target=target, estimator=m["estimator"], cv=cv,
+                                   threshold=m["threshold"], n_permutations=int(m["n_permutations"]),
+                                   random_state=int(m["seed"]))
+            except NeuromerError as exc:
+                logger.warning("could not evaluate %s ~ %s: %s", target, name, exc)
+                rows.append({"target": target, "features": name, "error": str(exc)})
+                continue
+            evals[(target, name)] = res
+            res.save(out / "eval" / f"{target}__{name}")
+            head = "balanced_accuracy" if res.params.get("task") == "classification" else "ccc"
+            for level in ("window", "trial"):
+                s = res.summary[(res.summary.level == level) & (res.summary.metric == head)]
+                if s.empty:
+                    continue
+                rows.append({"target": target, "features": name, "level": level, "estimator": str(m["estimator"]),
+                             "cv": cv, "metric": head, "score": float(s.value.iloc[0]),
+                             "chance": float(s.chance.iloc[0]), "p_value": float(s.p_value.iloc[0]),
+                             "n_permutations": int(m["n_permutations"])})
+    metrics = pd.DataFrame(rows)
+    _save(metrics, out / "metrics.csv")
+
+    trials, windows = _prediction_tables(table, evals)
+    _save(trials, out / "trials.parquet")
+    _save(windows, out / "windows.parquet")
+    summary = {"n_subjects": int(table.subject.nunique()), "n_trials": int(n_trials), "n_windows": int(len(table)),
+               "metrics": metrics.to_dict("records")}
+    _comparisons(trials, windows, evals, out, cfg)
+    if _has_family(table, ["eeg"]):
+        try:
+            leak = leakage_report(table, features=["eeg"], target="arousal", estimator=m["estimator"],
+                                  threshold=m["threshold"], random_state=int(m["seed"]))
+            _save(leak.reset_index(), out / "leakage.csv")
+        except NeuromerError as exc:
+            logger.warning("leakage report skipped: %s", exc)
+        _importance_and_models(table, cfg, out)
+    return summary
+
+
+def _prediction_tables(table: pd.DataFrame, evals: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keys = ["subject", "trial"]
+    per_trial = table.groupby(keys, sort=True).agg(
+        stimulus_id=("stimulus_id", "first"), self_valence=("valence", "first"), self_arousal=("arousal", "first"),
+        **({"audio_valence": ("audio_pred_valence", "mean")} if "audio_pred_valence" in table else {}),
+        **({"audio_arousal": ("audio_pred_arousal", "mean")} if "audio_pred_arousal" in table else {}),
+    ).reset_index()
+    wcols = ["subject", "trial", "stimulus_id", "window", "t_start", "t_end"] + \
+        [c for c in ("audio_pred_valence", "audio_pred_arousal") if c in table]
+    windows = table[wcols].copy()
+    for dim in ("valence", "arousal"):
+        res = evals.get((dim, "eeg"))
+        if res is None:
+            continue
+        pt = res.predictions_trial.copy()
+        pw = res.predictions_window.copy()
+        for f in (pt, pw):
+            f["subject"] = f["subject"].astype(str)
+        col = "proba_1" if "proba_1" in pt else [c for c in pt if c.startswith("proba_")][-1]
+        per_trial = per_trial.merge(pt[keys + [col]].rename(columns={col: f"eeg_{dim}"}), on=keys, how="left")
+        windows = windows.merge(pw[keys + ["window", col]].rename(columns={col: f"eeg_p_{dim}"}),
+                                on=keys + ["window"], how="left")
+    per_trial["self_quadrant"] = _quadrant(per_trial.self_valence > MIDPOINT, per_trial.self_arousal > MIDPOINT)
+    if {"audio_valence", "audio_arousal"} <= set(per_trial):
+        per_trial["audio_quadrant"] = _quadrant(per_trial.audio_valence > MIDPOINT, per_trial.audio_arousal > MIDPOINT)
+    if {"eeg_valence", "eeg_arousal"} <= set(per_trial):
+        per_trial["eeg_quadrant"] = _quadrant(per_trial.eeg_valence > 0.5, per_trial.eeg_arousal > 0.5)
+    return per_trial, windows
+
+
+def _comparisons(trials: pd.DataFrame, windows: pd.DataFrame, evals: dict, out: Path, cfg) -> None:
+    from . import compare
+
+    try:
+        comp = compare.compare_trials(trials, n_permutations=int(max(cfg["models"]["n_permutations"], 200)),
+                                      random_state=int(cfg["models"]["seed"]))
+        _save(comp, out / "comparison.csv")
+    except NeuromerError as exc:
+        logger.warning("comparison skipped: %s", exc)
+    if "audio_quadrant" in trials:
+        try:
+            _save(compare.stimulus_consistency(trials), out / "stimulus_consistency.csv")
+        except NeuromerError as exc:
+            logger.warning("stimulus consistency skipped: %s", exc)
+    if {"audio_pred_arousal", "eeg_p_arousal"} <= set(windows):
+        hop = float(cfg["windows"]["hop_s"])
+        tc = compare.time_course_agreement(windows, x="audio_pred_arousal", y="eeg_p_arousal", max_lag_s=5.0,
+                                           hop_s=hop)
+        _save(tc, out / "timecourse.csv")
+    # group level: per-subject EEG decoding accuracy against chance
+    rows = []
+    for (target, name), res in evals.items():
+        if res.params.get("task") != "classification":
+            continue
+        per_sub = res.metrics[(res.metrics.scope == "subject") & (res.metrics.level == "trial")]
+        if len(per_sub) >= 2 and "balanced_accuracy" in per_sub:
+            stats = compare.group_stats(per_sub, "balanced_accuracy", chance=0.5)
+            rows.append({"target": target, "features": name, "metric": "balanced_accuracy (per subject, trial level)",
+                         **stats})
+    if rows:
+        _save(pd.DataFrame(rows), out / "group_stats.csv")
+
+
+def _importance_and_models(table: pd.DataFrame, cfg, out: Path) -> None:
+    """Fit the EEG decoder on all data per target; save it and its band-power weights."""
+    from .models.estimators import feature_columns, make_estimator, make_target
+    from .models.persistence import save_model
+
+    cols = [c for c in feature_columns(table, ["eeg"])
+            if re.fullmatch(r"eeg_(theta|slow_alpha|alpha|beta|gamma)_[A-Za-z0-9]+", c)]
+    rows = []
+    for target in ("valence", "arousal"):
+        y = make_target(table, target, threshold=cfg["models"]["threshold"])
+        ok = y.notna().to_numpy()
+        if not cols or len(np.unique(y[ok])) < 2:
+            continue
+        model = make_estimator("logreg", "classification", random_state=int(cfg["models"]["seed"]))
+        model.fit(table.loc[ok, cols], y[ok].astype(int))
+        save_model(model, cfg.out / "models" / f"eeg_{target}.skops")
+        coef = np.ravel(model[-1].coef_)
+        rows += [{"target": target, "feature": c, "weight": float(w)} for c, w in zip(cols, coef)]
+    if rows:
+        _save(pd.DataFrame(rows), out / "importance.csv")

@@ -1,0 +1,123 @@
+"""Command-line sub-commands for features and alignment (registered by :mod:`neuromer.cli`).
+
+``neuromer features eeg|physio TRIALS --out F.parquet`` and
+``neuromer align TRIALS --audio AUDIO.parquet --out F.parquet``. Outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from ._checks import check_file
+from ._logging import logger
+from .errors import DataFormatError, NeuromerError
+
+
+def _grid(args):
+    from .windows import WindowGrid
+
+    return WindowGrid(args.window_s, args.hop_s)
+
+
+def _write(table: pd.DataFrame, path: str, overwrite: bool) -> None:
+    from .io._atomic import atomic_path
+
+    path = Path(path)
+    if not path.name.lower().endswith(".parquet"):
+        raise NeuromerError(f"{path}: the output must be a .parquet file.")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        table.to_parquet(tmp, index=False)
+    logger.info("wrote %s (%d rows x %d columns)", path, *table.shape)
+
+
+def _read_table(path: str, what: str) -> pd.DataFrame:
+    path = check_file(path, what)
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a bad file
+        raise DataFormatError(f"{path}: not a readable Parquet {what} table ({type(exc).__name__}: {exc}).") from None
+
+
+def _read_trials(path: str):
+    from .session import read_trials
+
+    return read_trials(check_file(path, "TRIALS"))
+
+
+def _cmd_features(args) -> int:
+    trials = _read_trials(args.trials)
+    grid = _grid(args)
+    if args.kind == "eeg":
+        from .eeg import eeg_trial_features, eeg_window_features
+
+        baseline = None if args.baseline == "none" else args.baseline
+        table = (eeg_trial_features(trials, grid=grid) if args.per_trial
+                 else eeg_window_features(trials, grid=grid, baseline=baseline))
+    else:
+        from .physio import physio_trial_features, physio_window_features
+
+        if args.baseline != "none":
+            raise NeuromerError("--baseline applies to EEG features only; use it with 'features eeg'.")
+        table = physio_trial_features(trials) if args.per_trial else physio_window_features(trials, grid=grid)
+    _write(table, args.out, args.overwrite)
+    print(f"{args.out}: {len(table)} rows x {len(table.columns)} columns")
+    return 0
+
+
+def _cmd_align(args) -> int:
+    from .align import align
+
+    trials = _read_trials(args.trials)
+    audio = _read_table(args.audio, "--audio") if args.audio else None
+    eeg = False if args.no_eeg else (_read_table(args.eeg, "--eeg") if args.eeg else None)
+    physio = False if args.no_physio else (_read_table(args.physio, "--physio") if args.physio else None)
+    table = align(trials, audio, eeg=eeg, physio=physio, grid=_grid(args), audio_latency_s=args.audio_latency_s)
+    _write(table, args.out, args.overwrite)
+    print(f"{args.out}: {len(table)} windows x {len(table.columns)} columns")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trials", metavar="TRIALS", help="trials file: DEAP .dat/.mat or MNE -epo.fif")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--window-s", type=float, default=1.0, help="window length in seconds (default 1.0)")
+    p.add_argument("--hop-s", type=float, default=0.5, help="step between windows in seconds (default 0.5)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def add_feature_commands(subparsers) -> None:
+    """Register ``features eeg|physio`` and ``align`` on an argparse sub-parser collection."""
+    p = subparsers.add_parser("features", help="EEG or physiological features per window (Parquet)",
+                              description="Compute features on the shared window grid (one row per trial "
+                                          "and window) or per trial, and write them as Parquet.")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, text in (("eeg", "band power, relative power, DE, asymmetry, FAA, Hjorth, spectral entropy"),
+                       ("physio", "EDA/SCR, heart rate and HRV, respiration, temperature, EMG, blinks")):
+        k = kinds.add_parser(kind, help=text, description=f"{kind.upper()} features: {text}.")
+        _common(k)
+        k.add_argument("--baseline", choices=["subtract", "ratio", "none"], default="none",
+                       help="correct against the pre-stimulus baseline (EEG only; default none)")
+        k.add_argument("--per-trial", action="store_true",
+                       help="one row per trial over the whole stimulus (DEAP's feature set for EEG)")
+        k.set_defaults(func=_cmd_features, kind=kind)
+
+    p = subparsers.add_parser("align", help="join EEG, physio and audio features on the window grid",
+                              description="Build the aligned table: one row per (subject, trial, window) with "
+                                          "eeg_, physio_ and audio_ columns. Audio windows are matched by "
+                                          "stimulus id and time: the window starting at t_start after the onset "
+                                          "marker gets the audio window starting at t_start - latency.")
+    _common(p)
+    p.add_argument("--audio", help="per-stimulus audio feature table (Parquet: stimulus_id, t_start, audio_*)")
+    p.add_argument("--audio-latency-s", type=float, default=0.0,
+                   help="delay from the onset marker to the sound in seconds (default 0)")
+    p.add_argument("--eeg", help="precomputed EEG window table (default: computed from TRIALS)")
+    p.add_argument("--physio", help="precomputed physio window table (default: computed from TRIALS)")
+    p.add_argument("--no-eeg", action="store_true", help="leave EEG features out")
+    p.add_argument("--no-physio", action="store_true", help="leave physiological features out")
+    p.set_defaults(func=_cmd_align)
+
+
+__all__ = ["add_feature_commands"]

@@ -1,0 +1,269 @@
+"""The HTML report of a run (``neuromer report RUN_DIR``), built with :class:`mne.Report`.
+
+Everything comes from the run folder's files (``run.json``, ``subjects/*``, ``group/*``), so a
+report can be rebuilt without recomputing anything. Figures are embedded in the HTML: the file
+opens offline. A section whose inputs are missing says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mne  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ._logging import logger  # noqa: E402
+from .errors import NeuromerError  # noqa: E402
+from .io._atomic import atomic_path  # noqa: E402
+
+SECTIONS = ("Study summary", "Signal quality", "Valence-arousal plane", "Decoding evaluation",
+            "Confusion matrices", "Time courses", "Feature importance", "Comparison")
+BANDS = ("theta", "slow_alpha", "alpha", "beta", "gamma")
+
+
+def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` for a run folder and return its path."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise NeuromerError(f"{run_dir}: not a run folder (no run.json).")
+    record = json.loads((run_dir / "run.json").read_text())
+    group = run_dir / "group"
+    report = mne.Report(title=f"neuromer report: {record.get('config', {}).get('study', {}).get('name') or run_dir.name}",
+                        verbose="error")
+    for title, builder in zip(SECTIONS, (_summary, _quality, _va_plane, _evaluation, _confusion,
+                                         _time_courses, _importance, _comparison)):
+        try:
+            items = builder(run_dir, group, record)
+        except Exception as exc:  # a broken section must not cost the whole report
+            logger.warning("report section %r failed: %s", title, exc)
+            items = [("unavailable", f"<p>This section could not be built: {html.escape(str(exc))}</p>")]
+        for name, item in items:
+            if isinstance(item, str):
+                report.add_html(item, title=f"{title}: {name}", section=title, tags=(_tag(title),))
+            else:
+                report.add_figure(item, title=f"{title}: {name}", section=title, tags=(_tag(title),),
+                                  image_format="png")
+                plt.close(item)
+    out = Path(out) if out else run_dir / "report.html"
+    with atomic_path(out) as tmp:
+        report.save(tmp, open_browser=False, overwrite=True, verbose="error")
+    logger.info("wrote %s", out)
+    return out
+
+
+def _tag(title: str) -> str:
+    return re.sub(r"\W+", "-", title.lower()).strip("-")
+
+
+def _table(df: pd.DataFrame, *, floatfmt: str = "{:.3g}") -> str:
+    return df.to_html(index=False, border=0, classes="table table-sm table-striped", na_rep="-",
+                      float_format=lambda v: floatfmt.format(v))
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def _missing(what: str) -> list:
+    return [("not available", f"<p>{html.escape(what)} not found in the run folder.</p>")]
+
+
+# --------------------------------------------------------------------------- sections
+def _summary(run_dir: Path, group: Path, record: dict) -> list:
+    subs = record.get("subjects", {})
+    trials = _read(group / "trials.parquet")
+    rows = [("subjects", len(subs)), ("completed", sum(s.get("status") == "done" for s in subs.values())),
+            ("failed", len(record.get("failed", []))),
+            ("trials analysed", len(trials) if trials is not None else "-"),
+            ("stimuli", trials["stimulus_id"].nunique() if trials is not None else "-"),
+            ("neuromer", record.get("versions", {}).get("neuromer", "?")),
+            ("mne", record.get("versions", {}).get("mne", "?"))]
+    out = ["<table class='table table-sm'>" + "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>"
+                                                      for k, v in rows) + "</table>"]
+    failed = [(k, v.get("error", "")) for k, v in subs.items() if v.get("status") != "done"]
+    if failed:
+        out.append("<h4>Failed subjects</h4>" + _table(pd.DataFrame(failed, columns=["subject", "error"])))
+    dropped = [dict(d, subject=k) for k, v in subs.items() for d in (v.get("dropped") or [])]
+    if dropped:
+        out.append("<h4>Dropped trials and why</h4>"
+                   + _table(pd.DataFrame(dropped)[["subject", "trial", "stimulus_id", "reason"]]))
+    else:
+        out.append("<p>No trial was dropped.</p>")
+    return [("overview", "".join(out))]
+
+
+def _quality(run_dir: Path, group: Path, record: dict) -> list:
+    frames = [pd.read_csv(p, dtype={"subject": str}) for p in sorted(run_dir.glob("subjects/sub-*/quality.csv"))]
+    if not frames:
+        return _missing("Per-subject signal quality (quality.csv)")
+    q = pd.concat(frames, ignore_index=True)
+    eeg = q[q["type"] == "eeg"]
+    fig, ax = plt.subplots(figsize=(10, 0.4 * eeg["subject"].nunique() + 1.5))
+    mat = eeg.pivot(index="subject", columns="channel", values="std").reindex(columns=eeg["channel"].unique())
+    im = ax.imshow(np.log10(mat.to_numpy() + 1e-12), aspect="auto", cmap="viridis")
+    ax.set_xticks(range(mat.shape[1]), mat.columns, rotation=90, fontsize=7)
+    ax.set_yticks(range(mat.shape[0]), [f"sub-{s}" for s in mat.index], fontsize=8)
+    fig.colorbar(im, ax=ax, label="log10 SD (µV)")
+    ax.set_title("EEG channel amplitude per subject (flat or noisy channels stand out)")
+    fig.tight_layout()
+    flagged = q[q["flag"].fillna("") != ""] if "flag" in q else q.iloc[:0]
+    text = ("<p>No channel was flagged (flat, NaN or extreme amplitude).</p>" if flagged.empty
+            else "<h4>Flagged channels</h4>" + _table(flagged[["subject", "channel", "type", "std", "flag"]]))
+    return [("EEG amplitude", fig), ("flags", text)]
+
+
+def _to_scale(p):
+    """Probability of 'high' -> a 1-9 position (for plotting decoded emotion on the SAM plane)."""
+    return 1 + 8 * np.asarray(p, float)
+
+
+def _va_plane(run_dir: Path, group: Path, record: dict) -> list:
+    t = _read(group / "trials.parquet")
+    if t is None:
+        return _missing("Per-trial predictions (group/trials.parquet)")
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    ax.axhline(5, color="0.7", lw=0.8)
+    ax.axvline(5, color="0.7", lw=0.8)
+    ax.scatter(t["self_valence"], t["self_arousal"], s=25, c="tab:blue", label="self-report", alpha=0.7)
+    if {"audio_valence", "audio_arousal"} <= set(t):
+        ax.scatter(t["audio_valence"], t["audio_arousal"], s=30, marker="^", c="tab:orange",
+                   label="audio (perceived)", alpha=0.7)
+    if {"eeg_valence", "eeg_arousal"} <= set(t):
+        ax.scatter(_to_scale(t["eeg_valence"]), _to_scale(t["eeg_arousal"]), s=25, marker="s", c="tab:green",
+                   label="EEG decoded (1 + 8 P(high))", alpha=0.7)
+    for q, (x, y) in {"Q1": (8.5, 8.7), "Q2": (1.2, 8.7), "Q3": (1.2, 1.2), "Q4": (8.5, 1.2)}.items():
+        ax.text(x, y, q, color="0.5")
+    ax.set(xlim=(0.8, 9.2), ylim=(0.8, 9.2), xlabel="valence", ylabel="arousal",
+           title="Valence-arousal plane, one point per trial and source")
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return [("per trial", fig)]
+
+
+def _evaluation(run_dir: Path, group: Path, record: dict) -> list:
+    m = _read(group / "metrics.csv")
+    if m is None:
+        return _missing("Evaluation metrics (group/metrics.csv)")
+    out = [("table", "<p>Cross-validated scores; chance is the mean score under label permutations and "
+                     "p the permutation p-value. Windows of one trial never straddle train and test.</p>"
+            + _table(m))]
+    if {"score", "chance", "target", "features"} <= set(m):
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        lab = m["target"] + "\n" + m["features"]
+        x = np.arange(len(m))
+        ax.bar(x, m["score"], color="tab:blue", label=m["metric"].iloc[0] if "metric" in m else "score")
+        ax.scatter(x, m["chance"], color="k", marker="_", s=400, label="permutation chance", zorder=3)
+        ax.set_xticks(x, lab, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.legend()
+        ax.set_title("Decoding scores against permutation chance")
+        fig.tight_layout()
+        out.append(("scores vs chance", fig))
+    leak = _read(group / "leakage.csv")
+    if leak is not None:
+        out.append(("leakage", "<p>The same model scored with trial-wise CV and with a window-level random "
+                               "split: the gap is the inflation a leaky split would report.</p>" + _table(leak)))
+    return out
+
+
+def _confusion(run_dir: Path, group: Path, record: dict) -> list:
+    t = _read(group / "trials.parquet")
+    if t is None or "eeg_arousal" not in t:
+        return _missing("EEG-decoded per-trial predictions")
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    mid = 5.0
+    for ax, dim in zip(axes[:2], ("valence", "arousal")):
+        ok = t[[f"self_{dim}", f"eeg_{dim}"]].dropna()
+        cm = pd.crosstab(ok[f"self_{dim}"] > mid, ok[f"eeg_{dim}"] > 0.5).reindex(
+            index=[False, True], columns=[False, True], fill_value=0)
+        _cm_plot(ax, cm.to_numpy(), ["low", "high"], f"{dim}: self-report vs EEG")
+    if {"self_quadrant", "eeg_quadrant"} <= set(t):
+        qs = ["Q1", "Q2", "Q3", "Q4"]
+        cm = pd.crosstab(t["self_quadrant"], t["eeg_quadrant"]).reindex(index=qs, columns=qs, fill_value=0)
+        _cm_plot(axes[2], cm.to_numpy(), qs, "quadrant: self-report vs EEG")
+    else:
+        axes[2].axis("off")
+    fig.tight_layout()
+    return [("EEG decoded vs self-report", fig)]
+
+
+def _cm_plot(ax, cm, labels, title):
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, int(v), ha="center", va="center")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set(xlabel="EEG decoded", ylabel="self-report", title=title)
+
+
+def _time_courses(run_dir: Path, group: Path, record: dict) -> list:
+    w = _read(group / "windows.parquet")
+    if w is None or "audio_pred_arousal" not in w or "eeg_p_arousal" not in w:
+        return _missing("Window-level audio and EEG predictions")
+    keys = w[["subject", "trial"]].drop_duplicates().head(4)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.2 * len(keys)), squeeze=False)
+    for ax, (_, k) in zip(axes[:, 0], keys.iterrows()):
+        d = w[(w.subject == k.subject) & (w.trial == k.trial)].sort_values("t_start")
+        ax.plot(d.t_start, d.audio_pred_arousal, label="audio-predicted arousal (1-9)", color="tab:orange")
+        ax.plot(d.t_start, _to_scale(d.eeg_p_arousal), label="EEG-decoded arousal (1 + 8 P)", color="tab:green")
+        ax.set(ylim=(1, 9), ylabel=f"sub-{k.subject} t{k.trial}")
+    axes[-1, 0].set_xlabel("time from stimulus onset (s)")
+    axes[0, 0].legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    out = [("example trials", fig)]
+    tc = _read(group / "timecourse.csv")
+    if tc is not None:
+        out.append(("agreement over time", _table(tc.head(40))))
+    return out
+
+
+def _importance(run_dir: Path, group: Path, record: dict) -> list:
+    imp = _read(group / "importance.csv")
+    if imp is None:
+        return _missing("Feature importance (group/importance.csv)")
+    from .session import _standard_montage
+
+    montage = _standard_montage()
+    out = []
+    for target, d in imp.groupby("target"):
+        parsed = d["feature"].str.extract(r"^eeg_(" + "|".join(BANDS) + r")_([A-Za-z0-9]+)$")
+        d = d.assign(band=parsed[0], channel=parsed[1]).dropna(subset=["band"])
+        bands = [b for b in BANDS if b in set(d.band)]
+        if not bands:
+            continue
+        fig, axes = plt.subplots(1, len(bands), figsize=(2.6 * len(bands), 2.8), squeeze=False)
+        for ax, band in zip(axes[0], bands):
+            b = d[d.band == band]
+            info = mne.create_info(list(b.channel), 128.0, "eeg")
+            info.set_montage(montage, match_case=False, on_missing="ignore")
+            mne.viz.plot_topomap(b["weight"].to_numpy(), info, axes=ax, show=False, cmap="RdBu_r")
+            ax.set_title(band)
+        fig.suptitle(f"{target}: EEG band-power weights (standardised, positive = higher for 'high')")
+        fig.tight_layout()
+        out.append((target, fig))
+    return out or _missing("Band-power feature weights")
+
+
+def _comparison(run_dir: Path, group: Path, record: dict) -> list:
+    out = []
+    for name, title, note in (
+            ("comparison.csv", "agreement between sources",
+             "Audio-perceived vs EEG-decoded vs self-reported emotion, per subject and pooled, with "
+             "permutation p-values."),
+            ("group_stats.csv", "group level", "Across subjects: mean, 95% CI, sign test and Wilcoxon against chance."),
+            ("stimulus_consistency.csv", "per stimulus", "How consistently listeners agree with the audio.")):
+        df = _read(group / name)
+        if df is not None:
+            out.append((title, f"<p>{note}</p>" + _table(df)))
+    return out or _missing("Comparison tables")
