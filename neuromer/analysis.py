@@ -81,7 +81,7 @@ def group_stage(cfg, statuses: list[dict], audio_path: str | None) -> dict:
                     warnings.simplefilter("ignore", RuntimeWarning)
                     res = evaluate(table, features=fs, target=target, estimator=m["estimator"], cv=cv,
                                    threshold=m["threshold"], n_permutations=int(m["n_permutations"]),
-                                   random_state=int(m["seed"]))
+                                   random_state=int(m["seed"]), n_jobs=int(m["n_jobs"]))
             except NeuromerError as exc:
                 logger.warning("could not evaluate %s ~ %s: %s", target, name, exc)
                 rows.append({"target": target, "features": name, "error": str(exc)})
@@ -162,9 +162,7 @@ def _comparisons(trials: pd.DataFrame, windows: pd.DataFrame, evals: dict, out: 
         except NeuromerError as exc:
             logger.warning("stimulus consistency skipped: %s", exc)
     if {"audio_pred_arousal", "eeg_p_arousal"} <= set(windows):
-        hop = float(cfg["windows"]["hop_s"])
-        tc = compare.time_course_agreement(windows, x="audio_pred_arousal", y="eeg_p_arousal", max_lag_s=5.0,
-                                           hop_s=hop)
+        tc = compare.time_course_agreement(windows, x="audio_pred_arousal", y="eeg_p_arousal", max_lag_s=5.0)
         _save(tc, out / "timecourse.csv")
     # group level: per-subject EEG decoding accuracy against chance
     rows = []

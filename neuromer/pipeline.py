@@ -53,7 +53,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "windows": {"window_s": 1.0, "hop_s": 0.5},
     "features": {"eeg": True, "physio": True, "audio": True, "audio_latency_s": 0.0, "eeg_baseline": "none"},
     "models": {"targets": ["valence", "arousal"], "feature_sets": [["eeg"], ["physio"], ["eeg", "physio"], ["audio"]],
-               "estimator": "logreg", "cv": "trial", "n_permutations": 50, "threshold": "fixed", "seed": 0},
+               "estimator": "logreg", "cv": "trial", "n_permutations": 100, "threshold": "fixed", "seed": 0,
+               "n_jobs": 1},
     "execution": {"workers": 1, "scheduler": "", "memory_limit": "4GiB"},
 }
 PACKAGES = ("neuromer", "mne", "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "librosa", "neurokit2",
@@ -205,7 +206,7 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
 def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table_path: str | None) -> dict:
     from .epochs import make_trials
     from .io import is_trials_file, read_session
-    from .session import read_trials
+    from .session import LABEL_NAMES, read_trials
     from .windows import WindowGrid
 
     pre, feats = cfg["preprocess"], cfg["features"]
@@ -242,7 +243,12 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     from .align import align
 
     audio = pd.read_parquet(audio_table_path) if audio_table_path else None
-    aligned = align(trials, audio, eeg=eeg, physio=physio, grid=grid, audio_latency_s=feats["audio_latency_s"])
+    aligned = align(trials, audio, eeg=eeg if eeg is not None else False,
+                    physio=physio if physio is not None else False, grid=grid,
+                    audio_latency_s=feats["audio_latency_s"])
+    # self-report travels with every window of its trial
+    labels = trials.metadata[["trial", *LABEL_NAMES]]
+    aligned = aligned.drop(columns=[c for c in LABEL_NAMES if c in aligned]).merge(labels, on="trial", how="left")
     outputs["aligned"] = _write_parquet(aligned, out / "aligned.parquet")
     return outputs, dropped
 

@@ -96,10 +96,12 @@ def window_psd(windows: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarra
     """
     n = windows.shape[-1]
     taper = scipy.signal.get_window("hamming", n)  # periodic, as scipy.signal.spectrogram uses
-    x = windows - windows.mean(axis=-1, keepdims=True)
+    x = windows - windows.mean(axis=-1, keepdims=True)  # a flat window gives exactly zero power
     x *= taper
     spec = np.fft.rfft(x, axis=-1)
-    psd = spec.real ** 2 + spec.imag ** 2
+    sq = spec.view(np.float64)
+    np.square(sq, out=sq)
+    psd = sq[..., 0::2] + sq[..., 1::2]
     psd *= 1.0 / (sfreq * np.sum(taper ** 2))
     # one-sided: double every bin but DC (and Nyquist when n is even)
     psd[..., 1:(n + 1) // 2] *= 2.0
@@ -414,9 +416,8 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
     # windows past a trial's stated duration do not belong to its stimulus
     n_keep = np.array([grid.n_windows(d) for d in meta["duration_s"]])
     if win.shape[-2] and np.any(n_keep < win.shape[-2]):
-        feats = np.full((trials.n_trials, 0), np.nan)
         rows = []
-        for i in range(trials.n_trials):
+        for i in range(trials.n_trials):  # per trial only when stimulus lengths differ
             f, cols = trial_feature_arrays(win[i:i + 1, :, :n_keep[i]], trials.sfreq, names, bands)
             rows.append(f)
         feats = np.concatenate(rows, axis=0)

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_file, check_positive, validate_type
+import logging
+
 from .._logging import logger
 from ..errors import DataFormatError, NeuromerError
 from ..session import Session, infer_channel_types, set_standard_montage
@@ -375,12 +377,18 @@ def _load(path: Path, **kwargs) -> tuple[list[dict], bool]:
         logger.warning("%s: the file ends with %d bytes of an incomplete or corrupt chunk (truncated "
                        "recording?); reading the %d complete bytes before it.", path, size - end, end)
     fh.seek(0)
+    # pyxdf reports routine clock-segment bookkeeping as warnings on its own logger; they would
+    # reach the user's terminal through logging's last-resort handler. Keep them at debug level.
+    pyxdf_log = logging.getLogger("pyxdf")
+    level = pyxdf_log.level
+    pyxdf_log.setLevel(logging.ERROR)
     try:
         streams, _ = pyxdf.load_xdf(io.BufferedReader(_Prefix(fh, end)), **kwargs)
     except Exception as exc:  # pyxdf raises many types on a malformed chunk
         raise DataFormatError(
             f"{path}: pyxdf could not read this XDF file ({type(exc).__name__}: {exc}).") from None
     finally:
+        pyxdf_log.setLevel(level)
         fh.close()
     return streams, truncated
 

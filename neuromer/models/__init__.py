@@ -9,3 +9,7 @@ __all__ = [
     "WindowKFold", "concordance_correlation", "evaluate", "feature_columns", "leakage_report",
     "make_estimator", "make_target", "quadrant",
 ]
+
+from .persistence import TRUSTED_TYPES, load_model, save_model  # noqa: E402
+
+__all__ += ["TRUSTED_TYPES", "load_model", "save_model"]

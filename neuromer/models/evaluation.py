@@ -21,9 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.base import clone
-from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection._split import BaseCrossValidator
-from sklearn.pipeline import Pipeline
+from sklearn.model_selection import BaseCrossValidator
 
 from .._checks import check_option, validate_type
 from .._logging import logger
@@ -217,32 +215,48 @@ def _pearson(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def _auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney probability that a positive outscores a negative (ties 1/2)."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def classification_metrics(y_true, y_pred, proba=None, classes=None) -> dict:
     """Accuracy, balanced accuracy, macro F1 and ROC AUC (binary; macro one-vs-rest otherwise).
 
-    ``proba`` has shape (n, n_classes) with columns in ``classes`` order. A metric that is
-    undefined for the data (AUC with one class present) is NaN.
+    Balanced accuracy is the mean recall over the classes present in ``y_true``; macro F1 averages
+    over the classes present in ``y_true`` or ``y_pred``. ``proba`` has shape (n, n_classes) with
+    columns in ``classes`` order; AUC averages one-vs-rest AUCs over the classes with positives
+    and negatives in ``y_true``. An undefined metric is NaN. (Written with numpy: these run for
+    every fold of every permutation, where scikit-learn's argument checks dominate.)
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     out = dict.fromkeys(CLASSIFICATION_METRICS, float("nan"))
     if len(y_true) == 0:
         return out
-    out["accuracy"] = float(np.mean(y_true == y_pred))
+    hit = y_true == y_pred
+    out["accuracy"] = float(np.mean(hit))
     present = pd.unique(y_true)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["balanced_accuracy"] = float(balanced_accuracy_score(y_true, y_pred))
-        labels = list(classes) if classes is not None else None
-        out["f1_macro"] = float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    out["balanced_accuracy"] = float(np.mean([hit[y_true == c].mean() for c in present]))
+    f1 = []
+    for c in pd.unique(np.concatenate([present, pd.unique(y_pred)])):
+        tp = np.sum(hit & (y_true == c))
+        denom = np.sum(y_true == c) + np.sum(y_pred == c)
+        f1.append(2 * tp / denom if denom else 0.0)
+    out["f1_macro"] = float(np.mean(f1))
     if proba is not None and classes is not None and len(present) > 1:
         proba = np.asarray(proba, float)
         classes = list(classes)
         if len(classes) == 2:
-            out["roc_auc"] = float(roc_auc_score(y_true == classes[1], proba[:, 1]))
-        else:  # macro one-vs-rest over the classes present (each needs positives and negatives)
-            aucs = [roc_auc_score(y_true == c, proba[:, k]) for k, c in enumerate(classes) if c in present]
-            out["roc_auc"] = float(np.mean(aucs))
+            out["roc_auc"] = _auc(y_true == classes[1], proba[:, 1])
+        else:
+            aucs = [_auc(y_true == c, proba[:, k]) for k, c in enumerate(classes) if c in present]
+            out["roc_auc"] = float(np.nanmean(aucs))
     return out
 
 
