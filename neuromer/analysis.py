@@ -63,6 +63,8 @@ def group_stage(cfg, statuses: list[dict], audio_path: str | None) -> dict:
     m = cfg["models"]
     table = load_aligned(cfg.out, [s["subject"] for s in statuses])
     table["subject"] = table["subject"].astype(str)
+    if m["shuffle_labels"]:
+        table = shuffle_labels(table, random_state=int(m["seed"]))
     n_trials = table.groupby(["subject", "trial"]).ngroups
     logger.info("group stage: %d subjects, %d trials, %d windows", table.subject.nunique(), n_trials, len(table))
     # within-subject CV needs at least two trials per class in each subject; fall back to LOSO
@@ -81,7 +83,8 @@ def group_stage(cfg, statuses: list[dict], audio_path: str | None) -> dict:
                     warnings.simplefilter("ignore", RuntimeWarning)
                     res = evaluate(table, features=fs, target=target, estimator=m["estimator"], cv=cv,
                                    threshold=m["threshold"], n_permutations=int(m["n_permutations"]),
-                                   random_state=int(m["seed"]), n_jobs=int(m["n_jobs"]))
+                                   random_state=int(m["seed"]), n_jobs=int(m["n_jobs"]),
+                                   k_best=int(m["k_best"]) or None)
             except NeuromerError as exc:
                 logger.warning("could not evaluate %s ~ %s: %s", target, name, exc)
                 rows.append({"target": target, "features": name, "error": str(exc)})
@@ -115,6 +118,26 @@ def group_stage(cfg, statuses: list[dict], audio_path: str | None) -> dict:
             logger.warning("leakage report skipped: %s", exc)
         _importance_and_models(table, cfg, out)
     return summary
+
+
+def shuffle_labels(table: pd.DataFrame, *, random_state: int = 0) -> pd.DataFrame:
+    """Negative control: permute the self-report of whole trials within each subject.
+
+    Every window keeps its trial's (shuffled) label, so an honest evaluation must score at chance.
+    """
+    from .session import LABEL_NAMES
+
+    logger.warning("negative control: self-report labels are shuffled across trials within subject")
+    rng = np.random.default_rng(random_state)
+    cols = [c for c in LABEL_NAMES if c in table]
+    per_trial = table.groupby(["subject", "trial"], sort=True)[cols].first().reset_index()
+    shuffled = []
+    for _, d in per_trial.groupby("subject", sort=True):
+        d = d.copy()
+        d[cols] = d[cols].to_numpy()[rng.permutation(len(d))]
+        shuffled.append(d)
+    per_trial = pd.concat(shuffled)
+    return table.drop(columns=cols).merge(per_trial, on=["subject", "trial"], how="left")
 
 
 def _prediction_tables(table: pd.DataFrame, evals: dict) -> tuple[pd.DataFrame, pd.DataFrame]:

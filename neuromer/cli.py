@@ -88,22 +88,38 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .epochs import make_trials
-    from .io.xdf import read_xdf
-    from .protocol import read_protocol
     from .simulate import simulate_study
 
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     study = simulate_study(out / "study", n_subjects=args.subjects, n_trials=args.trials, seed=args.seed,
                            overwrite=True)
     print(f"Simulated {len(study.xdf)} subjects x {len(study.stimuli)} stimuli in {study.root}")
-    protocol = read_protocol(study.protocol)
-    for path in _progress(study.xdf, "subjects"):
-        subject = path.stem.removeprefix("sub-")
-        trials = make_trials(read_xdf(path, protocol=protocol, subject=subject), protocol=protocol)
-        dest = trials.save(out / "trials" / f"sub-{subject}-epo.fif", overwrite=True)
-        print(f"  {trials} -> {dest}")
-    return 0
+    config = out / "demo.toml"
+    config.write_text(DEMO_CONFIG.format(permutations=args.permutations), encoding="utf-8")
+    print(f"Running the pipeline configured in {config}")
+    args.config, args.out, args.scheduler, args.no_report, args.quiet = str(config), None, None, False, False
+    args.workers = None
+    return _cmd_run(args)
+
+
+DEMO_CONFIG = """# Written by `neuromer demo`: the whole pipeline on the simulated study next to this file.
+[study]
+name = "neuromer demo: simulated music-listening study"
+inputs = ["study/xdf/*.xdf"]
+protocol = "study/protocol.toml"
+out = "run"
+
+[features]
+audio_latency_s = 0.0
+
+[models]
+targets = ["valence", "arousal"]
+feature_sets = [["eeg"], ["physio"], ["eeg", "physio"], ["audio"]]
+estimator = "logreg"
+cv = "trial"
+n_permutations = {permutations}
+n_jobs = 2
+"""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -146,14 +162,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     print(make_report(args.run_dir, out=args.out))
     return 0
-
-
-def _progress(items, desc: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return items
-    return tqdm(items, desc=desc, disable=not sys.stderr.isatty(), file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", type=int, default=4, help="number of subjects (default 4)")
     p.add_argument("--trials", type=int, default=8, help="trials per subject (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--permutations", type=int, default=50, help="label permutations for chance levels (default 50)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run", help="run the analysis pipeline described by a config file",

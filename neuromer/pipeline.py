@@ -54,7 +54,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "features": {"eeg": True, "physio": True, "audio": True, "audio_latency_s": 0.0, "eeg_baseline": "none"},
     "models": {"targets": ["valence", "arousal"], "feature_sets": [["eeg"], ["physio"], ["eeg", "physio"], ["audio"]],
                "estimator": "logreg", "cv": "trial", "n_permutations": 100, "threshold": "fixed", "seed": 0,
-               "n_jobs": 1},
+               "n_jobs": 1, "shuffle_labels": False, "k_best": 0},
     "execution": {"workers": 1, "scheduler": "", "memory_limit": "4GiB"},
 }
 PACKAGES = ("neuromer", "mne", "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "librosa", "neurokit2",

@@ -1,0 +1,178 @@
+"""`neuromer run` end to end on a simulated study: recovers what was planted, nothing from
+shuffled labels, resumes after a kill, isolates a corrupt subject, writes a complete report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuromer.cli import main
+from neuromer.errors import NeuromerError
+from neuromer.pipeline import make_config, read_config, run
+from neuromer.report import SECTIONS
+
+pytestmark = pytest.mark.slow
+AUDIO = False  # INTEGRATION: flip when neuromer.audio lands
+
+
+def config_text(out="run", extra=""):
+    return f"""
+[study]
+inputs = ["study/xdf/*.xdf"]
+protocol = "study/protocol.toml"
+out = "{out}"
+[features]
+audio = {str(AUDIO).lower()}
+[models]
+targets = ["valence", "arousal"]
+feature_sets = [["eeg"], ["audio"]]
+n_permutations = 19
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def big_study(tmp_path_factory):
+    from neuromer.simulate import simulate_study
+
+    root = tmp_path_factory.mktemp("pipeline")
+    simulate_study(root / "study", n_subjects=2, n_trials=12, stimulus_s=10.0, seed=11)
+    return root
+
+
+@pytest.fixture(scope="module")
+def finished_run(big_study):
+    cfg_path = big_study / "run.toml"
+    cfg_path.write_text(config_text())
+    record = run(read_config(cfg_path))
+    return big_study / "run", record
+
+
+def metric(run_dir, target, features, level="trial"):
+    m = pd.read_csv(run_dir / "group" / "metrics.csv")
+    row = m[(m.target == target) & (m.features == features) & (m.level == level)]
+    assert len(row) == 1, m
+    return row.iloc[0]
+
+
+def test_planted_effects_are_decoded_above_permutation_chance(finished_run):
+    run_dir, record = finished_run
+    assert record["failed"] == [] and set(record["subjects"]) == {"01", "02"}
+    for target in ("valence", "arousal"):
+        row = metric(run_dir, target, "eeg")
+        assert row.score > row.chance + 0.2, row
+        assert row.p_value <= 0.1, row
+
+
+def test_run_folder_contents(finished_run):
+    run_dir, _ = finished_run
+    rec = json.loads((run_dir / "run.json").read_text())
+    assert rec["versions"]["mne"] and rec["versions"]["neuromer"]
+    assert all(len(h) == 16 for h in rec["inputs"].values())
+    for sub in ("01", "02"):
+        folder = run_dir / "subjects" / f"sub-{sub}"
+        for name in ("trials-epo.fif", "eeg.parquet", "physio.parquet", "aligned.parquet", "quality.csv",
+                     "status.json"):
+            assert (folder / name).is_file(), name
+        aligned = pd.read_parquet(folder / "aligned.parquet")
+        assert {"subject", "trial", "window", "t_start", "valence", "arousal"} <= set(aligned.columns)
+        assert aligned.groupby("trial").size().nunique() == 1  # no missing windows
+    for name in ("metrics.csv", "trials.parquet", "windows.parquet", "importance.csv", "leakage.csv"):
+        assert (run_dir / "group" / name).is_file(), name
+    assert (run_dir / "models" / "eeg_arousal.skops").is_file()
+    from neuromer.models.persistence import load_model
+
+    model = load_model(run_dir / "models" / "eeg_arousal.skops")
+    assert hasattr(model, "predict_proba")
+
+
+def test_report_has_every_section_with_figures(finished_run):
+    run_dir, _ = finished_run
+    html = (run_dir / "report.html").read_text()
+    for title in SECTIONS:
+        assert title in html, title
+    assert html.count("data:image/png;base64") >= 6
+    assert "could not be built" not in html
+
+
+@pytest.mark.skipif(not AUDIO, reason="audio features not available")
+def test_audio_vs_eeg_agreement_above_chance(finished_run):
+    run_dir, _ = finished_run
+    comp = pd.read_csv(run_dir / "group" / "comparison.csv")
+    assert len(comp)
+    trials = pd.read_parquet(run_dir / "group" / "trials.parquet")
+    # the audio predictor follows the planted arousal that drives the EEG and the ratings
+    r = np.corrcoef(trials.audio_arousal, trials.eeg_arousal)[0, 1]
+    assert r > 0.3
+
+
+def test_shuffled_labels_sit_at_chance(big_study):
+    cfg_path = big_study / "shuffled.toml"
+    cfg_path.write_text(config_text(out="run_shuffled", extra="shuffle_labels = true\nseed = 3"))
+    run(read_config(cfg_path), report=False)
+    for target in ("valence", "arousal"):
+        row = metric(big_study / "run_shuffled", target, "eeg")
+        assert row.p_value > 0.05, row
+        assert abs(row.score - 0.5) < 0.3, row
+
+
+def test_rerun_skips_unchanged_subjects_and_redoes_changed_config(big_study, finished_run):
+    cfg_path = big_study / "run.toml"
+    record = run(read_config(cfg_path), report=False)
+    assert all(s.get("skipped") for s in record["subjects"].values())
+    # a models-only change does not touch subjects; a window change does
+    cfg = read_config(cfg_path, windows__hop_s=1.0, study__out="run_hop")
+    rec2 = run(cfg, report=False)
+    assert not any(s.get("skipped") for s in rec2["subjects"].values())
+
+
+def test_killed_run_resumes_without_redoing_completed_subjects(big_study):
+    cfg_path = big_study / "killed.toml"
+    cfg_path.write_text(config_text(out="run_killed"))
+    proc = subprocess.Popen([sys.executable, "-m", "neuromer", "run", str(cfg_path), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = big_study / "run_killed" / "subjects" / "sub-01" / "status.json"
+    deadline = time.time() + 120
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists()
+    done_before = json.loads(first.read_text())
+    record = run(read_config(cfg_path), report=False)
+    assert record["subjects"]["01"].get("skipped") is True
+    assert record["subjects"]["01"]["seconds"] == done_before["seconds"]
+    assert record["subjects"]["02"]["status"] == "done" and record["failed"] == []
+
+
+def test_corrupt_subject_fails_alone_and_exit_status_says_so(big_study, capsys):
+    bad = big_study / "study" / "xdf" / "sub-99.xdf"
+    bad.write_bytes(b"XDF:" + b"\x00" * 10)
+    try:
+        cfg_path = big_study / "corrupt.toml"
+        cfg_path.write_text(config_text(out="run_corrupt").replace("feature_sets = [[\"eeg\"], [\"audio\"]]",
+                                                                    "feature_sets = [[\"eeg\"]]"))
+        code = main(["run", str(cfg_path), "-q", "--no-report"])
+        out = capsys.readouterr().out
+        assert code == 1
+        rec = json.loads((big_study / "run_corrupt" / "run.json").read_text())
+        assert rec["failed"] == ["99"] and "sub-99.xdf" in rec["subjects"]["99"]["error"]
+        assert rec["subjects"]["01"]["status"] == rec["subjects"]["02"]["status"] == "done"
+        assert "sub-99" in out
+    finally:
+        bad.unlink()
+
+
+def test_config_errors_name_the_field(tmp_path):
+    with pytest.raises(NeuromerError, match="unknown key 'models.estimater'"):
+        make_config({"study": {"inputs": ["*.xdf"]}, "models": {"estimater": "x"}}, path=tmp_path / "c.toml")
+    with pytest.raises(NeuromerError, match="matches no file"):
+        make_config({"study": {"inputs": ["nothing/*.xdf"]}}, path=tmp_path / "c.toml")
+    with pytest.raises(NeuromerError, match=r"unknown section \[modles\]"):
+        make_config({"modles": {}}, path=tmp_path / "c.toml")
