@@ -138,7 +138,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         record = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=progress,
-                     report=not args.no_report)
+                     report=not args.no_report, announce=lambda msg: print(msg, file=sys.stderr))
     finally:
         for bar in bars.values():
             bar.close()

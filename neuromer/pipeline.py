@@ -34,6 +34,7 @@ import platform
 import re
 import time
 import tomllib
+import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -325,7 +326,8 @@ def audio_stage(cfg: RunConfig) -> str | None:
 
 # --------------------------------------------------------------------------- execution
 def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = None,
-        progress: Callable[[str, int, int], None] | None = None, report: bool = True) -> dict:
+        progress: Callable[[str, int, int], None] | None = None, report: bool = True,
+        announce: Callable[[str], None] | None = None) -> dict:
     """Run the whole pipeline; returns the ``run.json`` record.
 
     Parameters
@@ -339,6 +341,8 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         Called as ``progress(stage, done, total)`` as subjects complete.
     report : bool
         Write ``report.html``.
+    announce : callable | None
+        Called with messages the user should see (the Dask dashboard address); default: log.
     """
     workers = workers or cfg["execution"]["workers"]
     scheduler = scheduler if scheduler is not None else cfg["execution"]["scheduler"]
@@ -363,7 +367,9 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
     args = [(str(p), payload, str(out), audio_path) for p in todo]
     done = len(cfg.inputs) - len(todo)
     progress("subjects", done, len(cfg.inputs))
-    for status in _execute(args, workers=workers, scheduler=scheduler):
+    announce = announce or logger.info
+    for status in _execute(args, workers=workers, scheduler=scheduler,
+                           memory_limit=cfg["execution"]["memory_limit"], announce=announce):
         record["subjects"][status["subject"]] = status
         done += 1
         progress("subjects", done, len(cfg.inputs))
@@ -385,7 +391,8 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
     return record
 
 
-def _execute(args: list[tuple], *, workers: int, scheduler: str | None):
+def _execute(args: list[tuple], *, workers: int, scheduler: str | None, memory_limit: str = "4GiB",
+             announce: Callable[[str], None] = logger.info):
     """Yield subject statuses as they complete: in-process, local cluster or a given scheduler."""
     if not args:
         return
@@ -399,19 +406,22 @@ def _execute(args: list[tuple], *, workers: int, scheduler: str | None):
     if scheduler:
         client = Client(scheduler)
     else:
+        # one single-threaded process per worker: subjects run in parallel, each worker holds one
+        # subject at a time, so peak memory per worker does not grow with the study
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               memory_limit=DEFAULTS["execution"]["memory_limit"], dashboard_address=":0")
+                               memory_limit=memory_limit, dashboard_address=":0")
         client = Client(cluster)
-    logger.warning("Dask dashboard: %s", client.dashboard_link)
+    announce(f"Dask dashboard: {client.dashboard_link}")
+    token = uuid.uuid4().hex[:8]
     try:
-        # pure=False: rerunning must recompute; retries: a worker that dies mid-task is retried
-        futures = [client.submit(process_subject, *a, pure=False, retries=2, key=f"subject-{subject_id(Path(a[0]))}")
-                   for a in args]
+        # retries: a task whose worker died is rescheduled by Dask; one that raised is retried
+        futures = [client.submit(process_subject, *a, pure=False, retries=2,
+                                 key=f"subject-{subject_id(Path(a[0]))}-{token}") for a in args]
         for fut in as_completed(futures):
             try:
                 yield fut.result()
             except Exception as exc:  # the task itself never raises; this is a lost worker
-                sub = fut.key.removeprefix("subject-")
+                sub = fut.key.removeprefix("subject-").rsplit("-", 1)[0]
                 yield {"subject": sub, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     finally:
         client.close()
