@@ -26,6 +26,8 @@ CONFIG = """
 inputs = ["study/xdf/sub-{pattern}.xdf"]
 protocol = "study/protocol.toml"
 out = "{out}"
+[features]
+audio = false
 [models]
 targets = ["arousal"]
 feature_sets = [["eeg"]]

@@ -28,7 +28,10 @@ _API = {
     "set_log_level": "_logging",
     "preprocess": "preprocess",
     "eeg_window_features": "eeg.features", "physio_window_features": "physio.features",
-    "align": "align",
+    "align": "align", "lag_analysis": "align",
+    "evaluate": "models.evaluation", "leakage_report": "models.evaluation",
+    "save_model": "models.persistence", "load_model": "models.persistence",
+    "compare_trials": "compare", "make_report": "report",
     "read_config": "pipeline", "run": "pipeline",
 }
 
