@@ -216,7 +216,10 @@ def _importance_and_models(table: pd.DataFrame, cfg, out: Path) -> None:
             continue
         model = make_estimator("logreg", "classification", random_state=int(cfg["models"]["seed"]))
         model.fit(table.loc[ok, cols], y[ok].astype(int))
-        save_model(model, cfg.out / "models" / f"eeg_{target}.skops")
+        meta = {"kind": "eeg", "target": target, "task": "classification", "classes": ["low", "high"],
+                "features": list(cols), "window_s": float(cfg["windows"]["window_s"]),
+                "hop_s": float(cfg["windows"]["hop_s"]), "eeg_baseline": str(cfg["features"]["eeg_baseline"])}
+        save_model(model, cfg.out / "models" / f"eeg_{target}.skops", metadata=meta)
         coef = np.ravel(model[-1].coef_)
         rows += [{"target": target, "feature": c, "weight": float(w)} for c, w in zip(cols, coef)]
     if rows:

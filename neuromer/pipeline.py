@@ -308,8 +308,12 @@ def _is_done(cfg: RunConfig, path: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- audio (once per stimulus)
-def audio_stage(cfg: RunConfig) -> str | None:
-    """Audio features + audio emotion per stimulus on the window grid, cached by content hash."""
+def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None = None) -> str | None:
+    """Audio features + audio emotion per stimulus on the window grid, cached by content hash.
+
+    Runs once, before the per-subject tasks, in the calling process: every subject's alignment
+    then reads the same table (a stimulus heard by all subjects is analysed once).
+    """
     if not cfg["features"]["audio"]:
         return None
     protocol = cfg.protocol()
@@ -319,8 +323,11 @@ def audio_stage(cfg: RunConfig) -> str | None:
         return None
     from .audio import stimulus_table
 
+    count = iter(range(1, len(stimuli) + 1))
+    tick = (lambda sid: progress("stimuli", next(count), len(stimuli))) if progress else None
     table = stimulus_table({s.id: s.file for s in stimuli}, window_s=cfg["windows"]["window_s"],
-                           hop_s=cfg["windows"]["hop_s"], cache_dir=cfg.out / "audio" / "cache")
+                           hop_s=cfg["windows"]["hop_s"], cache_dir=cfg.out / "audio" / "cache",
+                           progress=tick)
     return _write_parquet(table, cfg.out / "audio" / "audio_features.parquet")
 
 
@@ -354,7 +361,7 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     progress = progress or (lambda stage, done, total: None)
 
-    audio_path = audio_stage(cfg)
+    audio_path = audio_stage(cfg, progress)
     todo = [p for p in cfg.inputs if not _is_done(cfg, p)]
     for p in cfg.inputs:
         if p not in todo:

@@ -49,7 +49,8 @@ def _versions() -> dict:
     return out
 
 
-def save_model(model: BaseEstimator, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+def save_model(model: BaseEstimator, path: str | os.PathLike, *, overwrite: bool = True,
+               metadata: dict | None = None) -> Path:
     """Write a fitted (or unfitted) estimator/pipeline to a ``.skops`` file, atomically.
 
     Parameters
@@ -60,6 +61,10 @@ def save_model(model: BaseEstimator, path: str | os.PathLike, *, overwrite: bool
         Output file (``.skops`` by convention).
     overwrite : bool
         Replace an existing file.
+    metadata : dict | None
+        Plain data (str, numbers, lists, dicts) stored beside the model, e.g. the targets, feature
+        columns and class names a predictor needs; read back with ``load_model(...,
+        with_metadata=True)``.
 
     Returns
     -------
@@ -69,7 +74,7 @@ def save_model(model: BaseEstimator, path: str | os.PathLike, *, overwrite: bool
     validate_type(model, BaseEstimator, "model")
     validate_type(path, (str, os.PathLike), "path")
     path = Path(path)
-    bundle = {"format": _FORMAT, "versions": _versions(), "model": model}
+    bundle = {"format": _FORMAT, "versions": _versions(), "model": model, "metadata": dict(metadata or {})}
     untrusted = set(sio.get_untrusted_types(data=sio.dumps(bundle))) - set(TRUSTED_TYPES)
     if untrusted:
         logger.warning("%s: the model holds types load_model will refuse: %s", path, sorted(untrusted))
@@ -78,7 +83,7 @@ def save_model(model: BaseEstimator, path: str | os.PathLike, *, overwrite: bool
     return path
 
 
-def load_model(path: str | os.PathLike, *, trusted: tuple[str, ...] = ()) -> BaseEstimator:
+def load_model(path: str | os.PathLike, *, trusted: tuple[str, ...] = (), with_metadata: bool = False):
     """Load a model written by :func:`save_model`, refusing unknown types.
 
     Parameters
@@ -89,9 +94,12 @@ def load_model(path: str | os.PathLike, *, trusted: tuple[str, ...] = ()) -> Bas
         Extra fully qualified type names to trust beyond :data:`TRUSTED_TYPES` (review them:
         a trusted type can run code when loaded).
 
+    with_metadata : bool
+        Also return the ``metadata`` dict given to :func:`save_model` (empty if none).
+
     Returns
     -------
-    sklearn estimator
+    sklearn estimator, or (estimator, dict) with ``with_metadata=True``
 
     Raises
     ------
@@ -111,7 +119,9 @@ def load_model(path: str | os.PathLike, *, trusted: tuple[str, ...] = ()) -> Bas
             f"estimator set; pass trusted=... only if you trust the file's author)."
         )
     obj = sio.load(path, trusted=sorted(allowed & set(found)))
+    metadata = {}
     if isinstance(obj, dict) and obj.get("format") == _FORMAT:
+        metadata = dict(obj.get("metadata") or {})
         saved = obj.get("versions", {})
         for lib, ver in _versions().items():
             if lib in saved and saved[lib] != ver:
@@ -120,4 +130,4 @@ def load_model(path: str | os.PathLike, *, trusted: tuple[str, ...] = ()) -> Bas
         obj = obj.get("model")
     if not isinstance(obj, BaseEstimator):
         raise DataFormatError(f"{path}: expected a scikit-learn estimator, got {type(obj).__name__}.")
-    return obj
+    return (obj, metadata) if with_metadata else obj

@@ -1,0 +1,27 @@
+"""Music features of the stimuli, melody/expressive features, separation and audio emotion.
+
+The main entry points:
+
+- :func:`audio_features`: one file -> clip or window summaries (``audio_*`` columns), cached;
+- :func:`stimulus_table`: every stimulus of a protocol on the shared window grid (what
+  ``neuromer run`` joins with the EEG and physiological features);
+- :func:`frame_features`, :func:`melody_features`, :func:`separate_vocals`: the building blocks;
+- :func:`predict_default`, :func:`train_audio_model`, :func:`predict_audio`: perceived emotion.
+"""
+
+from .emotion import predict_audio, predict_default, train_audio_model
+from .features import FrameFeatures, frame_features, key_mode, load_audio
+from .separation import separate_vocals
+from .summary import audio_features, stimulus_table, summarize
+
+__all__ = ["FrameFeatures", "audio_features", "frame_features", "key_mode", "load_audio", "melody_features",
+           "predict_audio", "predict_default", "separate_vocals", "stimulus_table", "summarize",
+           "train_audio_model"]
+
+
+def __getattr__(name):
+    if name == "melody_features":  # imported on use: numba compiles the pitch tracker on import
+        from .melody import melody_features
+
+        return melody_features
+    raise AttributeError(f"module 'neuromer.audio' has no attribute {name!r}")

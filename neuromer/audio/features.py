@@ -1,0 +1,395 @@
+"""Frame-level music features, each with its frame times.
+
+One magnitude STFT (``n_fft=2048``, ``hop_length=512`` at 22.05 kHz: 93 ms frames every 23 ms) feeds
+every spectral feature, so a clip is transformed once. Everything is computed with librosa:
+
+=====================  ==========================================================================
+name                   meaning (unit)
+=====================  ==========================================================================
+``rms_db``             frame RMS level (dB re full scale)
+``zcr``                zero-crossing rate (crossings per sample)
+``centroid_hz``        spectral centroid, "brightness" (Hz)
+``bandwidth_hz``       spectral bandwidth (Hz)
+``rolloff_hz``         frequency below which 85 % of the energy lies (Hz)
+``flatness``           spectral flatness (0 tonal .. 1 noise-like)
+``contrast_0..6``      spectral contrast per octave band (dB)
+``flux``               spectral flux / novelty: onset strength of the log-mel spectrogram
+``entropy``            spectral entropy, normalised to 0..1
+``mfcc_0..12``         mel-frequency cepstral coefficients; ``dmfcc_*`` their deltas
+``chroma_C..B``        constant-Q chroma (pitch-class energy, max-normalised per frame)
+``harmonic_change``    harmonic change detection function (Harte, Sandler & Gasser 2006): distance
+                       between tonal centroids (tonnetz) of neighbouring frames
+``hp_ratio_db``        harmonic / percussive energy ratio after median-filter HPSS (dB)
+``tempo_bpm``          local tempo from the tempogram (beats per minute)
+``pulse_clarity``      height of the tempogram's autocorrelation peak at that tempo (0..1;
+                       Lartillot et al. 2008 use the same idea)
+=====================  ==========================================================================
+
+Key and mode, tempo stability and onset rate are properties of a stretch of music rather than of
+a frame; :mod:`neuromer.audio.summary` computes them per window and per clip from these frames
+(:func:`key_mode`, :func:`onset_times`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import check_file, check_positive
+from ..errors import DataFormatError
+
+#: Analysis sampling rate (Hz), FFT size and hop (samples) used throughout.
+SR = 22050
+N_FFT = 2048
+HOP_LENGTH = 512
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+# Krumhansl & Kessler (1982) probe-tone key profiles, C major / C minor.
+_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+_TEMPO_RANGE_BPM = (40.0, 240.0)
+_PROFILES = np.array([np.roll(_KK_MAJOR, k) for k in range(12)] + [np.roll(_KK_MINOR, k) for k in range(12)])
+_PROFILES_Z = (_PROFILES - _PROFILES.mean(1, keepdims=True)) / _PROFILES.std(1, keepdims=True)
+
+
+def load_audio(source, sr: int | None = SR) -> tuple[np.ndarray, int]:
+    """Read an audio file (or take an array) as mono float32 at ``sr`` Hz.
+
+    Parameters
+    ----------
+    source : path-like | ndarray, shape (n_samples,) | (n_channels, n_samples) | (n_samples, n_channels)
+        An audio file soundfile or librosa can read (WAV, FLAC, OGG; MP3 where the backend
+        allows) or samples. For a 2-D array the shorter axis is taken as channels.
+    sr : int | None
+        Target rate in Hz; ``None`` keeps the file's rate (an array needs a tuple ``(y, sr)``).
+
+    Returns
+    -------
+    y : ndarray, shape (n_samples,), float32
+        Mono signal (channels averaged).
+    sr : int
+        Its sampling rate in Hz.
+    """
+    import librosa
+
+    if isinstance(source, tuple) and len(source) == 2:
+        y, file_sr = np.asarray(source[0]), int(source[1])
+        name = "audio array"
+    elif isinstance(source, (str, os.PathLike)):
+        path = check_file(source, "audio file")
+        name = str(path)
+        y, file_sr = _read_file(path)
+    else:
+        raise DataFormatError("Audio must be a file path or a (samples, sample_rate) tuple, got "
+                              f"{type(source).__name__}.")
+    if y.ndim == 2:
+        y = y.mean(axis=int(np.argmin(y.shape)))
+    if y.ndim != 1:
+        raise DataFormatError(f"{name}: expected mono or multichannel samples, got shape {y.shape}.")
+    if not np.issubdtype(y.dtype, np.number):
+        raise DataFormatError(f"{name}: samples must be numbers, got dtype {y.dtype}.")
+    if np.issubdtype(y.dtype, np.integer):
+        y = y / float(np.iinfo(y.dtype).max)
+    y = y.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(y)):
+        raise DataFormatError(f"{name}: {int(np.sum(~np.isfinite(y)))} samples are NaN or infinite.")
+    if y.size == 0:
+        raise DataFormatError(f"{name}: the audio is empty.")
+    if sr is not None and file_sr != sr:
+        y = librosa.resample(y, orig_sr=file_sr, target_sr=int(sr), res_type="soxr_hq")
+        file_sr = int(sr)
+    return y, file_sr
+
+
+def _read_file(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        y, sr = sf.read(path, dtype="float32", always_2d=False)
+        return np.asarray(y), int(sr)
+    except Exception:  # soundfile cannot read it (e.g. MP3 on an old libsndfile): try audioread
+        pass
+    try:
+        import warnings
+
+        import librosa
+
+        with warnings.catch_warnings():  # librosa warns that it falls back to audioread
+            warnings.simplefilter("ignore")
+            y, sr = librosa.load(path, sr=None, mono=False)
+        return np.asarray(y), int(sr)
+    except Exception as exc:
+        raise DataFormatError(f"{path}: not a readable audio file ({type(exc).__name__}: {exc}).") from None
+
+
+@dataclass(frozen=True)
+class FrameFeatures:
+    """Frame-level features of one clip.
+
+    Attributes
+    ----------
+    times : ndarray, shape (n_frames,)
+        Frame centre times in seconds.
+    values : dict of str -> ndarray, shape (n_frames,)
+        One curve per feature (see the module docstring for names and units).
+    duration_s : float
+        Clip length in seconds.
+    onsets_s : ndarray
+        Detected note/event onset times in seconds.
+    tempogram : ndarray, shape (n_lags, n_frames)
+        Autocorrelation tempogram (normalised, lag 0 = 1); ``tempogram_bpm`` gives each lag's tempo.
+    """
+
+    times: np.ndarray
+    values: dict
+    duration_s: float
+    sr: int
+    hop_length: int
+    onsets_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    tempogram: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    tempogram_bpm: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.values)
+
+    def matrix(self) -> np.ndarray:
+        """All curves stacked, shape (n_features, n_frames), in :attr:`names` order."""
+        return np.vstack([self.values[k] for k in self.values])
+
+    def __repr__(self) -> str:
+        return (f"<FrameFeatures | {len(self.values)} features x {len(self.times)} frames "
+                f"({self.duration_s:.1f} s)>")
+
+
+def frame_features(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH,
+                   n_fft: int = N_FFT, timings: dict | None = None) -> FrameFeatures:
+    """Compute every frame-level feature of a mono signal.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n_samples,)
+        Mono signal (see :func:`load_audio`).
+    sr : int
+        Sampling rate in Hz.
+    hop_length, n_fft : int
+        STFT hop and size in samples.
+    timings : dict | None
+        If given, filled with the seconds spent per feature family (``stft``, ``spectral``,
+        ``mfcc``, ``chroma``, ``hpss``, ``rhythm``), for benchmarks.
+
+    Returns
+    -------
+    FrameFeatures
+
+    Examples
+    --------
+    >>> y, sr = load_audio("stim01.wav")  # doctest: +SKIP
+    >>> ff = frame_features(y, sr)        # doctest: +SKIP
+    >>> ff.values["centroid_hz"].shape    # doctest: +SKIP
+    (2584,)
+    """
+    import librosa
+
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    check_positive(sr, "sr")
+    if len(y) < n_fft:  # shorter than one frame: pad so every feature is defined
+        y = np.pad(y, (0, n_fft - len(y)))
+    lap = _Laps(timings)
+    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
+    power = mag ** 2
+    n = mag.shape[1]
+    lap("stft")
+    eps = 1e-10
+    v: dict[str, np.ndarray] = {}
+    # time-domain RMS on the STFT's (centred) frames: the spectrum's would include the window's loss
+    rms = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length)[0][:n]
+    v["rms_db"] = librosa.amplitude_to_db(rms, ref=1.0, amin=1e-5)
+    v["zcr"] = librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length)[0][:n]
+    # centroid and bandwidth as matrix products (librosa's versions normalise a copy of S first)
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    total = mag.sum(axis=0) + eps
+    v["centroid_hz"] = freqs @ mag / total
+    v["bandwidth_hz"] = np.sqrt(np.maximum((freqs ** 2) @ mag / total - v["centroid_hz"] ** 2, 0.0))
+    v["rolloff_hz"] = librosa.feature.spectral_rolloff(S=mag, sr=sr, roll_percent=0.85)[0]
+    v["flatness"] = librosa.feature.spectral_flatness(S=mag)[0]
+    contrast = librosa.feature.spectral_contrast(S=mag, sr=sr)
+    for i, row in enumerate(contrast):
+        v[f"contrast_{i}"] = row
+    p = power / (power.sum(axis=0, keepdims=True) + eps)
+    v["entropy"] = -(p * np.log(p + eps)).sum(axis=0) / np.log(p.shape[0])
+    lap("spectral")
+    # absolute dB (ref 1.0), so MFCC 0 compares across clips; the 80 dB floor is relative to the peak
+    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=96), ref=1.0, amin=1e-10)
+    onset_env = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop_length)
+    v["flux"] = onset_env[:n]
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=13)
+    dmfcc = librosa.feature.delta(mfcc, width=min(9, n - (1 - n % 2))) if n >= 3 else np.zeros_like(mfcc)
+    for i in range(13):
+        v[f"mfcc_{i}"] = mfcc[i]
+    for i in range(13):
+        v[f"dmfcc_{i}"] = dmfcc[i]
+    lap("mfcc")
+    chroma = _chroma(y, sr, hop_length, n)
+    for name, row in zip(PITCH_CLASSES, chroma):
+        v[f"chroma_{name}"] = row
+    v["harmonic_change"] = _harmonic_change(chroma, sr)
+    lap("chroma")
+    v["hp_ratio_db"] = _hp_ratio_db(mag)
+    lap("hpss")
+    tgram, bpm = _tempogram(onset_env[:n], sr, hop_length)
+    v["tempo_bpm"], v["pulse_clarity"] = _local_tempo(tgram, bpm)
+    silent = v["rms_db"] < -80  # digital silence: spectral shape is undefined there
+    for key in ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "entropy", "tempo_bpm", "pulse_clarity"):
+        v[key] = np.where(silent, np.nan, v[key])
+    v = {k: np.asarray(a, dtype=np.float64) for k, a in v.items()}
+    times = librosa.frames_to_time(np.arange(n), sr=sr, hop_length=hop_length)
+    onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=hop_length, units="time")
+    lap("rhythm")
+    return FrameFeatures(times=times, values=v, duration_s=len(y) / sr, sr=int(sr), hop_length=hop_length,
+                         onsets_s=np.asarray(onsets, dtype=float), tempogram=tgram, tempogram_bpm=bpm)
+
+
+class _Laps:
+    """Accumulates wall time per named step into a dict (no-op without one)."""
+
+    def __init__(self, store: dict | None) -> None:
+        import time
+
+        self._clock, self.store = time.perf_counter, store
+        self._t = self._clock()
+
+    def __call__(self, name: str) -> None:
+        if self.store is not None:
+            now = self._clock()
+            self.store[name] = self.store.get(name, 0.0) + now - self._t
+            self._t = now
+
+
+def _chroma(y: np.ndarray, sr: int, hop_length: int, n_frames: int) -> np.ndarray:
+    """Constant-Q chroma (C2 up, 5 octaves) on a 4x coarser hop, repeated onto the STFT frames.
+
+    The STFT's 10.8 Hz bins cannot tell neighbouring semitones apart below ~200 Hz, where bass and
+    chords carry the key; the constant-Q transform can, and key/mode need no finer time steps.
+    """
+    import warnings
+
+    import librosa
+
+    step = 4
+    with warnings.catch_warnings():  # very short clips: librosa warns that its filters are long
+        warnings.simplefilter("ignore")
+        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=hop_length * step, tuning=0.0,
+                                            fmin=librosa.note_to_hz("C2"), n_octaves=5)
+    chroma = np.repeat(chroma, step, axis=1)[:, :n_frames]
+    if chroma.shape[1] < n_frames:
+        chroma = np.pad(chroma, ((0, 0), (0, n_frames - chroma.shape[1])), mode="edge")
+    return chroma
+
+
+def _harmonic_change(chroma: np.ndarray, sr: int) -> np.ndarray:
+    import librosa
+    from scipy.ndimage import uniform_filter1d
+
+    smooth = uniform_filter1d(chroma, size=9, axis=1, mode="nearest")  # ~0.2 s, as Harte et al. smooth
+    tonal = librosa.feature.tonnetz(chroma=smooth, sr=sr)
+    padded = np.pad(tonal, ((0, 0), (1, 1)), mode="edge")
+    return np.sqrt(((padded[:, 2:] - padded[:, :-2]) ** 2).sum(axis=0))
+
+
+def _hp_ratio_db(mag: np.ndarray) -> np.ndarray:
+    """Median-filter HPSS (Fitzgerald 2010) on a decimated spectrogram, for speed."""
+    import librosa
+
+    # pairs of frames and bins are averaged first: HPSS' medians cost O(kernel) per cell
+    f2 = mag.shape[0] // 2 * 2
+    t2 = max(mag.shape[1] // 2 * 2, 2)
+    small = mag[:f2]
+    if mag.shape[1] < 2:
+        small = np.repeat(small, 2, axis=1)
+    small = small[:, :t2]
+    small = small.reshape(f2 // 2, 2, t2 // 2, 2).mean(axis=(1, 3))
+    harm, perc = librosa.decompose.hpss(small, kernel_size=(9, 9))
+    ratio = 10 * np.log10((harm ** 2).sum(0) + 1e-10) - 10 * np.log10((perc ** 2).sum(0) + 1e-10)
+    full = np.repeat(ratio, 2)
+    return np.pad(full, (0, max(0, mag.shape[1] - len(full))), mode="edge")[: mag.shape[1]]
+
+
+def _tempogram(onset_env: np.ndarray, sr: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
+    import librosa
+
+    win = 384  # ~8.9 s of context at 23 ms frames: enough for two bars at 60 BPM
+    tg = librosa.feature.tempogram(onset_envelope=onset_env, sr=sr, hop_length=hop_length, win_length=win)
+    bpm = librosa.tempo_frequencies(tg.shape[0], sr=sr, hop_length=hop_length)
+    keep = (bpm >= _TEMPO_RANGE_BPM[0]) & (bpm <= _TEMPO_RANGE_BPM[1])
+    return tg[keep], bpm[keep]
+
+
+def _tempo_prior(bpm: np.ndarray) -> np.ndarray:
+    # log-normal prior centred on 120 BPM, one octave wide: librosa's default, which resolves
+    # octave ambiguity toward the tempo listeners most often tap (Moelants & McKinney 2004)
+    return np.exp(-0.5 * (np.log2(bpm) - np.log2(120.0)) ** 2)
+
+
+def _local_tempo(tgram: np.ndarray, bpm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if tgram.size == 0:
+        n = tgram.shape[1] if tgram.ndim == 2 else 0
+        return np.full(n, np.nan), np.full(n, np.nan)
+    best = np.argmax(tgram * _tempo_prior(bpm)[:, None], axis=0)
+    cols = np.arange(tgram.shape[1])
+    return bpm[best], np.clip(tgram[best, cols], 0.0, 1.0)
+
+
+def tempo_from_tempogram(tgram: np.ndarray, bpm: np.ndarray) -> tuple[float, float]:
+    """Tempo (BPM) and pulse clarity (0..1) of a stretch of music from its mean tempogram.
+
+    The peak lag is refined by parabolic interpolation: the lag grid alone (one STFT hop, 23 ms)
+    is ~3 BPM coarse at 120 BPM.
+    """
+    if tgram.size == 0:
+        return np.nan, np.nan
+    mean = tgram.mean(axis=1)
+    if not np.any(mean > 0):
+        return np.nan, np.nan
+    k = int(np.argmax(mean * _tempo_prior(bpm)))
+    clarity = float(np.clip(mean[k], 0.0, 1.0))
+    lag = 1.0 / bpm  # proportional to the lag in frames: tempogram rows are consecutive lags
+    if 0 < k < len(mean) - 1:
+        a, b, c = mean[k - 1], mean[k], mean[k + 1]
+        den = a - 2 * b + c
+        delta = 0.5 * (a - c) / den if den < 0 else 0.0
+        step = lag[k + 1] - lag[k] if delta > 0 else lag[k] - lag[k - 1]
+        return float(1.0 / (lag[k] + np.clip(delta, -0.5, 0.5) * step)), clarity
+    return float(bpm[k]), clarity
+
+
+def key_mode(chroma: np.ndarray) -> dict[str, float]:
+    """Key, mode and key clarity from mean chroma by key-profile correlation.
+
+    Parameters
+    ----------
+    chroma : ndarray, shape (12,) or (12, n_frames)
+        Chroma (C..B); frames are averaged.
+
+    Returns
+    -------
+    dict
+        ``key`` (pitch class 0-11 of the tonic, C = 0), ``mode`` (1 major, 0 minor),
+        ``key_clarity`` (the best profile correlation, -1..1), ``mode_strength`` (best major
+        minus best minor correlation: > 0 leans major). NaN for silence.
+        Profiles: Krumhansl & Kessler (1982); method: Krumhansl-Schmuckler key finding.
+    """
+    c = np.asarray(chroma, dtype=float)
+    if c.ndim == 2:
+        c = c.mean(axis=1)
+    if c.shape != (12,) or not np.all(np.isfinite(c)) or np.ptp(c) <= 0:
+        return {"key": np.nan, "mode": np.nan, "key_clarity": np.nan, "mode_strength": np.nan}
+    pz = _PROFILES_Z
+    cz = (c - c.mean()) / c.std()
+    r = pz @ cz / 12.0
+    best = int(np.argmax(r))
+    return {"key": float(best % 12), "mode": float(best < 12), "key_clarity": float(r[best]),
+            "mode_strength": float(r[:12].max() - r[12:].max())}

@@ -1,0 +1,265 @@
+"""Clip and window summaries of the audio features, cached per file content.
+
+For every window of the shared grid (``window_s``, ``hop_s``, from the start of the audio) and for
+the whole clip, each frame feature is summarised by ``mean``, ``std``, ``p10``, ``p50``, ``p90``
+and ``slope`` (per second); vector features (MFCC, deltas, chroma, contrast) by ``mean`` and
+``std``. Properties of a stretch of music are added: tempo, pulse clarity and tempo stability
+(from the tempogram), onset rate (onsets per second), key, mode, key clarity and mode strength
+(Krumhansl-Schmuckler), the melody/expressive features of :mod:`neuromer.audio.melody`, and the
+default audio-emotion predictions (:mod:`neuromer.audio.emotion`). Every column is prefixed
+``audio_``.
+
+Key, mode and tempo need more music than a 1 s window holds: they are computed over a context of
+``context_s`` seconds centred on the window (clipped to the clip). That is stated in the column
+docs of the report and keeps them comparable between windows.
+
+Results are cached in ``cache_dir`` under the SHA-256 of the audio file's bytes plus the analysis
+settings, so a stimulus heard by 32 subjects is analysed once, and an edited file is re-analysed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_file
+from .._logging import logger
+from ..io._atomic import atomic_path
+from ..windows import WindowGrid
+from .features import SR, FrameFeatures, frame_features, key_mode, load_audio, tempo_from_tempogram
+
+#: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
+CACHE_VERSION = 1
+_VECTOR_PREFIXES = ("mfcc_", "dmfcc_", "chroma_", "contrast_")
+_NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _window_stats(ff: FrameFeatures, wins) -> pd.DataFrame:
+    """Statistics of every frame feature in every window, vectorised over features and windows."""
+    names = [k for k in ff.values if k not in _NO_STATS]
+    mat = np.vstack([ff.values[k] for k in names])  # (n_features, n_frames)
+    bounds = np.searchsorted(ff.times, np.asarray(wins, dtype=float).reshape(-1, 2))
+    i0 = np.minimum(bounds[:, 0], len(ff.times) - 1)
+    i1 = np.minimum(np.maximum(bounds[:, 1], i0 + 1), len(ff.times))  # >= 1 frame per window
+    width = int((i1 - i0).max())
+    idx = i0[:, None] + np.arange(width)[None, :]  # (n_windows, width)
+    valid = idx < i1[:, None]
+    idx = np.minimum(idx, len(ff.times) - 1)
+    x = np.where(valid[None], mat[:, idx], np.nan)  # (n_features, n_windows, width)
+    t = np.where(valid, ff.times[idx], np.nan)[None]
+    t = np.where(np.isfinite(x), t, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN, as documented
+        mean = np.nanmean(x, axis=-1)
+        stats = {"mean": mean, "std": np.nanstd(x, axis=-1)}
+        stats["p10"], stats["p50"], stats["p90"] = _nan_percentiles(x, (10, 50, 90))
+        dt = t - np.nanmean(t, axis=-1, keepdims=True)
+        stats["slope"] = np.nansum(dt * (x - mean[..., None]), axis=-1) / np.nansum(dt ** 2, axis=-1)
+    cols = {}
+    for j, name in enumerate(names):
+        vector = name.startswith(_VECTOR_PREFIXES)
+        for stat, arr in stats.items():
+            if vector and stat not in ("mean", "std"):
+                continue
+            cols[f"{name}_{stat}"] = arr[j]
+    return pd.DataFrame(cols)
+
+
+def _nan_percentiles(x: np.ndarray, qs) -> list[np.ndarray]:
+    """``np.nanpercentile(x, q, axis=-1)`` (linear interpolation) for each q, without its Python loop."""
+    srt = np.sort(x, axis=-1)  # NaNs sort last
+    n = np.isfinite(x).sum(axis=-1)
+    out = []
+    for q in qs:
+        pos = np.maximum(n - 1, 0) * (q / 100.0)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        a = np.take_along_axis(srt, lo[..., None], axis=-1)[..., 0]
+        b = np.take_along_axis(srt, hi[..., None], axis=-1)[..., 0]
+        out.append(np.where(n > 0, a + (pos - lo) * (b - a), np.nan))
+    return out
+
+
+def _context_stats(ff: FrameFeatures, t0: float, t1: float, context_s: float) -> dict[str, float]:
+    centre = 0.5 * (t0 + t1)
+    half = max(context_s, t1 - t0) / 2
+    c0, c1 = max(0.0, centre - half), min(ff.duration_s, centre + half)
+    i0, i1 = np.searchsorted(ff.times, [c0, c1])
+    i1 = max(i1, i0 + 1)
+    chroma = np.vstack([v for k, v in ff.values.items() if k.startswith("chroma_")])[:, i0:i1]
+    rms = ff.values["rms_db"][i0:i1]
+    audible = rms > -60
+    out = key_mode(chroma[:, audible]) if audible.any() else key_mode(np.zeros(12))
+    tempo, clarity = tempo_from_tempogram(ff.tempogram[:, i0:i1], ff.tempogram_bpm)
+    out["tempo_bpm"], out["pulse_clarity"] = tempo, clarity
+    local = ff.values["tempo_bpm"][i0:i1]
+    local = local[np.isfinite(local)]
+    # share of frames whose local tempo agrees (within 4 %) with the context tempo
+    out["tempo_stability"] = float(np.mean(np.abs(local / tempo - 1) < 0.04)) if len(local) and tempo > 0 else np.nan
+    n_on = np.sum((ff.onsets_s >= t0) & (ff.onsets_s < t1))
+    out["onset_rate"] = float(n_on / (t1 - t0)) if t1 > t0 else np.nan
+    return out
+
+
+def summarize(y: np.ndarray, sr: int = SR, *, windows=None, melody: bool = True, vocal: bool = False,
+              emotion: bool = True, context_s: float = 4.0) -> pd.DataFrame:
+    """Summarise a clip per window (or as a whole).
+
+    Parameters
+    ----------
+    y : ndarray, shape (n_samples,)
+        Mono signal.
+    sr : int
+        Sampling rate in Hz.
+    windows : sequence of (t_start_s, t_end_s) | None
+        Windows in seconds from the start of the audio; ``None`` summarises the whole clip as one row.
+    melody : bool
+        Add the melody/expressive/texture features (``audio_melody_*``, ``audio_texture_*``, ...).
+    vocal : bool
+        Also compute the melody features on the separated vocal part (``audio_vocal_*``).
+    emotion : bool
+        Add the default predictor's ``audio_pred_valence``, ``audio_pred_arousal``, ``audio_pred_quadrant``.
+    context_s : float
+        Context (seconds, centred on the window) for key, mode and tempo.
+
+    Returns
+    -------
+    DataFrame
+        One row per window: ``t_start``, ``t_end`` and ``audio_*`` columns.
+    """
+    ff = frame_features(y, sr)
+    clip = windows is None
+    wins = [(0.0, ff.duration_s)] if clip else [(float(a), float(b)) for a, b in windows]
+    context = pd.DataFrame([_context_stats(ff, t0, t1, ff.duration_s if clip else context_s) for t0, t1 in wins])
+    table = pd.concat([pd.DataFrame({"t_start": [w[0] for w in wins], "t_end": [w[1] for w in wins]}),
+                       _window_stats(ff, wins), context], axis=1)
+    if melody:
+        table = _add_melody(table, y, sr, wins, prefix="")
+    if vocal:
+        from .separation import separate_vocals
+
+        voice, _ = separate_vocals(y, sr)
+        table = _add_melody(table, voice, sr, wins, prefix="vocal_")
+    table = table.rename(columns={c: f"audio_{c}" for c in table.columns if c not in ("t_start", "t_end")})
+    if emotion:
+        from .emotion import predict_default
+
+        table = pd.concat([table, predict_default(table)], axis=1)
+    return table
+
+
+def _add_melody(table: pd.DataFrame, y: np.ndarray, sr: int, wins, prefix: str) -> pd.DataFrame:
+    from .melody import melody_features
+
+    mel = melody_features(y=y, sr=sr, windows=wins)
+    if isinstance(mel, dict):
+        mel = pd.DataFrame([mel])
+    mel = mel.drop(columns=[c for c in ("t_start", "t_end", "window") if c in mel]).reset_index(drop=True)
+    return pd.concat([table, mel.add_prefix(prefix)], axis=1)
+
+
+def audio_features(source, *, window_s: float | None = None, hop_s: float | None = None,
+                   melody: bool = True, vocal: bool = False, emotion: bool = True,
+                   cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Audio features of one file, per clip or per window of the grid, cached by content.
+
+    Parameters
+    ----------
+    source : path-like | (ndarray, int)
+        Audio file, or ``(samples, sample_rate)``.
+    window_s, hop_s : float | None
+        Window grid; ``None`` (both) gives one row for the whole clip.
+    melody, vocal, emotion : bool
+        See :func:`summarize`.
+    cache_dir : path-like | None
+        Folder of cached tables (files only; arrays are never cached).
+
+    Returns
+    -------
+    DataFrame
+        ``window`` (0.. or -1 for the clip row), ``t_start``, ``t_end``, ``duration_s`` and
+        ``audio_*`` columns.
+    """
+    windowed = window_s is not None or hop_s is not None
+    grid = WindowGrid(window_s if window_s is not None else 1.0, hop_s if hop_s is not None else 0.5)
+    cache = None
+    if cache_dir is not None and isinstance(source, (str, os.PathLike)):
+        path = check_file(source, "audio file")
+        settings = {"v": CACHE_VERSION, "grid": [grid.window_s, grid.hop_s] if windowed else None,
+                    "melody": melody, "vocal": vocal, "emotion": emotion}
+        key = hashlib.sha256((content_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
+        cache = Path(cache_dir) / f"{key[:32]}.parquet"
+        if cache.is_file():
+            logger.info("audio features of %s from cache %s", path, cache.name)
+            return pd.read_parquet(cache)
+    y, sr = load_audio(source)
+    duration = len(y) / sr
+    if windowed:
+        starts = grid.starts(duration)
+        if len(starts) == 0:
+            logger.warning("%s is %.2f s long, shorter than one %.2f s window: no windows.",
+                           source if not isinstance(source, tuple) else "audio", duration, grid.window_s)
+        table = summarize(y, sr, windows=[(s, s + grid.window_s) for s in starts], melody=melody,
+                          vocal=vocal, emotion=emotion) if len(starts) else pd.DataFrame(columns=["t_start", "t_end"])
+        table.insert(0, "window", np.arange(len(table)))
+    else:
+        table = summarize(y, sr, windows=None, melody=melody, vocal=vocal, emotion=emotion)
+        table.insert(0, "window", -1)
+    table.insert(3, "duration_s", duration)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache, overwrite=True) as tmp:
+            table.to_parquet(tmp, index=False)
+    return table
+
+
+def stimulus_table(stimuli: dict, *, window_s: float = 1.0, hop_s: float = 0.5,
+                   cache_dir: str | os.PathLike | None = None, melody: bool = True,
+                   vocal: bool = False, progress=None) -> pd.DataFrame:
+    """Window-level audio features and audio-emotion predictions of every stimulus.
+
+    Parameters
+    ----------
+    stimuli : dict of str -> path-like
+        Stimulus id -> audio file.
+    window_s, hop_s : float
+        The shared window grid.
+    cache_dir : path-like | None
+        Cache folder (see :func:`audio_features`).
+    melody, vocal : bool
+        See :func:`summarize`.
+    progress : callable | None
+        Called as ``progress(stimulus_id)`` after each stimulus.
+
+    Returns
+    -------
+    DataFrame
+        ``stimulus_id``, ``window``, ``t_start``, ``t_end``, ``duration_s`` and ``audio_*``
+        columns, one row per stimulus window, ready for :func:`neuromer.align.align`.
+    """
+    parts = []
+    for sid, path in stimuli.items():
+        table = audio_features(path, window_s=window_s, hop_s=hop_s, melody=melody, vocal=vocal,
+                               cache_dir=cache_dir)
+        parts.append(table.assign(stimulus_id=str(sid)))
+        if progress is not None:
+            progress(sid)
+    if not parts:
+        return pd.DataFrame(columns=["stimulus_id", "window", "t_start", "t_end"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[["stimulus_id"] + [c for c in out.columns if c != "stimulus_id"]]

@@ -1,0 +1,69 @@
+"""`neuromer audio ...` end to end through the real CLI entry point."""
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from neuromer.cli import main
+
+from ._signals import SR, click_track, progression
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture()
+def clips(tmp_path):
+    paths = []
+    for i, mode in enumerate(("major", "minor")):
+        p = tmp_path / f"clip{i}.wav"
+        sf.write(p, progression(mode, bars=3) + click_track(100 + 30 * i, 4.5), SR)
+        paths.append(str(p))
+    return paths
+
+
+def test_features_per_window_and_per_clip(tmp_path, clips, capsys):
+    out = tmp_path / "f.parquet"
+    code, text, _ = run(capsys, "audio", "features", *clips, "--out", str(out), "--window-s", "1",
+                        "--hop-s", "0.5", "--no-melody", "-q")
+    assert code == 0 and "rows" in text
+    table = pd.read_parquet(out)
+    assert table["file"].nunique() == 2 and (table.groupby("file").size() == 8).all()
+    assert table.filter(like="audio_").shape[1] > 100
+    code, _, err = run(capsys, "audio", "features", *clips, "--out", str(out), "--no-melody", "-q")
+    assert code == 2 and "exists" in err  # never overwrites without --overwrite
+    csv = tmp_path / "clips.csv"
+    assert run(capsys, "audio", "features", *clips, "--out", str(csv), "--no-melody", "-q")[0] == 0
+    clip = pd.read_csv(csv)
+    assert len(clip) == 2 and (clip["window"] == -1).all()
+    assert clip["audio_mode"].tolist() == [1, 0]
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, clips, capsys):
+    code, _, err = run(capsys, "audio", "features", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "x.parquet"))
+    assert code == 2 and "missing.wav" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "audio", "features", clips[0], "--out", str(tmp_path / "x.txt"), "-q", "--no-melody")
+    assert code == 2 and ".parquet or .csv" in err
+    code, _, err = run(capsys, "audio", "predict", str(tmp_path / "none.skops"), clips[0])
+    assert code == 2 and "none.skops" in err
+
+
+def test_train_predict_and_separate(tmp_path, clips, capsys):
+    ann = tmp_path / "ann.csv"
+    pd.DataFrame({"audio": clips * 2, "valence": [7, 3, 6, 2], "arousal": [4, 6, 5, 7]}).to_csv(ann, index=False)
+    model = tmp_path / "m.skops"
+    code, text, _ = run(capsys, "audio", "train", str(ann), "--out", str(model), "--folds", "2",
+                        "--report", str(tmp_path / "scores.csv"))
+    assert code == 0 and "rmse" in text and model.is_file()
+    assert set(pd.read_csv(tmp_path / "scores.csv")["model"]) == {"xgboost", "linear"}
+    code, text, _ = run(capsys, "audio", "predict", str(model), *clips, "--out", str(tmp_path / "p.csv"))
+    assert code == 0 and "pred_arousal" in text
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 2
+    code, text, _ = run(capsys, "audio", "separate", clips[0], "--out-dir", str(tmp_path / "sep"))
+    assert code == 0
+    vocals, sr = sf.read(tmp_path / "sep" / "clip0.vocals.wav")
+    backing, _ = sf.read(tmp_path / "sep" / "clip0.accompaniment.wav")
+    assert sr == SR and len(vocals) == len(backing) == int(4.5 * SR)
