@@ -26,8 +26,6 @@ CONFIG = """
 inputs = ["study/xdf/sub-{pattern}.xdf"]
 protocol = "study/protocol.toml"
 out = "{out}"
-[features]
-audio = false
 [models]
 targets = ["arousal"]
 feature_sets = [["eeg"]]

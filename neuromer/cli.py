@@ -234,18 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Sub-command groups that live next to the code they drive."""
-    import importlib
+    from .audio.cli import add_audio_commands
+    from .features_cli import add_feature_commands
+    from .live.cli import add_live_commands
 
-    out = []
-    for module, func in (("neuromer.audio.cli", "add_audio_commands"),
-                         ("neuromer.features_cli", "add_feature_commands"),
-                         ("neuromer.live.cli", "add_live_commands")):
-        try:
-            out.append(getattr(importlib.import_module(module), func))
-        except ModuleNotFoundError as exc:  # INTEGRATION: strict once every group has landed
-            if exc.name != module:
-                raise
-    return out
+    return [add_audio_commands, add_feature_commands, add_live_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

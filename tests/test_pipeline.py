@@ -18,7 +18,7 @@ from neuromer.pipeline import make_config, read_config, run
 from neuromer.report import SECTIONS
 
 pytestmark = pytest.mark.slow
-AUDIO = False  # INTEGRATION: flip when neuromer.audio lands
+AUDIO = True
 
 
 def config_text(out="run", extra=""):

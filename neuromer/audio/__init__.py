@@ -11,17 +11,12 @@ The main entry points:
 
 from .emotion import predict_audio, predict_default, train_audio_model
 from .features import FrameFeatures, frame_features, key_mode, load_audio
+from .melody import f0_contour, melody_features, note_events
 from .separation import separate_vocals
 from .summary import audio_features, stimulus_table, summarize
 
-__all__ = ["FrameFeatures", "audio_features", "frame_features", "key_mode", "load_audio", "melody_features",
+__all__ = ["FrameFeatures", "audio_features", "f0_contour", "frame_features", "key_mode", "load_audio",
+           "melody_features", "note_events",
            "predict_audio", "predict_default", "separate_vocals", "stimulus_table", "summarize",
            "train_audio_model"]
 
-
-def __getattr__(name):
-    if name == "melody_features":  # imported on use: numba compiles the pitch tracker on import
-        from .melody import melody_features
-
-        return melody_features
-    raise AttributeError(f"module 'neuromer.audio' has no attribute {name!r}")

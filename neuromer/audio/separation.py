@@ -16,7 +16,7 @@ from .._checks import check_positive
 from .features import HOP_LENGTH, N_FFT
 
 
-def separate_vocals(y: np.ndarray, sr: int, *, min_gap_s: float = 2.0, margin_vocal: float = 10.0,
+def separate_vocals(y: np.ndarray, sr: int, *, min_gap_s: float = 1.0, margin_vocal: float = 10.0,
                     margin_background: float = 2.0, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Split a mono mixture into a vocal/lead part and an accompaniment part.
 
@@ -27,7 +27,8 @@ def separate_vocals(y: np.ndarray, sr: int, *, min_gap_s: float = 2.0, margin_vo
     sr : int
         Sampling rate in Hz.
     min_gap_s : float
-        Frames closer than this (seconds) are not used as repetitions of each other.
+        Frames closer than this (seconds) are not used as repetitions of each other; a lead note
+        held longer than this would be taken for background (1 s suits sung phrases).
     margin_vocal, margin_background : float
         How much stronger (ratio) a component must be than the other to be kept; larger margins
         give cleaner but quieter parts.

@@ -1,0 +1,385 @@
+"""Melody, expressive-technique and texture features of music audio.
+
+The feature set follows Panda, Malheiro & Paiva (2018), "Novel audio features for music emotion
+recognition", IEEE Transactions on Affective Computing 11(4): melodic features (pitch range,
+register distribution, melodic direction, note durations and their transitions), expressive
+techniques (articulation, glissando, vibrato, tremolo), dynamics (crescendo / decrescendo) and
+musical texture (number of simultaneous melodic lines). Only the ideas are borrowed; the
+implementation is our own and built for speed (>100x real time on one core):
+
+1. :func:`f0_contour` -- predominant pitch by harmonic summation (see ``_pitch.py``), one frame
+   every ~11.6 ms, with voicing from pitch clarity and energy.
+2. :func:`note_events` -- notes from the contour: split at pitch jumps and voicing gaps, pitch
+   glides kept as glissandi inside a note, vibrato and tremolo measured per note.
+3. :func:`melody_features` -- clip-level (or per-window) summaries of 1 and 2.
+
+Example
+-------
+>>> import numpy as np
+>>> from neuromer.audio.melody import f0_contour, note_events, melody_features
+>>> sr = 22050
+>>> y = np.sin(2 * np.pi * 440 * np.arange(2 * sr) / sr)
+>>> contour = f0_contour(y, sr)
+>>> round(float(np.nanmedian(contour.f0_hz)))
+440
+>>> feats = melody_features(contour=contour)
+>>> round(feats["melody_pitch_mean"], 2)
+69.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_positive, validate_type
+from ..errors import NeuromerError
+from . import _pitch
+from ._melody_stats import clip_features, empty_notes, modulation, window_features
+
+__all__ = ["Contour", "f0_contour", "multi_pitch", "note_events", "melody_features"]
+
+#: frames of ~11.6 ms: the contour must sample a 6-8 Hz vibrato at least ~10 times per cycle.
+DEFAULT_HOP = 256
+_VIBRATO_BAND_HZ = (4.0, 8.0)
+_TREMOLO_BAND_HZ = (3.0, 9.0)
+
+
+@dataclass(frozen=True, repr=False)
+class Contour:
+    """Frame-level predominant pitch of a clip (all arrays shaped (n_frames,)).
+
+    Attributes
+    ----------
+    times : ndarray of float
+        Frame centres (s).
+    f0_hz : ndarray of float
+        Predominant fundamental frequency (Hz), NaN where unvoiced.
+    voiced : ndarray of bool
+        Whether a pitched sound is present.
+    salience : ndarray of float
+        Pitch clarity in [0, 1]: ``1 - mean / max`` of the harmonic-summation salience over
+        candidate pitches (near 1 for a clear tone, ~0.3-0.5 for noise, 0 for silence).
+    rms : ndarray of float
+        RMS amplitude of the input over the 46 ms analysis window (full scale = 1).
+    layers : ndarray of int
+        Number of simultaneous melodic lines (0 when unvoiced), smoothed over ~80 ms.
+    hop_s : float
+        Frame step (s).
+    """
+
+    times: np.ndarray
+    f0_hz: np.ndarray
+    voiced: np.ndarray
+    salience: np.ndarray
+    rms: np.ndarray
+    layers: np.ndarray
+    hop_s: float
+
+    @property
+    def duration_s(self) -> float:
+        """Duration covered by the frames (s)."""
+        return len(self.times) * self.hop_s
+
+    def __repr__(self) -> str:
+        n = len(self.times)
+        frac = float(np.mean(self.voiced)) if n else 0.0
+        med = f"{np.nanmedian(self.f0_hz):.1f} Hz" if self.voiced.any() else "n/a"
+        return (f"<Contour | {n} frames ({self.duration_s:.1f} s, hop {1000 * self.hop_s:.1f} ms), "
+                f"{frac:.0%} voiced, median f0 {med}>")
+
+
+def _voicing(clarity, rms, *, voicing_threshold, silence_db):
+    """Voiced frames: clear pitch and energy within ``silence_db`` of the loudest frame."""
+    floor = max(1e-4, float(rms.max(initial=0.0)) * 10 ** (silence_db / 20))
+    voiced = (clarity >= voicing_threshold) & (rms > floor)
+    # bridge dropouts of <= 2 frames (~23 ms), then drop blips of < 3 frames
+    runs = _runs(~voiced)
+    for a, b in runs:
+        if b - a <= 2 and a > 0 and b < len(voiced):
+            voiced[a:b] = True
+    for a, b in _runs(voiced):
+        if b - a < 3:
+            voiced[a:b] = False
+    return voiced
+
+
+def _analyse(y, sr, hop_length, fmin, fmax, max_lines=4, threshold=0.3):
+    validate_type(hop_length, (int, np.integer), "hop_length")
+    check_positive(hop_length, "hop_length")
+    y, sr = _pitch.as_mono(y, sr)
+    return _pitch.analyse(y, sr, int(hop_length), check_positive(fmin, "fmin"),
+                          check_positive(fmax, "fmax"), max_lines=max_lines, line_threshold=threshold)
+
+
+def f0_contour(y, sr, *, hop_length=DEFAULT_HOP, fmin=55.0, fmax=1760.0,
+               voicing_threshold=0.5, silence_db=-40.0) -> Contour:
+    """Predominant-pitch contour by harmonic summation (Melodia-like, vectorised).
+
+    The signal is resampled to 11025 Hz and analysed with a 46 ms Hann window. Each frame's
+    salience over a 10-cent grid of candidate pitches is the weighted sum of the spectrum at the
+    first 8 harmonics; the maximum is refined to sub-cent accuracy by parabolic interpolation of
+    the nearest spectral peak (a steady 440 Hz tone reads 440 Hz within 0.1 cent).
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,) or (n_channels, n_samples)
+        Audio; multi-channel input is averaged to mono, integer PCM scaled to [-1, 1).
+    sr : float
+        Sample rate of ``y`` (Hz).
+    hop_length : int
+        Frame step in samples at ``sr``. The default 256 (11.6 ms at 22050 Hz) is deliberately
+        finer than the usual 512: vibrato (4-8 Hz) needs ~10 frames per cycle.
+    fmin, fmax : float
+        Pitch search range (Hz); ``fmax`` at most 3675 Hz.
+    voicing_threshold : float
+        Minimum pitch clarity (see :attr:`Contour.salience`) of a voiced frame.
+    silence_db : float
+        Frames quieter than this (dB relative to the loudest frame, and below -80 dBFS
+        absolute) are unvoiced.
+
+    Returns
+    -------
+    Contour
+        Frame times, f0 (Hz), voicing, clarity, RMS and number of melodic lines.
+
+    Raises
+    ------
+    neuromer.errors.DataFormatError
+        If ``y`` contains NaN/inf samples or is not real-valued audio.
+    """
+    res = _analyse(y, sr, hop_length, fmin, fmax)
+    voiced = _voicing(res["clarity"], res["rms"], voicing_threshold=voicing_threshold,
+                      silence_db=silence_db)
+    f0 = np.where(voiced, res["f0_hz"], np.nan)
+    n_lines = np.isfinite(res["lines_hz"]).sum(axis=0)
+    layers = _pitch.median_smooth(np.where(voiced, np.maximum(n_lines, 1), 0), 7).astype(int)
+    return Contour(times=res["times"], f0_hz=f0, voiced=voiced, salience=res["clarity"],
+                   rms=res["rms"], layers=layers, hop_s=res["hop_s"])
+
+
+def multi_pitch(y, sr, *, hop_length=DEFAULT_HOP, fmin=55.0, fmax=1760.0, max_lines=4,
+                threshold=0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous pitches per frame, for musical texture (after Panda et al., 2018).
+
+    Peaks of the harmonic-summation salience above ``threshold`` times the frame's maximum are
+    kept unless their interval to a stronger peak is a small-integer ratio (octaves, twelfths,
+    fifths, fourths...: ghosts of shared partials). Frames are not voicing-gated here; use
+    :attr:`Contour.layers` for the gated, smoothed count.
+
+    Parameters
+    ----------
+    y, sr, hop_length, fmin, fmax
+        As in :func:`f0_contour`.
+    max_lines : int
+        Maximum number of lines reported per frame.
+    threshold : float
+        Relative salience (0-1) of a secondary line.
+
+    Returns
+    -------
+    times : ndarray, shape (n_frames,)
+        Frame centres (s).
+    f0_hz : ndarray, shape (max_lines, n_frames)
+        Pitches (Hz), strongest first, NaN-padded.
+    """
+    res = _analyse(y, sr, hop_length, fmin, fmax, max_lines=int(max_lines), threshold=threshold)
+    return res["times"], res["lines_hz"]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of runs of True in a 1-D boolean array."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving average over ``n`` frames, renormalised at the edges."""
+    if n <= 1 or len(x) < 2:
+        return x.astype(float)
+    k = np.ones(n)
+    return np.convolve(x, k, "same") / np.convolve(np.ones(len(x)), k, "same")
+
+
+def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_min_st, glide_min_n):
+    """Split a jump-free pitch piece (MIDI) into notes.
+
+    Returns ``[start, stop, steady_start, steady_stop, glide]`` lists (frame indices into ``p``)
+    where ``glide`` is None or ``(n_frames, extent_st)``.
+    """
+    n = len(p)
+    ps = _boxcar(p, smooth_n)
+    slope = np.gradient(ps) / hop if n > 1 else np.zeros(n)
+    # 0.20 s then 0.25 s moving averages null 4, 5 and 8 Hz and keep < 4% of any 4-8 Hz
+    # vibrato: a steep run only counts if this vibrato-free pitch moves as well
+    n_a, n_b = max(1, int(round(0.2 / hop))), max(1, int(round(0.25 / hop)))
+    pv = _boxcar(_boxcar(p, n_a), n_b)
+    reach = (n_a + n_b) // 2
+    items, pos = [], 0
+    moving = np.sign(slope) * (np.abs(slope) > glide_slope)
+    events = []
+    for a, b in _runs(moving != 0):
+        for a2, b2 in _runs(moving[a:b] > 0) + _runs(moving[a:b] < 0):
+            a2, b2 = a + a2, a + b2
+            extent = ps[b2 - 1] - ps[a2]
+            steady_move = pv[min(n - 1, b2 - 1 + reach)] - pv[max(0, a2 - reach)]
+            if abs(steady_move) <= jump_st or np.sign(steady_move) != np.sign(extent):
+                continue  # vibrato or a wobble, not a change of note
+            if abs(extent) >= glide_min_st and b2 - a2 >= glide_min_n:
+                # measured on the (median-filtered) pitch: the run ends lie on the steady parts
+                events.append((a2, b2, "glide", float(p[b2 - 1] - p[a2])))
+            elif abs(extent) > jump_st:
+                events.append(((a2 + b2) // 2, (a2 + b2) // 2, "cut", 0.0))
+    for a, b, kind, extent in sorted(events):
+        if a > pos:
+            items.append(["steady", pos, a, None])
+        if kind == "glide":
+            items.append(["glide", a, b, (b - a, extent)])
+        pos = max(pos, b)
+    if pos < n:
+        items.append(["steady", pos, n, None])
+    steady = [it for it in items if it[0] == "steady" and it[2] - it[1] >= min_frames]
+    notes = {id(it): [it[1], it[2], it[1], it[2], None] for it in steady}  # start, stop, steady, glide
+    for i, it in enumerate(items):
+        if it[0] != "glide":
+            continue
+        after = items[i + 1] if i + 1 < len(items) else None
+        before = items[i - 1] if i > 0 else None
+        if after is not None and id(after) in notes and notes[id(after)][4] is None:
+            notes[id(after)][0], notes[id(after)][4] = it[1], it[3]
+        elif before is not None and id(before) in notes and notes[id(before)][4] is None:
+            notes[id(before)][1], notes[id(before)][4] = it[2], it[3]
+        elif it[2] - it[1] >= min_frames:
+            notes[id(it)] = [it[1], it[2], it[1], it[2], it[3]]
+    return sorted(notes.values(), key=lambda v: v[0])
+
+
+def note_events(contour: Contour, *, min_note_s=0.08, jump_st=0.6, smooth_s=0.15,
+                glide_slope_st_s=4.0, glide_min_st=1.0, glide_min_s=0.1,
+                vibrato_band_hz=_VIBRATO_BAND_HZ, tremolo_band_hz=_TREMOLO_BAND_HZ) -> pd.DataFrame:
+    """Segment a pitch contour into notes, with per-note glissando, vibrato and tremolo.
+
+    Notes end at voicing gaps and at pitch jumps larger than ``jump_st`` between frames (after a
+    5-frame median filter). Within a jump-free stretch, the pitch smoothed over ``smooth_s``
+    (which flattens vibrato) is scanned for glides: a monotonic run steeper than
+    ``glide_slope_st_s`` spanning at least ``glide_min_st`` semitones and ``glide_min_s`` is a
+    glissando and joins the note it leads into (or the one it leaves, at a phrase end); a
+    shorter steep run of more than ``jump_st`` is a fast note change. A steep run only counts
+    when the pitch averaged over 0.45 s (which removes any 4-8 Hz vibrato) moves by more than
+    ``jump_st`` too, so even a 150-cent vibrato never splits a note. Stretches shorter than
+    ``min_note_s`` are dropped as transitions. Repeated notes of the same pitch without a
+    voicing gap between them are not separated (no energy-onset detection).
+
+    Vibrato (and tremolo) is the strongest sinusoid, in ``vibrato_band_hz`` (``tremolo_band_hz``),
+    of the linearly detrended pitch in cents (intensity in dB) over the steady part of each note
+    of at least two cycles; it is present when its extent is >= 10 cents (>= 0.5 dB) and it
+    explains >= 50% of the detrended variance. Extents are peak deviations (sinusoid amplitudes).
+
+    Parameters
+    ----------
+    contour : Contour
+        Output of :func:`f0_contour`.
+    min_note_s, jump_st, smooth_s, glide_slope_st_s, glide_min_st, glide_min_s : float
+        Segmentation parameters (s, semitones, semitones/s) described above.
+    vibrato_band_hz, tremolo_band_hz : tuple of float
+        Rate search bands (Hz).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per note, in time order: ``onset_s``, ``offset_s``, ``duration_s`` (s), ``midi``
+        (median pitch of the steady part, fractional MIDI number), ``salience`` (mean clarity,
+        0-1), ``intensity_db`` (mean RMS in dBFS), ``pitch_std_cents``, ``glissando_extent_st``
+        (signed semitones, NaN if none), ``glissando_duration_s``, ``glissando_slope_st_s``,
+        ``vibrato`` (bool), ``vibrato_rate_hz``, ``vibrato_extent_cents``, ``tremolo`` (bool),
+        ``tremolo_rate_hz``, ``tremolo_extent_db``, ``first_frame``, ``stop_frame``.
+    """
+    validate_type(contour, Contour, "contour")
+    hop = contour.hop_s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        midi = 69 + 12 * np.log2(contour.f0_hz / 440.0)
+        level_db = 20 * np.log10(contour.rms + 1e-10)
+    opts = dict(min_frames=max(1, int(np.ceil(check_positive(min_note_s, "min_note_s") / hop))),
+                jump_st=jump_st, smooth_n=max(1, int(round(smooth_s / hop)) | 1),
+                glide_slope=glide_slope_st_s, glide_min_st=glide_min_st,
+                glide_min_n=max(1, int(round(glide_min_s / hop))))
+    rows = []
+    for s, e in _runs(contour.voiced):
+        p = _pitch.median_smooth(midi[s:e], 5)
+        bounds = [0, *(np.flatnonzero(np.abs(np.diff(p)) > jump_st) + 1), e - s]
+        for a, b in pairwise(bounds):
+            for n0, n1, st0, st1, glide in _split_piece(p[a:b], hop, **opts):
+                rows.append(_note_row(contour, midi, level_db, s + a, (n0, n1, st0, st1), glide,
+                                      vibrato_band_hz, tremolo_band_hz))
+    if not rows:
+        return empty_notes()
+    return pd.DataFrame(rows, columns=empty_notes().columns)
+
+
+def _note_row(contour, midi, level_db, base, span, glide, vib_band, trem_band):
+    n0, n1, st0, st1 = span
+    hop, f0 = contour.hop_s, base + n0
+    raw = midi[base + st0: base + st1]
+    centre = float(np.median(raw))
+    # octave glitches would swamp the vibrato estimate: clamp frames far from the note centre
+    cents = 100 * np.where(np.abs(raw - centre) > 3, centre, raw) - 100 * centre
+    vib = modulation(cents, hop, vib_band, min_extent=10.0)
+    trem = modulation(level_db[base + st0: base + st1], hop, trem_band, min_extent=0.5)
+    g_ext = g_dur = g_slope = np.nan
+    if glide is not None:
+        g_dur, g_ext = glide[0] * hop, glide[1]
+        g_slope = g_ext / g_dur
+    return {
+        "onset_s": contour.times[f0], "offset_s": contour.times[base + n1 - 1] + hop,
+        "duration_s": (n1 - n0) * hop, "midi": centre,
+        "salience": float(np.mean(contour.salience[f0: base + n1])),
+        "intensity_db": float(20 * np.log10(np.mean(contour.rms[f0: base + n1]) + 1e-10)),
+        "pitch_std_cents": float(np.std(cents)),
+        "glissando_extent_st": g_ext, "glissando_duration_s": g_dur, "glissando_slope_st_s": g_slope,
+        "vibrato": vib[2], "vibrato_rate_hz": vib[0], "vibrato_extent_cents": vib[1],
+        "tremolo": trem[2], "tremolo_rate_hz": trem[0], "tremolo_extent_db": trem[1],
+        "first_frame": f0, "stop_frame": base + n1,
+    }
+
+
+def melody_features(y=None, sr=None, *, contour=None, notes=None, windows=None):
+    """Melody, expressive-technique, dynamics and texture features (Panda et al., 2018).
+
+    Parameters
+    ----------
+    y : array_like, optional
+        Audio (see :func:`f0_contour`); not needed when ``contour`` is given.
+    sr : float, optional
+        Sample rate of ``y`` (Hz).
+    contour : Contour, optional
+        A precomputed :func:`f0_contour` (computed from ``y`` otherwise).
+    notes : pandas.DataFrame, optional
+        Precomputed :func:`note_events` of ``contour``.
+    windows : sequence of (t_start_s, t_end_s), optional
+        Time windows (s). Features are then computed per window from the clip's single
+        contour and notes: frames with ``t_start_s <= time < t_end_s`` and notes whose onset
+        lies in the window. A window past the end of the clip gives NaN everywhere.
+
+    Returns
+    -------
+    dict of str to float, or pandas.DataFrame
+        Without ``windows``, a dict of the features listed in
+        :data:`neuromer.audio._melody_stats.FEATURE_NAMES`; with ``windows``, a DataFrame with one
+        row per window (in the given order, RangeIndex) and those columns. Measures that are
+        undefined (no note, no glissando, too few notes for a transition) are NaN; silence
+        gives ``melody_voiced_fraction = 0``.
+    """
+    if contour is None:
+        if y is None or sr is None:
+            raise NeuromerError("melody_features needs either 'y' and 'sr' or a 'contour'.")
+        contour = f0_contour(y, sr)
+    validate_type(contour, Contour, "contour")
+    if notes is None:
+        notes = note_events(contour)
+    validate_type(notes, pd.DataFrame, "notes")
+    if windows is None:
+        return clip_features(contour, notes)
+    return window_features(contour, notes, windows)

@@ -1,0 +1,214 @@
+"""Melody, expressive-technique and texture features on synthesised signals with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuromer.audio._melody_stats import FEATURE_NAMES
+from neuromer.audio.melody import Contour, f0_contour, melody_features, multi_pitch, note_events
+from neuromer.errors import DataFormatError
+
+SR = 22050
+
+
+def tone(f0_hz, amp=1.0, n_harmonics=5):
+    """Harmonic tone (partials 1/h) following the per-sample frequency ``f0_hz``."""
+    phase = 2 * np.pi * np.cumsum(np.asarray(f0_hz, dtype=float)) / SR
+    return 0.3 * amp * sum(np.sin(h * phase) / h for h in range(1, n_harmonics + 1))
+
+
+def steady(hz, seconds):
+    return np.full(int(round(seconds * SR)), float(hz))
+
+
+def seconds(s):
+    return np.arange(int(round(s * SR))) / SR
+
+
+def midi_hz(m):
+    return 440.0 * 2 ** ((m - 69) / 12)
+
+
+def note_sequence(midis, ioi_s, fill):
+    """Notes of ``fill`` * ``ioi_s`` seconds every ``ioi_s`` (silence in between), 5 ms ramps."""
+    n_ioi, n_on = int(round(ioi_s * SR)), int(round(fill * ioi_s * SR))
+    out = np.zeros(n_ioi * len(midis))
+    ramp = np.minimum(1, np.minimum(np.arange(n_on), np.arange(n_on)[::-1]) / (0.005 * SR))
+    phase = 0.0
+    for i, m in enumerate(midis):
+        f = np.full(n_on, midi_hz(m))
+        seg = tone(f) if fill < 1 else None
+        if fill >= 1:  # legato: continuous phase, no ramps between notes
+            ph = phase + 2 * np.pi * np.cumsum(f) / SR
+            phase = ph[-1]
+            seg = 0.3 * sum(np.sin(h * ph) / h for h in range(1, 6))
+        else:
+            seg = seg * ramp
+        out[i * n_ioi: i * n_ioi + n_on] = seg
+    return out
+
+
+@pytest.fixture(scope="module")
+def vibrato_tone():
+    t = seconds(3.0)
+    return tone(440 * 2 ** (50 * np.sin(2 * np.pi * 6 * t) / 1200))
+
+
+def test_steady_tone_pitch_within_5_cents():
+    contour = f0_contour(tone(steady(440, 2.0)), SR)
+    inner = contour.f0_hz[10:-10]
+    assert contour.voiced[10:-10].all()
+    assert np.max(np.abs(1200 * np.log2(inner / 440))) < 5
+    assert contour.hop_s < 0.012
+    assert "Contour" in repr(contour) and "voiced" in repr(contour)
+
+
+def test_vibrato_rate_and_extent(vibrato_tone):
+    contour = f0_contour(vibrato_tone, SR)
+    notes = note_events(contour)
+    assert len(notes) == 1  # vibrato must not split the note
+    feats = melody_features(contour=contour, notes=notes)
+    assert feats["melody_vibrato_presence"] == 1.0
+    assert abs(feats["melody_vibrato_rate_hz"] - 6.0) <= 0.5
+    assert abs(feats["melody_vibrato_extent_cents"] - 50.0) <= 10.0
+    assert feats["melody_vibrato_coverage"] > 0.9
+
+
+def test_steady_tone_has_no_vibrato():
+    feats = melody_features(tone(steady(440, 3.0)), SR)
+    assert feats["melody_vibrato_presence"] == 0.0
+    assert np.isnan(feats["melody_vibrato_rate_hz"])
+    assert feats["melody_pitch_mean"] == pytest.approx(69.0, abs=0.05)
+
+
+@pytest.mark.parametrize("start, end, direction", [(220, 440, 1.0), (440, 220, -1.0)])
+def test_glissando_direction_duration_extent(start, end, direction):
+    glide = np.geomspace(start, end, SR)  # one octave over 1.0 s
+    y = tone(np.concatenate([steady(start, 0.5), glide, steady(end, 0.5)]))
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) <= 3  # a glide, not a staircase of notes
+    feats = melody_features(y, SR)
+    assert feats["melody_glissando_direction"] == direction
+    assert abs(feats["melody_glissando_duration_s"] - 1.0) <= 0.2
+    assert abs(feats["melody_glissando_extent_st"] - 12.0) <= 0.5
+    assert abs(feats["melody_glissando_slope_st_s"] - 12.0) <= 2.5
+    assert feats["melody_glissando_presence"] > 0
+
+
+def test_staccato_versus_legato():
+    pitches = [60, 62, 64, 65, 67, 65, 64, 62, 60, 62, 64, 65]
+    stacc = melody_features(note_sequence(pitches, 0.5, 0.3), SR)
+    leg = melody_features(note_sequence(pitches, 0.5, 1.0), SR)
+    assert stacc["melody_note_count"] == len(pitches)
+    assert leg["melody_note_count"] == len(pitches)
+    assert stacc["melody_staccato_ratio"] > 0.8 and stacc["melody_legato_ratio"] < 0.2
+    assert leg["melody_staccato_ratio"] < 0.2 and leg["melody_legato_ratio"] > 0.8
+
+
+@pytest.mark.parametrize("interval", [3, 6])  # minor third, tritone: no shared partials
+def test_texture_one_versus_two_lines(interval):
+    one = melody_features(tone(steady(440, 2.0)), SR)
+    two = melody_features(tone(steady(440, 2.0)) + tone(steady(midi_hz(69 + interval), 2.0)), SR)
+    assert one["texture_layers_mean"] == pytest.approx(1.0, abs=0.15)
+    assert two["texture_layers_mean"] == pytest.approx(2.0, abs=0.25)
+    assert two["texture_share_2"] > 0.8
+
+
+def test_multi_pitch_reports_both_lines():
+    times, lines = multi_pitch(tone(steady(440, 1.0)) + tone(steady(midi_hz(72), 1.0)), SR)
+    assert lines.shape == (4, len(times))
+    mid = np.sort(lines[:2, len(times) // 2])
+    assert np.allclose(1200 * np.log2(mid / [440, midi_hz(72)]), 0, atol=15)
+
+
+def test_tremolo_rate():
+    t = seconds(3.0)
+    y = tone(steady(440, 3.0), amp=1 + 0.5 * np.sin(2 * np.pi * 5 * t))
+    feats = melody_features(y, SR)
+    assert feats["tremolo_presence"] == 1.0
+    assert abs(feats["tremolo_rate_hz"] - 5.0) <= 0.5
+    # depth 0.5 -> +-20*log10(1.5/0.5)/2 = 4.8 dB, slightly smoothed by the 46 ms window
+    assert 3.0 < feats["tremolo_extent_db"] < 5.5
+    assert feats["melody_vibrato_presence"] == 0.0
+
+
+def test_c_major_scale_pitches_and_direction():
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    notes = note_events(f0_contour(note_sequence(scale, 0.4, 0.9), SR))
+    assert np.array_equal(np.round(notes["midi"].to_numpy()), scale)
+    feats = melody_features(contour=f0_contour(note_sequence(scale, 0.4, 0.9), SR), notes=notes)
+    assert feats["melody_direction_up"] == 1.0
+    assert feats["melody_direction_down"] == 0.0
+    assert feats["melody_pitch_range"] == pytest.approx(12, abs=0.1)
+    assert feats["melody_register_mid"] == 1.0
+    assert feats["melody_duration_medium"] == 1.0  # 0.36 s notes
+
+
+def test_silence_gives_nan_not_crash():
+    feats = melody_features(np.zeros(2 * SR), SR)
+    assert set(feats) == set(FEATURE_NAMES)
+    assert feats["melody_voiced_fraction"] == 0.0
+    assert np.isnan(feats["melody_pitch_mean"]) and np.isnan(feats["melody_vibrato_rate_hz"])
+    assert feats["texture_layers_mean"] == 0.0
+    assert len(note_events(f0_contour(np.zeros(SR), SR))) == 0
+
+
+def test_windows_one_row_per_window(vibrato_tone):
+    y = np.concatenate([vibrato_tone, np.zeros(SR)])
+    windows = [(0.0, 2.0), (2.0, 4.0), (3.2, 4.0), (10.0, 12.0)]
+    df = melody_features(y, SR, windows=windows)
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == FEATURE_NAMES
+    assert len(df) == len(windows)
+    assert df.loc[0, "melody_voiced_fraction"] == 1.0
+    assert df.loc[0, "melody_vibrato_presence"] == 1.0
+    assert df.loc[2, "melody_voiced_fraction"] == 0.0  # silent tail
+    assert df.iloc[3].isna().all()  # past the end of the clip
+
+
+def test_short_clip_and_input_forms():
+    short = tone(steady(440, 0.05))
+    df = melody_features(short, SR, windows=[(0.0, 2.0)])
+    assert len(df) == 1
+    y = tone(steady(440, 1.0))
+    ref = f0_contour(y, SR)
+    stereo = f0_contour(np.stack([y, y]), SR)
+    pcm = f0_contour((y * 32767).astype(np.int16), SR)
+    for other in (stereo, pcm):
+        assert np.allclose(np.nanmedian(other.f0_hz), np.nanmedian(ref.f0_hz), rtol=1e-3)
+    assert isinstance(ref, Contour) and ref.layers.dtype.kind == "i"
+
+
+def test_nan_samples_raise():
+    y = tone(steady(440, 1.0))
+    y[100] = np.nan
+    with pytest.raises(DataFormatError, match="NaN"):
+        f0_contour(y, SR)
+
+
+def test_noise_is_mostly_unvoiced():
+    y = 0.1 * np.random.default_rng(0).standard_normal(2 * SR)
+    assert f0_contour(y, SR).voiced.mean() < 0.1
+
+
+def test_wide_slow_vibrato_stays_one_note():
+    t = seconds(3.0)
+    y = tone(440 * 2 ** (100 * np.sin(2 * np.pi * 4 * t) / 1200))
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) == 1 and np.isnan(notes["glissando_extent_st"]).all()
+    assert abs(notes["vibrato_extent_cents"].iloc[0] - 100) <= 15
+
+
+def test_crescendo_and_decrescendo():
+    gains_db = [-18, -15, -12, -9, -6, -3, -6, -9, -12, -15, -18]
+    ioi = int(0.4 * SR)
+    pitches = [60, 64, 67, 64, 60, 64, 67, 64, 60, 64, 67]
+    y = note_sequence(pitches, 0.4, 0.9)
+    for i, g in enumerate(gains_db):
+        y[i * ioi:(i + 1) * ioi] *= 10 ** (g / 20)
+    notes = note_events(f0_contour(y, SR))
+    assert list(notes.columns[:6]) == ["onset_s", "offset_s", "duration_s", "midi", "salience",
+                                       "intensity_db"]
+    assert np.allclose(np.diff(notes["intensity_db"].to_numpy())[:5], 3, atol=0.5)
+    feats = melody_features(contour=f0_contour(y, SR), notes=notes)
+    assert feats["melody_crescendo_count"] == 1 and feats["melody_decrescendo_count"] == 1
+    assert feats["melody_crescendo_share"] == pytest.approx(6 / 11)
