@@ -135,6 +135,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, disable=args.quiet)
         bar = bars[stage]
         bar.update(done - bar.n)
+        if done >= total:  # close now, so its elapsed time is the stage's own
+            bar.close()
 
     try:
         record = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=progress,
