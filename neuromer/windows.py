@@ -16,6 +16,8 @@ import pandas as pd
 from ._checks import check_positive
 from .errors import NeuromerError
 
+#: Seconds a measured stimulus may fall short of the grid's last window and still get it.
+DURATION_TOLERANCE_S = 0.01
 #: Key columns of every windowed feature table, in order.
 KEY_COLUMNS = ("subject", "trial", "stimulus_id", "window", "t_start", "t_end")
 
@@ -46,8 +48,10 @@ class WindowGrid:
 
     def n_windows(self, duration_s: float) -> int:
         """Number of whole windows that fit in ``duration_s`` seconds (0 if none fits)."""
-        # a tiny tolerance so that 60.0 s with 1 s windows gives 119 windows despite float error
-        n = int(np.floor((float(duration_s) - self.window_s) / self.hop_s + 1e-9)) + 1
+        # stimulus durations measured from LSL marker time stamps jitter by a few ms: a 2 s
+        # stimulus may read 1.998 s. A last window overrunning by <= DURATION_TOLERANCE_S is kept,
+        # so the grid does not lose a window to jitter (the signal continues past the marker).
+        n = int(np.floor((float(duration_s) - self.window_s + DURATION_TOLERANCE_S) / self.hop_s + 1e-9)) + 1
         return max(n, 0)
 
     def starts(self, duration_s: float) -> np.ndarray:

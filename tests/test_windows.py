@@ -10,6 +10,8 @@ def test_grid_counts_and_table():
     g = WindowGrid(1.0, 0.5)
     assert g.n_windows(60.0) == 119
     assert g.n_windows(0.5) == 0
+    # marker jitter: a 2 s stimulus measured as 1.995 s keeps its third window, 1.98 s does not
+    assert g.n_windows(1.995) == 3 and g.n_windows(1.98) == 2
     np.testing.assert_allclose(g.starts(2.0), [0.0, 0.5, 1.0])
     tab = g.table(pd.DataFrame({"trial": [1, 2], "stimulus_id": ["a", "b"], "duration_s": [2.0, 1.0]}), "07")
     assert tuple(tab.columns) == KEY_COLUMNS
