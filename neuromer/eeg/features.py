@@ -125,29 +125,6 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(b == 0, np.nan, out)
 
 
-def _band_psd(windows: np.ndarray, sfreq: float, k0: int, k1: int) -> np.ndarray:
-    """:func:`window_psd` restricted to bins ``k0:k1``, with less work on the hot path.
-
-    The periodic Hamming taper's DFT is zero outside bins 0 and +-1, so removing each window's mean
-    (``window_psd``'s detrend) changes no bin ``k >= 2`` and can be skipped there; tapering writes
-    the contiguous copy the FFT needs in the same pass, and only the needed bins are squared.
-    """
-    n = windows.shape[-1]
-    taper = scipy.signal.get_window("hamming", n)
-    if k0 < 2:
-        x = (windows - windows.mean(axis=-1, keepdims=True)) * taper
-    else:
-        x = np.multiply(windows, taper, dtype=np.float64)
-    spec = np.fft.rfft(x, axis=-1)[..., k0:k1]
-    psd = spec.real ** 2
-    psd += spec.imag ** 2
-    scale = np.full(k1 - k0, 1.0 / (sfreq * np.sum(taper ** 2)))
-    k = np.arange(k0, k1)
-    scale[(k >= 1) & (k < (n + 1) // 2)] *= 2.0  # one-sided: every bin but DC and Nyquist doubles
-    psd *= scale
-    return psd
-
-
 def _spectral_features(windows: np.ndarray, sfreq: float, bands: dict):
     """Band powers, relative powers and spectral entropy of (n, n_ch, n_win, n_samples) windows.
 
@@ -156,31 +133,25 @@ def _spectral_features(windows: np.ndarray, sfreq: float, bands: dict):
     """
     n_items, n_ch, n_win, n_samp = windows.shape
     freqs = np.fft.rfftfreq(n_samp, 1.0 / sfreq)
-    masks = band_masks(freqs, bands)
+    masks = band_masks(freqs, bands).astype(np.float64)
     lo = min(b[0] for b in bands.values())
     hi = max(b[1] for b in bands.values())
     total_mask = (freqs >= lo) & (freqs < hi)
-    used = np.flatnonzero(masks.any(axis=0) | total_mask)
-    k0, k1 = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
-    masks = masks[:, k0:k1].astype(np.float64)
-    total_mask = total_mask[k0:k1]
-    n_total = max(int(total_mask.sum()), 2)
     df = sfreq / n_samp
     power = np.empty((len(bands), n_items, n_ch, n_win))
     total = np.empty((n_items, n_ch, n_win))
     entropy = np.empty((n_items, n_ch, n_win))
     step = max(1, _CHUNK_VALUES // max(1, n_ch * n_win * n_samp))
     for i in range(0, n_items, step):
-        psd = _band_psd(windows[i:i + step], sfreq, k0, k1)
+        _, psd = window_psd(windows[i:i + step].astype(np.float64, copy=False), sfreq)
         power[:, i:i + step] = np.moveaxis(psd @ masks.T, -1, 0) * df
         in_range = psd[..., total_mask]
         tot = in_range.sum(axis=-1)
         total[i:i + step] = tot * df
         with np.errstate(divide="ignore", invalid="ignore"):
             p = in_range / tot[..., None]
-            plogp = p * np.log(p)  # p == 0 gives NaN (0 * -inf): set to 0 below
-        plogp[p == 0] = 0.0
-        ent = -plogp.sum(axis=-1) / np.log(n_total)
+            plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        ent = -plogp.sum(axis=-1) / np.log(max(int(total_mask.sum()), 2))
         entropy[i:i + step] = np.where(tot > 0, ent, np.nan)
     return power, total, entropy
 
