@@ -4,7 +4,7 @@ compare -> report, over many sessions, resumable, in-process or on Dask.
 Config file (all sections optional except ``[study]``; paths relative to the config file)::
 
     [study]
-    inputs = ["study/xdf/*.xdf"]       # globs: XDF, DEAP .dat/.mat/.bdf, EDF/BDF/FIF/..., -epo.fif
+    inputs = ["study/xdf/*.xdf"]       # globs: XDF, DEAP .dat/.mat/.bdf, BIDS, EDF/BDF/FIF/..., -epo.fif
     protocol = "study/protocol.toml"  # or a shipped name ("deap")
     out = "run"                       # the run folder
     [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
@@ -141,6 +141,12 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
     if not files:
         raise NeuromerError(f"{where}: 'study.inputs' lists no input files.")
     cfg.inputs = list(dict.fromkeys(files))
+    ids: dict[str, Path] = {}
+    for f in cfg.inputs:
+        other = ids.setdefault(subject_id(f), f)
+        if other != f:  # their outputs would overwrite each other
+            raise NeuromerError(f"{where}: inputs {other} and {f} both read as subject {subject_id(f)!r}; "
+                                "rename one or narrow 'study.inputs'.")
     if sections["execution"]["workers"] < 1:
         raise NeuromerError(f"{where}: 'execution.workers' must be >= 1.")
     return cfg
@@ -171,9 +177,17 @@ def _protocol_fingerprint(cfg: RunConfig) -> str:
 
 
 def subject_id(path: Path) -> str:
-    """Subject id from a file name: ``sub-07_...`` -> "07", DEAP ``s07.dat`` -> "07", else the stem."""
+    """Subject id from a file name.
+
+    ``sub-07_...`` -> ``"07"`` (BIDS: ``sub-07_ses-2_run-1_...`` -> ``"07_ses-2_run-1"``, so
+    sessions and runs of one subject stay apart), DEAP ``s07.dat`` -> ``"07"``, else the stem.
+    """
     name = path.name
-    m = re.search(r"sub-([A-Za-z0-9]+)", name) or re.fullmatch(r"s(\d+)\.(?:dat|mat|bdf)", name, re.I)
+    m = re.search(r"sub-([A-Za-z0-9]+)", name)
+    if m:
+        extra = re.findall(r"_((?:ses|run)-[A-Za-z0-9]+)", name)
+        return "_".join([m.group(1), *extra])
+    m = re.fullmatch(r"s(\d+)\.(?:dat|mat|bdf)", name, re.I)
     return m.group(1) if m else re.sub(r"(-epo)?\.(fif|xdf|dat|mat|bdf|edf|vhdr|set)(\.gz)?$", "", name, flags=re.I)
 
 

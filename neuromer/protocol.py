@@ -396,9 +396,12 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
         file = None
         if "file" in st:
             rel = _string(where, f"{label}.file", st["file"])
-            file = (base / rel).resolve()
-            if not file.is_relative_to(base):
+            # a lexical check: '..' or an absolute path escapes; a symlinked folder inside the
+            # protocol folder (e.g. stimuli shared between studies) is the user's own choice
+            norm = os.path.normpath(rel)
+            if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep):
                 raise ProtocolError(f"{where}: '{label}.file' = {rel!r} escapes the protocol folder {base}.")
+            file = base / norm
             if check_files and not file.is_file():
                 raise ProtocolError(f"{where}: '{label}.file' = {rel!r}: stimulus file not found ({file}).")
         meta = st.get("meta", {})

@@ -176,3 +176,9 @@ def test_config_errors_name_the_field(tmp_path):
         make_config({"study": {"inputs": ["nothing/*.xdf"]}}, path=tmp_path / "c.toml")
     with pytest.raises(NeuromerError, match=r"unknown section \[modles\]"):
         make_config({"modles": {}}, path=tmp_path / "c.toml")
+    # two inputs that would write the same subject folder
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "sub-01.xdf").write_bytes(b"XDF:")
+    with pytest.raises(NeuromerError, match="both read as subject '01'"):
+        make_config({"study": {"inputs": ["a/*.xdf", "b/*.xdf"]}}, path=tmp_path / "c.toml")

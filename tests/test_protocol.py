@@ -75,6 +75,8 @@ def test_dumps_round_trip(folder):
     ('file = "a.wav"', 'file = "missing.wav"', "stimuli[0].file"),         # missing stimulus file
     ('id = "b"', 'id = "a"', "stimuli[1].id"),                             # duplicate id
     ('file = "sub/b.wav"', 'file = "../outside.wav"', "stimuli[1].file"),  # escapes the folder
+    ('file = "sub/b.wav"', 'file = "sub/../../b.wav"', "stimuli[1].file"),  # escapes, disguised
+    ('file = "sub/b.wav"', 'file = "/etc/b.wav"', "stimuli[1].file"),      # absolute path
     ("baseline_s = 2.0", "baseline_s = -1.0", "timing.baseline_s"),        # negative duration
     ("stimulus_s = 30.0", "stimulus_s = 0", "timing.stimulus_s"),          # zero stimulus
     ('kind = "eeg"', 'kind = "eggs"', "streams[0].kinds"),                 # unknown channel kind
@@ -89,6 +91,16 @@ def test_bad_protocols_name_file_and_field(folder, old, new, field):
     msg = str(info.value)
     assert str(path) in msg and field in msg
     assert "\n" not in msg
+
+
+def test_symlinked_stimulus_folder_is_allowed(folder):
+    shared = folder.parent / f"{folder.name}-shared"  # outside the protocol folder
+    shared.mkdir()
+    (folder / "sub" / "b.wav").rename(shared / "b.wav")
+    (folder / "sub").rmdir()
+    (folder / "sub").symlink_to(shared)
+    proto = read_protocol(write(folder, GOOD))
+    assert proto.stimuli[1].file.is_file()
 
 
 def test_typo_suggests_the_right_key(folder):

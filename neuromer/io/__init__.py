@@ -22,6 +22,7 @@ def is_trials_file(path: str | os.PathLike) -> bool:
 def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject: str = ""):
     """Read a continuous recording as a :class:`~neuromer.session.Session`.
 
+    A BIDS recording (``sub-01_task-x_eeg.bdf`` inside a dataset) -> :func:`~neuromer.io.bids.read_bids`;
     ``.xdf`` -> :func:`~neuromer.io.xdf.read_xdf`; a DEAP original ``.bdf`` (BioSemi with the
     DEAP channel layout) -> :func:`~neuromer.io.deap.read_deap_bdf`; anything else MNE reads
     (EDF, BDF, BrainVision ``.vhdr``, FIF, EEGLAB ``.set``) ->
@@ -33,6 +34,12 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
     if is_trials_file(path):
         raise DataFormatError(f"{path}: holds trials, not a continuous recording; read it with read_trials.")
     suffix = path.suffix.lower()
+    from .bids import is_bids_recording
+
+    if is_bids_recording(path):
+        from .bids import read_bids
+
+        return read_bids(path, protocol=protocol, subject=subject)
     if suffix == ".xdf":
         from .xdf import read_xdf
 

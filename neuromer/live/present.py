@@ -52,8 +52,8 @@ class _SoundDevicePlayer:
             import sounddevice
         except (ImportError, OSError) as exc:
             raise NeuromerError(f"--audio default needs the 'sounddevice' package and a working PortAudio "
-                                f"library ({type(exc).__name__}: {exc}); install it with 'pip install "
-                                f"sounddevice', or use --audio null for a silent dry run.") from None
+                                f"library ({type(exc).__name__}: {exc}); install it with \"pip install "
+                                f"'neuromer[sound]'\", or use --audio null for a silent dry run.") from None
         self._sd = sounddevice
         self.latency_s = 0.0
 
