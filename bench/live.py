@@ -1,4 +1,6 @@
-"""Benchmark of `neuromer record`: 8 LSL outlets (one 64 ch x 2048 Hz float32) recorded for
+"""Live benchmarks: `neuromer record` (here) then online decoding latency (bench/live_online.py).
+
+Recorder: 8 LSL outlets (one 64 ch x 2048 Hz float32) recorded for
 --seconds (default 600, the issue's 10 minutes).
 
 The outlets are fed from this process; the recorder runs as its own process (`python -m neuromer
@@ -6,7 +8,10 @@ record`), so its CPU time is measured alone (getrusage of the child). Prints, pe
 samples pushed and written (lost must be 0), the recorder's CPU time and share of one core, its
 peak memory and the file size. Prints numbers; asserts nothing about timings.
 
-    python bench/live.py --seconds 60
+    python bench/live.py --seconds 60 [--online-seconds 30]
+
+Online: after the recording, runs bench/live_online.py (64 ch x 512 Hz, 10 updates/s; p50/p99
+latency from a window's last sample being pulled to its prediction being pushed); 0 skips it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=600.0, help="recording length (default 600)")
     ap.add_argument("--out", help="XDF file to write (default: a temporary file, deleted)")
+    ap.add_argument("--online-seconds", type=float, default=30.0,
+                    help="then benchmark online decoding for this long (default 30; 0 skips it)")
     args = ap.parse_args()
 
     tag = uuid.uuid4().hex[:6]
@@ -129,6 +136,10 @@ def main() -> int:
     print(f"file size: {size / 1e6:.1f} MB ({size / 1e6 / wall:.2f} MB/s)")
     if tmpdir is not None:
         tmpdir.cleanup()
+    if args.online_seconds > 0:
+        print("\nonline decoding:", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).with_name("live_online.py")),
+                        "--seconds", str(args.online_seconds)], check=False)
     return 0
 
 
