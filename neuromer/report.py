@@ -25,7 +25,7 @@ from ._logging import logger  # noqa: E402
 from .errors import NeuromerError  # noqa: E402
 from .io._atomic import atomic_path  # noqa: E402
 
-SECTIONS = ("Study summary", "Signal quality", "Valence-arousal plane", "Decoding evaluation",
+SECTIONS = ("Study summary", "Signal quality", "Music (stimuli)", "Valence-arousal plane", "Decoding evaluation",
             "Confusion matrices", "Time courses", "Feature importance", "Comparison")
 BANDS = ("theta", "slow_alpha", "alpha", "beta", "gamma")
 
@@ -39,7 +39,7 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
     group = run_dir / "group"
     report = mne.Report(title=f"neuromer report: {record.get('config', {}).get('study', {}).get('name') or run_dir.name}",
                         verbose="error")
-    for title, builder in zip(SECTIONS, (_summary, _quality, _va_plane, _evaluation, _confusion,
+    for title, builder in zip(SECTIONS, (_summary, _quality, _music, _va_plane, _evaluation, _confusion,
                                          _time_courses, _importance, _comparison)):
         try:
             items = builder(run_dir, group, record)
@@ -205,6 +205,42 @@ def _cm_plot(ax, cm, labels, title):
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(labels)), labels)
     ax.set(xlabel="EEG decoded", ylabel="self-report", title=title)
+
+
+#: Per-stimulus columns shown in the music section (mean over the stimulus' windows).
+_MUSIC_COLUMNS = {"audio_tempo_bpm": "tempo (BPM)", "audio_onset_rate": "onsets/s",
+                  "audio_rms_db_mean": "loudness (dB)", "audio_centroid_hz_mean": "brightness (Hz)",
+                  "audio_mode_strength": "mode (+major)", "audio_key_clarity": "key clarity",
+                  "audio_melody_staccato_ratio": "staccato", "audio_texture_layers_mean": "layers",
+                  "audio_pred_valence": "audio valence", "audio_pred_arousal": "audio arousal"}
+
+
+def _music(run_dir: Path, group: Path, record: dict) -> list:
+    a = _read(run_dir / "audio" / "audio_features.parquet")
+    if a is None or "stimulus_id" not in a:
+        return _missing("Stimulus audio features (audio/audio_features.parquet)")
+    cols = [c for c in _MUSIC_COLUMNS if c in a]
+    per = a.groupby("stimulus_id")[cols].mean().reset_index()
+    if {"audio_pred_valence", "audio_pred_arousal"} <= set(per):
+        from .audio.emotion import quadrant
+
+        per["audio quadrant"] = quadrant(per.audio_pred_valence, per.audio_pred_arousal)
+    table = per.rename(columns=_MUSIC_COLUMNS)
+    intro = ("<p>Mean over each stimulus' windows of a few music features and of the default audio-emotion "
+             "predictor (1-9; cues and sources in <code>neuromer/audio/emotion.py</code>). Every feature is in "
+             "<code>audio/audio_features.parquet</code>.</p>")
+    out = [("per stimulus", intro + _table(table))]
+    if "audio_pred_arousal" in a:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharex=True)
+        for sid, d in a.sort_values("t_start").groupby("stimulus_id"):
+            for ax, dim in zip(axes, ("arousal", "valence")):
+                ax.plot(d.t_start, d[f"audio_pred_{dim}"], lw=1, label=str(sid))
+        for ax, dim in zip(axes, ("arousal", "valence")):
+            ax.set(ylim=(1, 9), xlabel="time in the stimulus (s)", ylabel=f"audio-predicted {dim}")
+        axes[1].legend(fontsize=7, ncol=2, loc="lower right")
+        fig.tight_layout()
+        out.append(("audio-predicted emotion over time", fig))
+    return out
 
 
 def _time_courses(run_dir: Path, group: Path, record: dict) -> list:
