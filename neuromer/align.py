@@ -145,7 +145,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     return (float(np.dot(a, b) / den) if den > 0 else np.nan), n
 
 
-def lag_analysis(table: pd.DataFrame, x: str = "audio_rms_mean", y: str = "eeg_faa", *,
+def lag_analysis(table: pd.DataFrame, x: str = "audio_rms_db_mean", y: str = "eeg_faa", *,
                  max_lag_s: float = 5.0) -> pd.DataFrame:
     """Cross-correlate two feature curves of the aligned table over lags of -max..+max seconds.
 
@@ -159,7 +159,7 @@ def lag_analysis(table: pd.DataFrame, x: str = "audio_rms_mean", y: str = "eeg_f
     table : DataFrame
         An aligned table (:func:`align`) with ``subject, trial, t_start`` and columns ``x``, ``y``.
     x, y : str
-        Feature columns (e.g. ``"audio_rms_mean"`` and ``"eeg_alpha_Fz"``).
+        Feature columns (e.g. ``"audio_rms_db_mean"`` and ``"eeg_alpha_Fz"``).
     max_lag_s : float
         Largest lag in seconds.
 
@@ -173,7 +173,7 @@ def lag_analysis(table: pd.DataFrame, x: str = "audio_rms_mean", y: str = "eeg_f
 
     Examples
     --------
-    >>> res = lag_analysis(aligned, "audio_rms_mean", "eeg_alpha_Fz")  # doctest: +SKIP
+    >>> res = lag_analysis(aligned, "audio_rms_db_mean", "eeg_alpha_Fz")  # doctest: +SKIP
     >>> res[res.peak & res.trial.isna()][["subject", "lag_s", "r"]]  # doctest: +SKIP
     """
     validate_type(table, pd.DataFrame, "table")

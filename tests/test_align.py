@@ -95,9 +95,9 @@ def test_lag_analysis_recovers_planted_lag():
         x = drive[lag_windows:lag_windows + n]
         y = drive[:n] + 0.3 * rng.standard_normal(n)  # y(t) = x(t - 2 s) + noise
         rows.append(pd.DataFrame({"subject": "01", "trial": trial, "t_start": np.arange(n) * hop,
-                                  "audio_rms_mean": x, "eeg_alpha_Fz": y}))
+                                  "audio_rms_db_mean": x, "eeg_alpha_Fz": y}))
     table = pd.concat(rows, ignore_index=True)
-    res = lag_analysis(table, "audio_rms_mean", "eeg_alpha_Fz", max_lag_s=5.0)
+    res = lag_analysis(table, "audio_rms_db_mean", "eeg_alpha_Fz", max_lag_s=5.0)
     assert set(res.columns) == {"subject", "trial", "lag_s", "r", "n", "peak"}
     assert np.allclose(sorted(res["lag_s"].unique()), np.arange(-10, 11) * 0.5)
     mean = res[res["trial"].isna()]
