@@ -22,15 +22,29 @@ def test_console_script_help():
     assert "simulate" in res.stdout and "epochs" in res.stdout and "info" in res.stdout
 
 
+def _commands(parser, prefix=()):
+    """Every (sub-)command path of the parser, nested groups included."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from _commands(sub, prefix + (name,))
+
+
 def test_every_command_has_help(capsys):
-    parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices
-    assert {"simulate", "info", "epochs", "demo"} <= set(commands)
-    for name in commands:
+    paths = list(_commands(build_parser()))
+    top = {p[0] for p in paths}
+    assert {"simulate", "info", "epochs", "demo", "run", "report", "audio", "features", "align",
+            "streams", "record", "play", "present", "online"} <= top
+    assert {("audio", "features"), ("audio", "train"), ("audio", "predict"), ("audio", "separate")} <= set(paths)
+    for path in paths:
         with pytest.raises(SystemExit) as info:
-            main([name, "--help"])
+            main([*path, "--help"])
         assert info.value.code == 0
-        assert "usage: neuromer" in capsys.readouterr().out
+        text = capsys.readouterr().out
+        assert "usage: neuromer" in text and len(text.splitlines()) > 3, path
 
 
 def test_simulate_info_epochs(tmp_path, capsys):
