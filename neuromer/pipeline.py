@@ -9,7 +9,8 @@ Config file (all sections optional except ``[study]``; paths relative to the con
     out = "run"                       # the run folder
     [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
     [windows]                         # window_s, hop_s
-    [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline
+    [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline,
+                                      # audio_melody (melody/expressive features), audio_vocal (also on the voice)
     [models]                          # targets, feature_sets, estimator, cv, n_permutations, threshold, seed
     [execution]                       # workers, scheduler, memory_limit
 
@@ -52,7 +53,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "preprocess": {"enabled": True, "sfreq": 128.0, "l_freq": 4.0, "h_freq": 45.0,
                    "reference": "average", "eog": "regression"},
     "windows": {"window_s": 1.0, "hop_s": 0.5},
-    "features": {"eeg": True, "physio": True, "audio": True, "audio_latency_s": 0.0, "eeg_baseline": "none"},
+    "features": {"eeg": True, "physio": True, "audio": True, "audio_latency_s": 0.0, "eeg_baseline": "none",
+                 "audio_melody": True, "audio_vocal": False},
     "models": {"targets": ["valence", "arousal"], "feature_sets": [["eeg"], ["physio"], ["eeg", "physio"], ["audio"]],
                "estimator": "logreg", "cv": "trial", "n_permutations": 100, "threshold": "fixed", "seed": 0,
                "n_jobs": 1, "shuffle_labels": False, "k_best": 0},
@@ -204,7 +206,8 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
     cfg = RunConfig(config["sections"], Path(config["path"]) if config.get("path") else None)
     out = Path(run_dir) / "subjects" / f"sub-{sub}"
     status = {"subject": sub, "input": str(path), "input_hash": file_hash(path) if path.exists() else None,
-              "config_hash": cfg.subject_hash()}
+              "config_hash": cfg.subject_hash(),
+              "audio_hash": file_hash(Path(audio_table_path)) if audio_table_path else None}
     try:
         status["outputs"], status["dropped"] = _subject_stages(path, sub, cfg, out, audio_table_path)
         status["status"] = "done"
@@ -308,7 +311,8 @@ def _write_json(path: Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
 
 
-def _is_done(cfg: RunConfig, path: Path) -> bool:
+def _is_done(cfg: RunConfig, path: Path, audio_path: str | None = None) -> bool:
+    """A subject is done if its input, its config and the stimulus audio table are unchanged."""
     status_file = cfg.out / "subjects" / f"sub-{subject_id(path)}" / "status.json"
     if not status_file.is_file():
         return False
@@ -318,6 +322,7 @@ def _is_done(cfg: RunConfig, path: Path) -> bool:
         return False
     return (st.get("status") == "done" and st.get("input_hash") == file_hash(path)
             and st.get("config_hash") == cfg.subject_hash()
+            and st.get("audio_hash") == (file_hash(Path(audio_path)) if audio_path else None)
             and all(Path(p).is_file() for p in (st.get("outputs") or {}).values()))
 
 
@@ -341,6 +346,7 @@ def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None
     tick = (lambda sid: progress("stimuli", next(count), len(stimuli))) if progress else None
     table = stimulus_table({s.id: s.file for s in stimuli}, window_s=cfg["windows"]["window_s"],
                            hop_s=cfg["windows"]["hop_s"], cache_dir=cfg.out / "audio" / "cache",
+                           melody=bool(cfg["features"]["audio_melody"]), vocal=bool(cfg["features"]["audio_vocal"]),
                            progress=tick)
     return _write_parquet(table, cfg.out / "audio" / "audio_features.parquet")
 
@@ -376,7 +382,7 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
     progress = progress or (lambda stage, done, total: None)
 
     audio_path = audio_stage(cfg, progress)
-    todo = [p for p in cfg.inputs if not _is_done(cfg, p)]
+    todo = [p for p in cfg.inputs if not _is_done(cfg, p, audio_path)]
     for p in cfg.inputs:
         if p not in todo:
             st = json.loads((out / "subjects" / f"sub-{subject_id(p)}" / "status.json").read_text())

@@ -132,6 +132,24 @@ def test_rerun_skips_unchanged_subjects_and_redoes_changed_config(big_study, fin
     assert not any(s.get("skipped") for s in rec2["subjects"].values())
 
 
+def test_changed_stimulus_audio_redoes_subjects(big_study, finished_run, tmp_path):
+    """Subjects joined an audio table: if the stimuli's features change, they are not 'done'."""
+    import shutil
+
+    from neuromer.pipeline import _is_done
+
+    cfg = read_config(big_study / "run.toml")
+    audio = finished_run[0] / "audio" / "audio_features.parquet"
+    assert all(_is_done(cfg, p, str(audio)) for p in cfg.inputs)
+    edited = tmp_path / "audio_features.parquet"
+    table = pd.read_parquet(audio)
+    table.loc[0, "audio_rms_db_mean"] += 1.0  # e.g. a stimulus file was re-exported louder
+    table.to_parquet(edited, index=False)
+    assert not any(_is_done(cfg, p, str(edited)) for p in cfg.inputs)
+    shutil.copy(audio, edited)
+    assert all(_is_done(cfg, p, str(edited)) for p in cfg.inputs)
+
+
 def test_killed_run_resumes_without_redoing_completed_subjects(big_study):
     cfg_path = big_study / "killed.toml"
     cfg_path.write_text(config_text(out="run_killed"))
