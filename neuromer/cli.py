@@ -154,9 +154,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if row.get("level") == "trial":
             print(f"  {row['target']:>8} ~ {row['features']:<12} {row['metric']} {row['score']:.3f} "
                   f"(chance {row['chance']:.3f}, p={row['p_value']:.3g})")
+    _print_agreement(cfg.out / "group" / "comparison.csv")
     if record.get("report"):
         print(f"report: {record['report']}")
     return 1 if record["failed"] else 0
+
+
+def _print_agreement(path: Path) -> None:
+    """The pooled agreement of each pair of sources (audio, EEG, self-report) per dimension."""
+    if not path.is_file():
+        return
+    import pandas as pd
+
+    table = pd.read_csv(path, dtype={"subject": str})
+    pooled = table[table["subject"] == "all"]
+    if len(pooled):
+        print("agreement over all trials (Pearson r with permutation p; quadrant: accuracy vs chance):")
+    for row in pooled.itertuples():
+        if row.dimension == "quadrant":
+            stat = f"accuracy {row.accuracy:.2f} (chance {row.chance_accuracy:.2f}, p={row.p_accuracy:.3g})"
+        else:
+            stat = f"r {row.pearson:+.2f} (p={row.p_pearson:.3g})"
+        print(f"  {row.source_a:>5} vs {row.source_b:<5} {row.dimension:<9} {stat}")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -183,6 +183,8 @@ def test_corrupt_subject_fails_alone_and_exit_status_says_so(big_study, capsys):
         assert rec["failed"] == ["99"] and "sub-99.xdf" in rec["subjects"]["99"]["error"]
         assert rec["subjects"]["01"]["status"] == rec["subjects"]["02"]["status"] == "done"
         assert "sub-99" in out
+        # the pooled audio / EEG / self-report agreement is summarised on the terminal
+        assert "agreement over all trials" in out and "audio vs eeg" in out and "eeg vs self" in out
     finally:
         bad.unlink()
 
