@@ -1,9 +1,8 @@
 """Clip and window summaries of the audio features, cached per file content.
 
 For every window of the shared grid (``window_s``, ``hop_s``, from the start of the audio) and for
-the whole clip, each frame feature is summarised by ``mean``, ``std``, ``p10``, ``p50``, ``p90``
-and ``slope`` (per second); vector features (MFCC, deltas, chroma, contrast) by ``mean`` and
-``std``. Properties of a stretch of music are added: tempo, pulse clarity and tempo stability
+the whole clip, every frame feature (each MFCC, delta, chroma and contrast band included) is
+summarised by ``mean``, ``std``, ``p10``, ``p50``, ``p90`` and ``slope`` (per second). Properties of a stretch of music are added: tempo, pulse clarity and tempo stability
 (from the tempogram), onset rate (onsets per second), key, mode, key clarity and mode strength
 (Krumhansl-Schmuckler), the melody/expressive features of :mod:`neuromer.audio.melody`, and the
 default audio-emotion predictions (:mod:`neuromer.audio.emotion`). Every column is prefixed
@@ -35,8 +34,7 @@ from ..windows import WindowGrid
 from .features import SR, FrameFeatures, frame_features, key_mode, load_audio, tempo_from_tempogram
 
 #: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
-CACHE_VERSION = 1
-_VECTOR_PREFIXES = ("mfcc_", "dmfcc_", "chroma_", "contrast_")
+CACHE_VERSION = 2
 _NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
 
 
@@ -70,14 +68,7 @@ def _window_stats(ff: FrameFeatures, wins) -> pd.DataFrame:
         stats["p10"], stats["p50"], stats["p90"] = _nan_percentiles(x, (10, 50, 90))
         dt = t - np.nanmean(t, axis=-1, keepdims=True)
         stats["slope"] = np.nansum(dt * (x - mean[..., None]), axis=-1) / np.nansum(dt ** 2, axis=-1)
-    cols = {}
-    for j, name in enumerate(names):
-        vector = name.startswith(_VECTOR_PREFIXES)
-        for stat, arr in stats.items():
-            if vector and stat not in ("mean", "std"):
-                continue
-            cols[f"{name}_{stat}"] = arr[j]
-    return pd.DataFrame(cols)
+    return pd.DataFrame({f"{name}_{stat}": arr[j] for j, name in enumerate(names) for stat, arr in stats.items()})
 
 
 def _nan_percentiles(x: np.ndarray, qs) -> list[np.ndarray]:
