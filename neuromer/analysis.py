@@ -218,7 +218,8 @@ def _importance_and_models(table: pd.DataFrame, cfg, out: Path) -> None:
         model.fit(table.loc[ok, cols], y[ok].astype(int))
         meta = {"kind": "eeg", "target": target, "task": "classification", "classes": ["low", "high"],
                 "features": list(cols), "window_s": float(cfg["windows"]["window_s"]),
-                "hop_s": float(cfg["windows"]["hop_s"]), "eeg_baseline": str(cfg["features"]["eeg_baseline"])}
+                "hop_s": float(cfg["windows"]["hop_s"]), "eeg_baseline": str(cfg["features"]["eeg_baseline"]),
+                "preprocess": {k: cfg["preprocess"][k] for k in ("enabled", "sfreq", "l_freq", "h_freq", "reference")}}
         save_model(model, cfg.out / "models" / f"eeg_{target}.skops", metadata=meta)
         coef = np.ravel(model[-1].coef_)
         rows += [{"target": target, "feature": c, "weight": float(w)} for c, w in zip(cols, coef)]

@@ -88,8 +88,11 @@ def test_run_folder_contents(finished_run):
     assert (run_dir / "models" / "eeg_arousal.skops").is_file()
     from neuromer.models.persistence import load_model
 
-    model = load_model(run_dir / "models" / "eeg_arousal.skops")
+    model, meta = load_model(run_dir / "models" / "eeg_arousal.skops", with_metadata=True)
     assert hasattr(model, "predict_proba")
+    # what an online decoder needs to rebuild the features: columns, grid, preprocessing
+    assert meta["target"] == "arousal" and meta["features"] == list(model.feature_names_in_)
+    assert meta["window_s"] == 1.0 and meta["preprocess"]["l_freq"] == 4.0
 
 
 def test_report_has_every_section_with_figures(finished_run):

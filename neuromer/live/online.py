@@ -195,6 +195,7 @@ class OnlineDecoder:
         self.sfreq = None if sfreq is None else check_positive(sfreq, "sfreq")
         self.l_freq, self.h_freq = l_freq, h_freq
         self.reference = check_option(reference, ["average", None], "reference")
+        self._check_preprocessing()
         self.context_s = check_positive(context_s, "context_s", allow_zero=True)
         if protocol is not None and not hasattr(protocol, "markers"):
             from ..protocol import read_protocol
@@ -209,6 +210,20 @@ class OnlineDecoder:
         self._events: deque[tuple[float, str | None]] = deque(maxlen=1000)  # (LSL time, stimulus or None)
         self._audio = None
         self._inlet = self._markers = self._outlet = None
+
+    def _check_preprocessing(self) -> None:
+        """Warn when a model was trained on differently preprocessed EEG than this decoder applies."""
+        online = {"sfreq": self.sfreq, "l_freq": self.l_freq, "h_freq": self.h_freq, "reference": self.reference}
+        for m in self.models:
+            trained = m.metadata.get("preprocess")
+            if not trained:
+                continue
+            if not trained.get("enabled", True):
+                trained = {"sfreq": trained.get("sfreq"), "l_freq": None, "h_freq": None, "reference": None}
+            diff = {k: (trained.get(k), v) for k, v in online.items() if k in trained and trained.get(k) != v}
+            if diff:
+                logger.warning("The %r model was trained with %s; online decoding uses %s: its features may differ.",
+                               m.target, {k: a for k, (a, _) in diff.items()}, {k: b for k, (_, b) in diff.items()})
 
     # ------------------------------------------------------------------ features (same code as offline)
     def prepare(self, stream_sfreq: float, ch_names: list[str], ch_types: list[str] | None = None) -> None:

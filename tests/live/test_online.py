@@ -209,3 +209,18 @@ def test_model_metadata_guards_window_and_baseline(model_file, tmp_path):
     ratio = save_model(est, tmp_path / "eeg_arousal.skops", metadata={"window_s": 1.0, "eeg_baseline": "ratio"})
     with pytest.raises(NeuromerError, match="baseline-corrected"):
         OnlineDecoder([ratio])
+
+
+def test_model_trained_with_other_preprocessing_warns(model_file, tmp_path, caplog):
+    from neuromer.models.persistence import load_model, save_model
+
+    est = load_model(model_file)
+    meta = {"window_s": 1.0, "eeg_baseline": "none",
+            "preprocess": {"enabled": True, "sfreq": 128.0, "l_freq": 1.0, "h_freq": 45.0, "reference": "average"}}
+    path = save_model(est, tmp_path / "eeg_valence.skops", metadata=meta)
+    OnlineDecoder([path])
+    assert "trained with {'l_freq': 1.0}" in caplog.text
+    caplog.clear()
+    meta["preprocess"]["l_freq"] = 4.0
+    OnlineDecoder([save_model(est, tmp_path / "eeg_valence.skops", metadata=meta)])
+    assert "trained with" not in caplog.text
