@@ -8,6 +8,7 @@ into trials with the study's protocol, exactly as a real session would be.
 """
 
 import dataclasses
+import os
 import sys
 import threading
 import time
@@ -24,13 +25,14 @@ XDF, PROTOCOL = out / "study" / "xdf" / "sub-01.xdf", out / "study" / "protocol.
 
 # the player waits (up to 10 s) for a consumer on every stream, so the recorder misses nothing
 names = neuromer.xdf_info(XDF)["name"]
-selectors = [f"name=dryrun-{n}" for n in names]  # only our streams, whatever else is on the network
+PREFIX = f"dryrun{os.getpid()}-"  # unique stream names: only our streams, whatever else is on the network
+selectors = [f"name={PREFIX}{n}" for n in names]
 done = threading.Event()
 result = {}
 
 
 def player():
-    result.update(play(XDF, speed=SPEED, name_prefix="dryrun-", wait_for_consumers_s=10.0))
+    result.update(play(XDF, speed=SPEED, name_prefix=PREFIX, wait_for_consumers_s=10.0))
     time.sleep(0.5)  # the last chunks reach the recorder
     done.set()
 
