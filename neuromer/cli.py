@@ -150,6 +150,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"subjects: {len(subs)} ({skipped} unchanged, skipped), failed: {len(record['failed'])}")
     for sub in record["failed"]:
         print(f"  sub-{sub}: {subs[sub].get('error', 'failed')}")
+    for sid, err in (record.get("audio_failed") or {}).items():
+        print(f"  stimulus {sid}: no audio features ({err})")
     for row in (record.get("group") or {}).get("metrics", []):
         if row.get("level") == "trial":
             print(f"  {row['target']:>8} ~ {row['features']:<12} {row['metric']} {row['score']:.3f} "

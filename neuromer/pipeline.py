@@ -327,11 +327,14 @@ def _is_done(cfg: RunConfig, path: Path, audio_path: str | None = None) -> bool:
 
 
 # --------------------------------------------------------------------------- audio (once per stimulus)
-def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None = None) -> str | None:
+def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None = None,
+                errors: dict | None = None) -> str | None:
     """Audio features + audio emotion per stimulus on the window grid, cached by content hash.
 
     Runs once, before the per-subject tasks, in the calling process: every subject's alignment
-    then reads the same table (a stimulus heard by all subjects is analysed once).
+    then reads the same table (a stimulus heard by all subjects is analysed once). A stimulus
+    whose audio cannot be read is left out with a warning and recorded in ``errors`` (its
+    trials get NaN audio columns); the study goes on.
     """
     if not cfg["features"]["audio"]:
         return None
@@ -347,7 +350,10 @@ def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None
     table = stimulus_table({s.id: s.file for s in stimuli}, window_s=cfg["windows"]["window_s"],
                            hop_s=cfg["windows"]["hop_s"], cache_dir=cfg.out / "audio" / "cache",
                            melody=bool(cfg["features"]["audio_melody"]), vocal=bool(cfg["features"]["audio_vocal"]),
-                           progress=tick)
+                           progress=tick, on_error="warn", errors=errors)
+    if not any(c.startswith("audio_") for c in table.columns):
+        logger.warning("no stimulus audio could be analysed; audio features skipped")
+        return None
     return _write_parquet(table, cfg.out / "audio" / "audio_features.parquet")
 
 
@@ -381,7 +387,10 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     progress = progress or (lambda stage, done, total: None)
 
-    audio_path = audio_stage(cfg, progress)
+    audio_errors: dict = {}
+    audio_path = audio_stage(cfg, progress, audio_errors)
+    if audio_errors:
+        record["audio_failed"] = audio_errors
     todo = [p for p in cfg.inputs if not _is_done(cfg, p, audio_path)]
     for p in cfg.inputs:
         if p not in todo:

@@ -175,6 +175,9 @@ def test_killed_run_resumes_without_redoing_completed_subjects(big_study):
 def test_corrupt_subject_fails_alone_and_exit_status_says_so(big_study, capsys):
     bad = big_study / "study" / "xdf" / "sub-99.xdf"
     bad.write_bytes(b"XDF:" + b"\x00" * 10)
+    wav = big_study / "study" / "stimuli" / "stim03.wav"
+    good_wav = wav.read_bytes()
+    wav.write_bytes(b"RIFF" + b"\x00" * 40)  # a corrupt stimulus: left out with a warning, the run goes on
     try:
         cfg_path = big_study / "corrupt.toml"
         cfg_path.write_text(config_text(out="run_corrupt").replace("feature_sets = [[\"eeg\"], [\"audio\"]]",
@@ -188,8 +191,13 @@ def test_corrupt_subject_fails_alone_and_exit_status_says_so(big_study, capsys):
         assert "sub-99" in out
         # the pooled audio / EEG / self-report agreement is summarised on the terminal
         assert "agreement over all trials" in out and "audio vs eeg" in out and "eeg vs self" in out
+        assert list(rec["audio_failed"]) == ["stim03"] and "stimulus stim03: no audio features" in out
+        aligned = pd.read_parquet(big_study / "run_corrupt" / "subjects" / "sub-01" / "aligned.parquet")
+        assert aligned.loc[aligned.stimulus_id == "stim03", "audio_rms_db_mean"].isna().all()
+        assert aligned.loc[aligned.stimulus_id != "stim03", "audio_rms_db_mean"].notna().all()
     finally:
         bad.unlink()
+        wav.write_bytes(good_wav)
 
 
 def test_config_errors_name_the_field(tmp_path):

@@ -29,6 +29,7 @@ import pandas as pd
 
 from .._checks import check_file
 from .._logging import logger
+from ..errors import NeuromerError
 from ..io._atomic import atomic_path
 from ..windows import WindowGrid
 from .features import SR, FrameFeatures, frame_features, key_mode, load_audio, tempo_from_tempogram
@@ -221,7 +222,8 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
 
 def stimulus_table(stimuli: dict, *, window_s: float = 1.0, hop_s: float = 0.5,
                    cache_dir: str | os.PathLike | None = None, melody: bool = True,
-                   vocal: bool = False, progress=None) -> pd.DataFrame:
+                   vocal: bool = False, progress=None, on_error: str = "raise",
+                   errors: dict | None = None) -> pd.DataFrame:
     """Window-level audio features and audio-emotion predictions of every stimulus.
 
     Parameters
@@ -236,6 +238,12 @@ def stimulus_table(stimuli: dict, *, window_s: float = 1.0, hop_s: float = 0.5,
         See :func:`summarize`.
     progress : callable | None
         Called as ``progress(stimulus_id)`` after each stimulus.
+    on_error : ``"raise"`` | ``"warn"``
+        A stimulus whose audio cannot be read (missing, corrupt, NaN samples): raise, or log a
+        warning naming it and leave it out (its trials then get NaN ``audio_`` columns in
+        :func:`neuromer.align.align`, which warns too).
+    errors : dict | None
+        With ``on_error="warn"``, filled with ``{stimulus_id: error message}``.
 
     Returns
     -------
@@ -243,11 +251,22 @@ def stimulus_table(stimuli: dict, *, window_s: float = 1.0, hop_s: float = 0.5,
         ``stimulus_id``, ``window``, ``t_start``, ``t_end``, ``duration_s`` and ``audio_*``
         columns, one row per stimulus window, ready for :func:`neuromer.align.align`.
     """
+    from .._checks import check_option
+
+    check_option(on_error, ("raise", "warn"), "on_error")
     parts = []
     for sid, path in stimuli.items():
-        table = audio_features(path, window_s=window_s, hop_s=hop_s, melody=melody, vocal=vocal,
-                               cache_dir=cache_dir)
-        parts.append(table.assign(stimulus_id=str(sid)))
+        try:
+            table = audio_features(path, window_s=window_s, hop_s=hop_s, melody=melody, vocal=vocal,
+                                   cache_dir=cache_dir)
+        except NeuromerError as exc:
+            if on_error == "raise":
+                raise
+            logger.warning("stimulus %s: no audio features (%s)", sid, exc)
+            if errors is not None:
+                errors[str(sid)] = str(exc)
+        else:
+            parts.append(table.assign(stimulus_id=str(sid)))
         if progress is not None:
             progress(sid)
     if not parts:

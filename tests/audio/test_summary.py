@@ -104,3 +104,17 @@ def test_default_predictor_ranks_simulated_stimuli(tmp_path_factory):
     val = pred["audio_pred_valence"].to_numpy(dtype=float)
     assert val[major].min() > val[~major].max()
     assert set(pred["audio_pred_quadrant"]) <= {"Q1", "Q2", "Q3", "Q4"}
+
+
+def test_stimulus_table_with_a_corrupt_stimulus(wav, tmp_path):
+    from neuromer.errors import DataFormatError
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt broken")
+    stimuli = {"good": wav, "bad": bad}
+    with pytest.raises(DataFormatError, match="bad.wav"):
+        stimulus_table(stimuli, melody=False)
+    errors, seen = {}, []
+    table = stimulus_table(stimuli, melody=False, on_error="warn", errors=errors, progress=seen.append)
+    assert set(table["stimulus_id"]) == {"good"} and list(errors) == ["bad"] and "bad.wav" in errors["bad"]
+    assert seen == ["good", "bad"]  # progress still reaches the total
