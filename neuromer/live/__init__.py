@@ -1,8 +1,7 @@
 """Live sessions over Lab Streaming Layer: discovery, XDF recording, replay, protocol runner,
 online decoding.
 
-Each module owns one job and registers its own ``neuromer`` sub-command through an
-``add_command(subparsers)`` function (see :mod:`neuromer.live.cli`):
+Each module owns one job; :mod:`neuromer.live.cli` turns them into ``neuromer`` sub-commands:
 
 - :func:`list_streams` (``neuromer streams``): the LSL streams visible on the network;
 - :func:`record` (``neuromer record``): crash-safe, append-only XDF recording;

@@ -24,7 +24,6 @@ to the moment its prediction was pushed.
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 import warnings
@@ -473,47 +472,3 @@ def _audio_predictions(protocol, targets, window_s: float = 1.0, hop_s: float = 
 
 
 # ----------------------------------------------------------------------------- command line
-def _cmd(args: argparse.Namespace) -> int:
-    import threading
-
-    decoder = OnlineDecoder(args.model, window_s=args.window_s, hop_s=args.hop_s, protocol=args.protocol)
-    decoder.connect(args.stream, markers=args.markers, timeout=args.timeout)
-    print(f"decoding {', '.join(decoder.targets)} to LSL stream {OUTPUT_STREAM!r} "
-          f"({', '.join(decoder.output_channels)}); Ctrl-C to stop")
-    stop = threading.Event()
-
-    def show(row):
-        vals = "  ".join(f"{t} {row[t]:.2f}" for t in decoder.targets)
-        audio = "  ".join(f"audio {t} {row[f'audio_{t}']:.2f}" for t in decoder.targets if f"audio_{t}" in row)
-        stim = f"  [{row['stimulus_id']}] {audio}" if row.get("stimulus_id") else ""
-        print(f"{vals}{stim}  ({1e3 * row['latency_s']:.1f} ms)", flush=True)
-    try:
-        decoder.run(args.seconds, stop=stop, on_prediction=show if not args.quiet else None)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        decoder.close()
-    lat = np.asarray(decoder.latencies_s) * 1e3
-    if len(lat):
-        print(f"{len(lat)} predictions; latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms")
-    return 0
-
-
-def add_command(subparsers) -> None:
-    """Register ``neuromer online`` on the ``neuromer`` parser's ``subparsers``."""
-    p = subparsers.add_parser(
-        "online", help="decode emotion online from an LSL EEG stream",
-        description="Decode emotion online: pull EEG from LSL, compute the pipeline's window features on the "
-                    "newest window every hop, predict with the pipeline's models and push the predictions to "
-                    f"the LSL stream {OUTPUT_STREAM!r}.")
-    p.add_argument("--model", required=True, action="append",
-                   help="model file from a run (RUN/models/eeg_<target>.skops), or TARGET=PATH; repeat for more")
-    p.add_argument("--stream", default="type=EEG", help="EEG stream selector KEY=VALUE (default type=EEG)")
-    p.add_argument("--protocol", help="protocol TOML: follow the playing stimulus and show its audio prediction")
-    p.add_argument("--markers", help="marker stream selector with --protocol (default type=Markers)")
-    p.add_argument("--window-s", type=float, default=1.0, help="window length in seconds (default 1, as offline)")
-    p.add_argument("--hop-s", type=float, default=0.1, help="seconds between predictions (default 0.1)")
-    p.add_argument("--seconds", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the streams (default 5)")
-    p.add_argument("--quiet", action="store_true", help="do not print every prediction")
-    p.set_defaults(func=_cmd)

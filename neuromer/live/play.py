@@ -293,38 +293,3 @@ def play(input: str | os.PathLike, speed: float = 1.0, loop: bool = False, durat
             t.outlet = None  # closes the outlet: consumers see the stream end
     return {"input": str(played), "speed": speed, "duration_s": time.monotonic() - start_wall, "loops": loops,
             "streams": [{"name": name_prefix + t.name, "type": t.type, "samples": t.pushed} for t in tracks]}
-
-
-def _cmd(args) -> int:
-    import signal
-
-    stop = threading.Event()
-    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        summary = play(args.input, speed=args.speed, loop=args.loop, duration_s=args.duration, stop_event=stop,
-                       name_prefix=args.prefix, subject=args.subject, wait_for_consumers_s=args.wait)
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    print(f"Played {summary['input']} at speed {summary['speed']:g} for {summary['duration_s']:.1f} s "
-          f"({summary['loops']} complete pass(es))")
-    for s in summary["streams"]:
-        print(f"  {s['name']:<24} {s['type']:<10} {s['samples']:>10} samples")
-    return 0
-
-
-def add_command(subparsers) -> None:
-    """Add ``neuromer play``."""
-    p = subparsers.add_parser(
-        "play", help="replay a recording as LSL streams in real time",
-        description="Publish an XDF file (every stream, markers included), a simulated study folder, a DEAP "
-                    ".dat/.mat/BDF or any recording neuromer reads as LSL streams, in real time scaled by --speed.")
-    p.add_argument("input", help="XDF file, study folder, DEAP .dat/.mat/.bdf, EDF/BDF/FIF...")
-    p.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1.0 = real time)")
-    p.add_argument("--loop", action="store_true", help="start again at the end, until Ctrl-C or --duration")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--subject", help="subject to play from a study folder (default the first)")
-    p.add_argument("--prefix", default="", help="prepend this to every stream name and source id")
-    p.add_argument("--wait", type=float, default=0.0,
-                   help="wait up to this many seconds for a consumer of every stream before starting")
-    p.set_defaults(func=_cmd)

@@ -15,7 +15,6 @@ ears: the time playback was started plus the output device's reported latency pl
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -291,42 +290,3 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
 
 
 # ----------------------------------------------------------------------------- command line
-def _ask_terminal(prompt: str) -> str:
-    try:
-        return input(prompt)
-    except EOFError:
-        raise NeuromerError("standard input closed while asking for ratings; use --ratings FILE "
-                            "for unattended runs.") from None
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    order = [s.strip() for s in args.order.split(",") if s.strip()] if args.order else None
-    log = present(args.protocol, audio=args.audio, ratings=args.ratings, latency_s=args.latency_s, order=order,
-                  n_trials=args.trials, speed=args.speed, ask=_ask_terminal, stream_name=args.name,
-                  wait_for_consumers_s=args.wait_s)
-    print(f"presented {log['trial'].nunique()} trials, pushed {len(log)} markers on LSL stream {args.name!r}")
-    return 0
-
-
-def add_command(subparsers) -> None:
-    """Register ``neuromer present`` on the ``neuromer`` parser's ``subparsers``."""
-    p = subparsers.add_parser(
-        "present", help="run a protocol: play stimuli, collect ratings, push LSL markers",
-        description="Run a protocol: for each trial a fixation baseline, the stimulus, SAM ratings (terminal or "
-                    "--ratings file) and the inter-trial pause, pushing the protocol's markers on an LSL "
-                    "marker stream timed at the audio onset. Record it with 'neuromer record'.")
-    p.add_argument("protocol", help="protocol TOML file or shipped name (e.g. music_listening)")
-    p.add_argument("--audio", choices=("null", "default"), default="default",
-                   help="'default' plays on the default sound device (needs sounddevice); 'null' plays "
-                        "nothing but keeps the timing (default: default)")
-    p.add_argument("--ratings", metavar="FILE",
-                   help="CSV with stimulus_id (or trial) and one column per rating scale, instead of asking")
-    p.add_argument("--latency-s", type=float, default=0.0,
-                   help="extra audio output latency in seconds added to stimulus markers (default 0)")
-    p.add_argument("--trials", type=int, help="present only the first N trials")
-    p.add_argument("--order", help="comma-separated stimulus ids in presentation order (default: protocol order)")
-    p.add_argument("--speed", type=float, default=1.0, help="divide all durations by X, for dry runs (default 1)")
-    p.add_argument("--name", default=MARKER_STREAM, help=f"LSL marker stream name (default {MARKER_STREAM})")
-    p.add_argument("--wait-s", type=float, default=0.0,
-                   help="wait up to S seconds for a recorder to connect before starting (default 0)")
-    p.set_defaults(func=_cmd)
