@@ -7,6 +7,7 @@ functions of :mod:`neuromer.live`, which never print.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -71,14 +72,22 @@ def _add_streams(subparsers) -> None:
     p.set_defaults(func=_cmd_streams)
 
 
+@contextlib.contextmanager
+def _stop_on_signals():
+    """An event set by Ctrl-C or SIGTERM while the block runs, so the work stops cleanly."""
+    stop = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _cmd_record(args) -> int:
     selectors = _lsl.parse_selectors(args.stream)  # malformed selectors fail before waiting
-    stop = threading.Event()
     tty = sys.stderr.isatty()
     last = [0.0]
-
-    def on_signal(signum, frame):
-        stop.set()
 
     def show(status):
         if tty and time.monotonic() - last[0] > 0.5:
@@ -87,13 +96,11 @@ def _cmd_record(args) -> int:
                               for s in status["streams"])
             print(f"\r{status['elapsed_s']:7.1f} s | {parts}\033[K", end="", file=sys.stderr, flush=True)
 
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        summary = record(args.out, [f"{k}={v}" for k, v in selectors] or None, duration_s=args.duration,
-                         stop_event=stop, status_callback=show, timeout=args.timeout)
+        with _stop_on_signals() as stop:
+            summary = record(args.out, [f"{k}={v}" for k, v in selectors] or None, duration_s=args.duration,
+                             stop_event=stop, status_callback=show, timeout=args.timeout)
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
         if tty:
             print(file=sys.stderr)
     print(f"Recorded {len(summary['streams'])} stream(s) for {summary['duration_s']:.1f} s to {summary['path']}")
@@ -120,14 +127,9 @@ def _add_record(subparsers) -> None:
 
 
 def _cmd_play(args) -> int:
-    stop = threading.Event()
-    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _stop_on_signals() as stop:
         summary = play(args.input, speed=args.speed, loop=args.loop, duration_s=args.duration, stop_event=stop,
                        name_prefix=args.prefix, subject=args.subject, wait_for_consumers_s=args.wait)
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
     print(f"Played {summary['input']} at speed {summary['speed']:g} for {summary['duration_s']:.1f} s "
           f"({summary['loops']} complete pass(es))")
     for s in summary["streams"]:
