@@ -212,3 +212,15 @@ def test_crescendo_and_decrescendo():
     feats = melody_features(contour=f0_contour(y, SR), notes=notes)
     assert feats["melody_crescendo_count"] == 1 and feats["melody_decrescendo_count"] == 1
     assert feats["melody_crescendo_share"] == pytest.approx(6 / 11)
+
+
+def test_repeated_notes_split_at_short_silences_and_tremolo_does_not_split():
+    # five A4s of 0.4 s every 0.45 s: a 50 ms silence between repeats of the same pitch
+    notes = note_events(f0_contour(note_sequence([69] * 5, 0.45, 0.4 / 0.45), SR))
+    assert len(notes) == 5
+    np.testing.assert_allclose(notes["duration_s"], 0.4, atol=0.05)
+    assert np.allclose(np.round(notes["midi"]), 69)
+    # a strong, fast tremolo (7 Hz, about +-6 dB) dips too, but never by 15 dB: one note
+    t = seconds(2.0)
+    y = tone(steady(440, 2.0), amp=1 + 0.6 * np.sin(2 * np.pi * 7 * t))
+    assert len(note_events(f0_contour(y, SR))) == 1
