@@ -35,7 +35,7 @@ from ..windows import WindowGrid
 from .features import SR, FrameFeatures, frame_features, key_mode, load_audio, tempo_from_tempogram
 
 #: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 _NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
 
 
