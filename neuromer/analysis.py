@@ -25,18 +25,13 @@ import pandas as pd
 
 from ._logging import logger
 from .errors import NeuromerError
-from .io._atomic import atomic_path
+from .io._atomic import write_table
 
 MIDPOINT = 5.0  # SAM 1-9 middle (DEAP's high/low threshold)
 
 
 def _save(df: pd.DataFrame, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-    return path
+    return write_table(df, path)
 
 
 def _quadrant(valence_high, arousal_high) -> np.ndarray:

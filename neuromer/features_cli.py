@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
@@ -23,13 +22,9 @@ def _grid(args):
 
 
 def _write(table: pd.DataFrame, path: str, overwrite: bool) -> None:
-    from .io._atomic import atomic_path
+    from .io._atomic import write_table
 
-    path = Path(path)
-    if not path.name.lower().endswith(".parquet"):
-        raise NeuromerError(f"{path}: the output must be a .parquet file.")
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_table(table, path, overwrite=overwrite)
     logger.info("wrote %s (%d rows x %d columns)", path, *table.shape)
 
 

@@ -46,7 +46,7 @@ import pandas as pd
 
 from ._logging import logger
 from .errors import NeuromerError
-from .io._atomic import atomic_path
+from .io._atomic import atomic_path, write_table
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "study": {"inputs": [], "protocol": None, "out": "run", "name": ""},
@@ -244,7 +244,7 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     if trials.n_trials == 0:
         raise NeuromerError(f"{path}: no usable trials.")
     outputs = {"trials": str(trials.save(out / "trials-epo.fif", overwrite=True)),
-               "quality": _write_csv(signal_quality(trials), out / "quality.csv")}
+               "quality": _write_table(signal_quality(trials), out / "quality.csv")}
     dropped = trials.dropped.assign(trial=lambda d: d["trial"].astype(int)).to_dict("records")
     eeg = physio = None
     if feats["eeg"] and len(trials.picks("eeg")):
@@ -252,12 +252,12 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
 
         baseline = None if feats["eeg_baseline"] in (None, "none") else feats["eeg_baseline"]
         eeg = eeg_window_features(trials, grid=grid, baseline=baseline)
-        outputs["eeg"] = _write_parquet(eeg, out / "eeg.parquet")
+        outputs["eeg"] = _write_table(eeg, out / "eeg.parquet")
     if feats["physio"] and len(trials.picks(["gsr", "bio", "resp", "temperature", "emg", "eog"])):
         from .physio.features import physio_window_features
 
         physio = physio_window_features(trials, grid=grid)
-        outputs["physio"] = _write_parquet(physio, out / "physio.parquet")
+        outputs["physio"] = _write_table(physio, out / "physio.parquet")
     from .align import align
 
     audio = pd.read_parquet(audio_table_path) if audio_table_path else None
@@ -267,7 +267,7 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     # self-report travels with every window of its trial
     labels = trials.metadata[["trial", *LABEL_NAMES]]
     aligned = aligned.drop(columns=[c for c in LABEL_NAMES if c in aligned]).merge(labels, on="trial", how="left")
-    outputs["aligned"] = _write_parquet(aligned, out / "aligned.parquet")
+    outputs["aligned"] = _write_table(aligned, out / "aligned.parquet")
     return outputs, dropped
 
 
@@ -294,16 +294,8 @@ def signal_quality(trials) -> pd.DataFrame:
                          "nan_fraction": nan_frac, "flag": flags})
 
 
-def _write_parquet(df: pd.DataFrame, path: Path) -> str:
-    with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
-    return str(path)
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> str:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    return str(path)
+def _write_table(df: pd.DataFrame, path: Path) -> str:
+    return str(write_table(df, path))
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -354,7 +346,7 @@ def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None
     if not any(c.startswith("audio_") for c in table.columns):
         logger.warning("no stimulus audio could be analysed; audio features skipped")
         return None
-    return _write_parquet(table, cfg.out / "audio" / "audio_features.parquet")
+    return _write_table(table, cfg.out / "audio" / "audio_features.parquet")
 
 
 # --------------------------------------------------------------------------- execution

@@ -8,19 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from .._logging import logger
-from ..errors import NeuromerError
 
 
 def _write_table(table: pd.DataFrame, path: str, overwrite: bool) -> None:
-    from ..io._atomic import atomic_path
+    from ..io._atomic import write_table
 
-    out = Path(path)
-    suffix = out.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise NeuromerError(f"{out}: the output must be a .parquet or .csv file.")
-    with atomic_path(out, overwrite=overwrite) as tmp:
-        table.to_parquet(tmp, index=False) if suffix == ".parquet" else table.to_csv(tmp, index=False)
-    logger.info("wrote %s (%d rows x %d columns)", out, *table.shape)
+    write_table(table, path, overwrite=overwrite)
+    logger.info("wrote %s (%d rows x %d columns)", path, *table.shape)
 
 
 def _progress(total: int, what: str, quiet: bool):

@@ -42,3 +42,23 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_table(table, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write a DataFrame atomically as Parquet or CSV, chosen by the file's suffix.
+
+    Raises
+    ------
+    DataFormatError
+        For another suffix, or an existing file with ``overwrite=False``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise DataFormatError(f"{path}: a table must be written as .parquet or .csv.")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+    return path
