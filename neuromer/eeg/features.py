@@ -4,9 +4,11 @@ Spectra are single-segment periodograms of each window: the window's mean is rem
 Hamming taper is applied and the one-sided power spectral density is scaled exactly as
 :func:`mne.time_frequency.psd_array_welch` (``n_fft = n_per_seg`` = window length, no overlap,
 ``window="hamming"``) computes it for that window. **Band power** is the PSD summed over the bins
-``fmin <= f < fmax`` times the bin width (µV²), i.e. the band-limited variance. One FFT call covers
-every trial, channel and window (the windows are a strided view, see
-:func:`neuromer.windows.sliding_windows`); there is no Python loop over windows.
+``fmin <= f < fmax`` times the bin width (µV²), i.e. the band-limited variance. The windows are a
+strided view (see :func:`neuromer.windows.sliding_windows`) transformed in cache-sized chunks of
+many windows each; there is no Python loop over windows, and only the bins inside the bands are
+tapered, squared and summed (see :func:`_periodograms`). :func:`window_band_power` and
+:func:`window_psd` expose the kernel.
 
 Features (column names, ``ch`` an EEG channel, ``band`` a key of ``bands``):
 
@@ -25,16 +27,18 @@ Features (column names, ``ch`` an EEG channel, ``band`` a key of ``bands``):
 - ``eeg_spectral_entropy_{ch}``: Shannon entropy of the normalised PSD in ``[min fmin, max fmax)``,
   divided by ``ln(n_bins)`` so it lies in [0, 1].
 
-Windows containing NaN give NaN features; a flat channel gives zero power and NaN for everything
-derived from a log or a ratio (DE, asymmetry, relative power, Hjorth, entropy). No error is raised
-for either.
+Windows containing NaN give NaN features; a flat window (all samples equal, e.g. a disconnected
+channel or a clipped amplifier) gives exactly zero power and NaN for everything derived from a log
+or a ratio (DE, asymmetry, relative power, Hjorth, entropy). No error is raised for either.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.fft
 import scipy.signal
+import scipy.special
 
 from .._checks import check_option, validate_type
 from .._logging import logger
@@ -58,6 +62,8 @@ DEAP_ASYMMETRY_BANDS = ("theta", "alpha", "beta", "gamma")
 #: Frontal alpha asymmetry pair (left, right).
 FAA_PAIR = ("F3", "F4")
 _CHUNK_VALUES = 1_000_000  # samples per chunk: temporaries of a few MB, whatever the data size
+_HAMMING = (0.54, 0.46)  # periodic Hamming taper a0 - a1 cos(2 pi t / n), scipy's "hamming"
+_FFT_CHUNK_VALUES = 1 << 17  # window samples per FFT chunk (1 MB): stays in cache
 
 
 def check_bands(bands) -> dict[str, tuple[float, float]]:
@@ -77,8 +83,110 @@ def check_bands(bands) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _psd_scale(n: int, sfreq: float, taper: np.ndarray) -> np.ndarray:
+    """Per-bin factor turning ``|rfft(taper * x)|**2`` into the one-sided PSD of ``psd_array_welch``."""
+    scale = np.full(n // 2 + 1, 1.0 / (sfreq * np.sum(taper ** 2)))
+    scale[1:(n + 1) // 2] *= 2.0  # every bin but DC (and Nyquist when n is even) doubled
+    return scale
+
+
+def _bin_scale(n: int, sfreq: float, k0: int, k1: int) -> tuple[np.ndarray, bool]:
+    """PSD factor of the bins ``k0:k1`` of :func:`_periodograms`'s ``sq``, and whether it tapers in frequency."""
+    scale = _psd_scale(n, sfreq, scipy.signal.get_window("hamming", n))[k0:k1]
+    in_frequency = 1 <= k0 and k1 <= n // 2 and n > 2
+    if in_frequency:  # the spectral filter there omits the factor 0.54 (see _periodograms)
+        scale = scale * _HAMMING[0] ** 2
+    return scale, in_frequency
+
+
+def _periodograms(windows: np.ndarray, sfreq: float, k0: int, k1: int, weights: np.ndarray):
+    """Yield ``(sq, powers, index)`` for cache-sized chunks of (n_items, n_ch, n_win, n) windows.
+
+    The one-sided PSD bins ``k0:k1`` of each window equal those of
+    :func:`mne.time_frequency.psd_array_welch` with one Hamming segment per window; ``weights``
+    (shape (k1 - k0, m)) combines them: ``powers = psd @ weights`` (shape (c, w, m)) for the windows
+    ``windows[index]``, ``index = (item, channel slice, window slice)``. ``sq`` (shape
+    (c, w, 2 * (k1 - k0))) holds squared real and imaginary parts, interleaved, for callers that
+    need single bins: ``psd = (sq[..., 0::2] + sq[..., 1::2]) * _bin_scale(n, sfreq, k0, k1)[0]``.
+
+    Four things make this fast without changing the result:
+
+    - The windows are processed in chunks of about 1 MB, which stay in cache.
+    - The periodic Hamming taper ``0.54 - 0.46 cos(2 pi t / n)`` has Fourier coefficients at bins
+      0 and +-1 only, so tapering is a 3-tap filter on the spectrum,
+      ``0.54 X[k] - 0.23 (X[k - 1] + X[k + 1])``, applied to the bins ``k0:k1`` only rather than to
+      every sample (when ``k0 >= 1`` and ``k1 <= n // 2``, so that every neighbour is in the
+      one-sided spectrum; otherwise the taper multiplies the samples).
+    - For the same reason removing a window's mean changes the tapered bins 0 and 1 only: it is
+      done (zeroing the untapered DC bin, or subtracting ``mean * rfft(taper)`` from bins 0 and 1)
+      only if ``k0 < 2``.
+    - A window whose samples are all equal has exactly zero power. An FFT leaves rounding residue
+      (about 1e-30 of the window's DC power) for most constants, so windows with that little power
+      in ``k0:k1`` are checked sample by sample and zeroed if they are flat. Windows with NaN give
+      NaN.
+    """
+    n_items, n_ch, n_win, n = windows.shape
+    taper = scipy.signal.get_window("hamming", n)  # periodic, as scipy.signal.spectrogram uses
+    scale, in_frequency = _bin_scale(n, sfreq, k0, k1)
+    neighbour = -_HAMMING[1] / 2 / _HAMMING[0]  # X[k] + neighbour (X[k-1] + X[k+1]), times 0.54
+    # squared real and imaginary parts side by side: one product sums them and applies the weights;
+    # the last column is the unscaled in-range power for the flatness check
+    w2 = np.repeat(np.column_stack([weights * scale[:, None], np.ones(k1 - k0)]), 2, axis=0)
+    n_dc = min(2, n // 2 + 1)  # the tapered bins the mean reaches
+    taper_dc = np.fft.rfft(taper)[:n_dc]
+    wc = min(n_win, max(1, _FFT_CHUNK_VALUES // n))
+    cc = min(n_ch, max(1, _FFT_CHUNK_VALUES // (wc * n)))
+    buf = np.empty(cc * wc * n)
+    for i in range(n_items):
+        for c0 in range(0, n_ch, cc):
+            for w0 in range(0, n_win, wc):
+                w = windows[i, c0:c0 + cc, w0:w0 + wc]
+                if in_frequency:
+                    spec = scipy.fft.rfft(w, axis=-1)
+                    dc_power = spec[..., 0].real ** 2  # (n c)**2 for a window of constant c
+                    if k0 < n_dc:
+                        spec[..., 0] = 0.0
+                    v = spec[..., k0 - 1:k1 + 1].view(np.float64)  # re, im interleaved
+                    sq = np.add(v[..., :-4], v[..., 4:])
+                    sq *= neighbour
+                    sq += v[..., 2:-2]
+                else:
+                    x = buf[:w.size].reshape(w.shape)
+                    np.multiply(w, taper, out=x)
+                    spec = scipy.fft.rfft(x, axis=-1, overwrite_x=True)
+                    dc_power = spec[..., 0].real ** 2  # (c * sum(taper))**2 for a constant c
+                    if k0 < n_dc:
+                        spec[..., :n_dc] -= w.mean(axis=-1)[..., None] * taper_dc
+                    sq = spec[..., k0:k1].view(np.float64)
+                np.square(sq, out=sq)
+                powers = sq @ w2
+                maybe_flat = np.nonzero(powers[..., -1] <= 1e-20 * dc_power)
+                if maybe_flat[0].size:
+                    cand = w[maybe_flat]
+                    flat = tuple(ix[cand.max(axis=-1) == cand.min(axis=-1)] for ix in maybe_flat)
+                    powers[flat] = 0.0
+                    sq[flat] = 0.0
+                yield sq, powers[..., :-1], (i, slice(c0, c0 + cc), slice(w0, w0 + wc))
+
+
+def _as_4d(windows: np.ndarray) -> np.ndarray:
+    """(..., n) windows as (items, channels, windows, n) without copying a 4-D strided view."""
+    windows = np.asarray(windows)
+    if windows.ndim == 0:
+        raise NeuromerError("Invalid 'windows': expected an array of windows (..., n_samples), got a scalar.")
+    if windows.dtype != np.float64:
+        windows = windows.astype(np.float64)
+    if windows.ndim > 4:
+        windows = windows.reshape((-1,) + windows.shape[-3:])
+    return windows[(None,) * (4 - windows.ndim)]
+
+
 def window_psd(windows: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
     """One-sided PSD of each window, as ``psd_array_welch`` computes it for one segment.
+
+    The window's mean is removed, a periodic Hamming taper applied, and the PSD scaled as
+    :func:`mne.time_frequency.psd_array_welch` with ``n_fft = n_per_seg`` = window length,
+    ``window="hamming"``. A window whose samples are all equal has exactly zero power.
 
     Parameters
     ----------
@@ -94,18 +202,36 @@ def window_psd(windows: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarra
     psd : ndarray, shape (..., n_freqs)
         Power spectral density in unit²/Hz.
     """
-    n = windows.shape[-1]
-    taper = scipy.signal.get_window("hamming", n)  # periodic, as scipy.signal.spectrogram uses
-    x = windows - windows.mean(axis=-1, keepdims=True)  # a flat window gives exactly zero power
-    x *= taper
-    spec = np.fft.rfft(x, axis=-1)
-    sq = spec.view(np.float64)
-    np.square(sq, out=sq)
-    psd = sq[..., 0::2] + sq[..., 1::2]
-    psd *= 1.0 / (sfreq * np.sum(taper ** 2))
-    # one-sided: double every bin but DC (and Nyquist when n is even)
-    psd[..., 1:(n + 1) // 2] *= 2.0
-    return np.fft.rfftfreq(n, 1.0 / sfreq), psd
+    w4 = _as_4d(windows)
+    n = w4.shape[-1]
+    psd = np.empty(w4.shape[:-1] + (n // 2 + 1,))
+    scale, _ = _bin_scale(n, sfreq, 0, n // 2 + 1)
+    for sq, _, index in _periodograms(w4, sfreq, 0, n // 2 + 1, np.zeros((n // 2 + 1, 0))):
+        psd[index] = (sq[..., 0::2] + sq[..., 1::2]) * scale
+    return np.fft.rfftfreq(n, 1.0 / sfreq), psd.reshape(np.shape(windows)[:-1] + (n // 2 + 1,))
+
+
+def window_band_power(windows: np.ndarray, sfreq: float, bands: dict = DEFAULT_BANDS) -> np.ndarray:
+    """Band power of each window: its :func:`window_psd` summed over ``fmin <= f < fmax`` times the bin width.
+
+    Parameters
+    ----------
+    windows : ndarray, shape (..., n_window_samples)
+        Signals (e.g. µV), any leading shape (a strided view is fine).
+    sfreq : float
+        Sampling rate in Hz.
+    bands : dict
+        ``{name: (fmin, fmax)}`` in Hz.
+
+    Returns
+    -------
+    power : ndarray, shape (..., n_bands)
+        Band powers in unit² (the band-limited variance), bands in the order of ``bands``.
+    """
+    bands = check_bands(bands)
+    w4 = _as_4d(windows)
+    power, _, _ = _spectral_features(w4, sfreq, bands, entropy=False)
+    return np.moveaxis(power, 0, -1).reshape(np.shape(windows)[:-1] + (len(bands),))
 
 
 def band_masks(freqs: np.ndarray, bands: dict) -> np.ndarray:
@@ -125,35 +251,47 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(b == 0, np.nan, out)
 
 
-def _spectral_features(windows: np.ndarray, sfreq: float, bands: dict):
-    """Band powers, relative powers and spectral entropy of (n, n_ch, n_win, n_samples) windows.
+def _band_bins(freqs: np.ndarray, bands: dict) -> tuple[int, int]:
+    """The contiguous bin range ``k0:k1`` of ``[min fmin, max fmax)`` (empty if no bin falls in it)."""
+    lo = min(b[0] for b in bands.values())
+    hi = max(b[1] for b in bands.values())
+    inside = np.nonzero((freqs >= lo) & (freqs < hi))[0]
+    return (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
 
-    Returns arrays shaped (n_bands, n, n_ch, n_win) for powers and (n, n_ch, n_win) for entropy.
-    Computed in chunks along the first axis to bound memory.
+
+def _spectral_features(windows: np.ndarray, sfreq: float, bands: dict, *, entropy: bool = True):
+    """Band powers, total power and spectral entropy of (n, n_ch, n_win, n_samples) windows.
+
+    Returns arrays shaped (n_bands, n, n_ch, n_win) for band powers and (n, n_ch, n_win) for the
+    power in ``[min fmin, max fmax)`` and the entropy (``None`` unless ``entropy``).
     """
     n_items, n_ch, n_win, n_samp = windows.shape
     freqs = np.fft.rfftfreq(n_samp, 1.0 / sfreq)
-    masks = band_masks(freqs, bands).astype(np.float64)
-    lo = min(b[0] for b in bands.values())
-    hi = max(b[1] for b in bands.values())
-    total_mask = (freqs >= lo) & (freqs < hi)
-    df = sfreq / n_samp
-    power = np.empty((len(bands), n_items, n_ch, n_win))
-    total = np.empty((n_items, n_ch, n_win))
-    entropy = np.empty((n_items, n_ch, n_win))
-    step = max(1, _CHUNK_VALUES // max(1, n_ch * n_win * n_samp))
-    for i in range(0, n_items, step):
-        _, psd = window_psd(windows[i:i + step].astype(np.float64, copy=False), sfreq)
-        power[:, i:i + step] = np.moveaxis(psd @ masks.T, -1, 0) * df
-        in_range = psd[..., total_mask]
-        tot = in_range.sum(axis=-1)
-        total[i:i + step] = tot * df
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = in_range / tot[..., None]
-            plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-        ent = -plogp.sum(axis=-1) / np.log(max(int(total_mask.sum()), 2))
-        entropy[i:i + step] = np.where(tot > 0, ent, np.nan)
-    return power, total, entropy
+    k0, k1 = _band_bins(freqs, bands)
+    # one matrix product gives every band power and the total: columns are bands, then all bins
+    weights = np.vstack([band_masks(freqs, bands), np.ones_like(freqs, dtype=bool)])[:, k0:k1].T
+    weights = weights * (sfreq / n_samp)
+    out = np.zeros((n_items, n_ch, n_win, len(bands) + 1))
+    ent = np.full((n_items, n_ch, n_win), np.nan) if entropy else None
+    log_bins = np.log(max(k1 - k0, 2))
+    scale, _ = _bin_scale(n_samp, sfreq, k0, k1)
+    scale_varies = bool(np.ptp(scale) > 0) if scale.size else False  # DC or Nyquist in range
+    if k1 > k0 and out.size:
+        for sq, powers, index in _periodograms(windows, sfreq, k0, k1, weights):
+            out[index] = powers
+            if entropy:  # the entropy of the normalised PSD needs no constant factor
+                psd = sq[..., 0::2] + sq[..., 1::2]
+                if scale_varies:
+                    psd *= scale
+                tot = psd.sum(axis=-1, keepdims=True)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    p = psd / tot
+                    e = -scipy.special.xlogy(p, p).sum(axis=-1) / log_bins
+                ent[index] = np.where(tot[..., 0] > 0, e, np.nan)
+    if k1 == k0:  # no bin inside the bands: powers are zero, entropy undefined
+        out[np.isnan(windows).any(axis=-1)] = np.nan
+    power = np.moveaxis(out[..., :-1], -1, 0)
+    return power, out[..., -1], ent
 
 
 def _hjorth(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -429,4 +567,4 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
 
 
 __all__ = ["DEFAULT_BANDS", "DEAP_PAIRS", "FAA_PAIR", "KEY_COLUMNS", "eeg_window_features",
-           "eeg_trial_features", "window_feature_arrays", "trial_feature_arrays", "window_psd"]
+           "eeg_trial_features", "window_feature_arrays", "trial_feature_arrays", "window_psd", "window_band_power"]
