@@ -140,7 +140,7 @@ def _periodograms(windows: np.ndarray, sfreq: float, k0: int, k1: int, weights: 
     for i in range(n_items):
         for c0 in range(0, n_ch, cc):
             for w0 in range(0, n_win, wc):
-                w = windows[i, c0:c0 + cc, w0:w0 + wc]
+                w = windows[i, c0:c0 + cc, w0:w0 + wc].astype(np.float64, copy=False)  # no float32 FFT
                 if in_frequency:
                     spec = scipy.fft.rfft(w, axis=-1)
                     dc_power = spec[..., 0].real ** 2  # (n c)**2 for a window of constant c
@@ -174,8 +174,6 @@ def _as_4d(windows: np.ndarray) -> np.ndarray:
     windows = np.asarray(windows)
     if windows.ndim == 0:
         raise NeuromerError("Invalid 'windows': expected an array of windows (..., n_samples), got a scalar.")
-    if windows.dtype != np.float64:
-        windows = windows.astype(np.float64)
     if windows.ndim > 4:
         windows = windows.reshape((-1,) + windows.shape[-3:])
     return windows[(None,) * (4 - windows.ndim)]

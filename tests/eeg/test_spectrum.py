@@ -99,3 +99,13 @@ def test_bad_windows_argument():
         window_band_power(np.float64(1.0), 128.0)
     with pytest.raises(ef.NeuromerError, match="Invalid band"):
         window_band_power(np.zeros(128), 128.0, {"x": (10.0, 5.0)})
+
+
+def test_float32_and_integer_windows_are_transformed_in_float64(rng):
+    data = (100 * rng.standard_normal((2, 3, 640))).astype(np.float32)
+    win = sliding_windows(data, 128.0, WindowGrid(1.0, 0.5))
+    ref = window_band_power(win.astype(np.float64), 128.0)
+    np.testing.assert_allclose(window_band_power(win, 128.0), ref, rtol=1e-12)
+    ints = np.round(data).astype(np.int16)
+    np.testing.assert_allclose(window_band_power(ints[0, 0, :128], 128.0),
+                               _mne_band_power(ints[0, 0, :128].astype(float), 128.0, DEFAULT_BANDS), rtol=1e-10)
