@@ -8,9 +8,12 @@ summarised by ``mean``, ``std``, ``p10``, ``p50``, ``p90`` and ``slope`` (per se
 default audio-emotion predictions (:mod:`neuromer.audio.emotion`). Every column is prefixed
 ``audio_``.
 
-Key, mode and tempo need more music than a 1 s window holds: they are computed over a context of
-``context_s`` seconds centred on the window (clipped to the clip). That is stated in the column
-docs of the report and keeps them comparable between windows.
+Key, mode and tempo need more music than a 1 s window holds. Tempo is computed over a context of
+``context_s`` seconds centred on the window (clipped to the clip). Key and mode are read from the
+chroma around the window, weighted by a triangle reaching ``KEY_CONTEXT_S / 2`` either side, and
+decoded jointly over the windows so that the key changes only where the music supports it for a
+while (:func:`window_keys`). That is stated in the column docs of the report and keeps them
+comparable between windows.
 
 Results are cached in ``cache_dir`` under the SHA-256 of the audio file's bytes plus the analysis
 settings, so a stimulus heard by 32 subjects is analysed once, and an edited file is re-analysed.
@@ -32,11 +35,17 @@ from .._logging import logger
 from ..errors import NeuromerError
 from ..io._atomic import atomic_path
 from ..windows import WindowGrid
-from .features import SR, FrameFeatures, frame_features, key_mode, load_audio, tempo_from_tempogram
+from .features import (PITCH_CLASSES, SR, FrameFeatures, frame_features, key_chroma, key_correlations, key_mode,
+                       load_audio, tempo_from_tempogram)
 
 #: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 _NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
+#: Full width (s) of the triangular weighting of the chroma around a window for its key and mode.
+KEY_CONTEXT_S = 16.0
+#: Cost of a key change when the key is decoded over the windows (profile correlation x seconds).
+KEY_CHANGE_PENALTY = 1.0
+_AUDIBLE_DB = -60.0  # frames quieter than this carry no key evidence
 
 
 def content_hash(path: str | os.PathLike) -> str:
@@ -87,16 +96,112 @@ def _nan_percentiles(x: np.ndarray, qs) -> list[np.ndarray]:
     return out
 
 
+def _chroma_matrix(ff: FrameFeatures) -> np.ndarray:
+    return np.vstack([ff.values[f"chroma_{name}"] for name in PITCH_CLASSES])
+
+
+def _clip_key(ff: FrameFeatures) -> pd.DataFrame:
+    """Key of the whole clip: :func:`key_mode` of its audible frames."""
+    audible = ff.values["rms_db"] > _AUDIBLE_DB
+    km = key_mode(_chroma_matrix(ff)[:, audible]) if audible.any() else key_mode(np.zeros(12))
+    return pd.DataFrame([km])
+
+
+def window_keys(ff: FrameFeatures, wins, *, context_s: float = KEY_CONTEXT_S,
+                penalty: float = KEY_CHANGE_PENALTY) -> pd.DataFrame:
+    """Key, mode, key clarity and mode strength of each window, decoded over the windows.
+
+    Parameters
+    ----------
+    ff : FrameFeatures
+        Frame features of the clip.
+    wins : sequence of (t_start_s, t_end_s)
+        Windows, in seconds.
+    context_s : float
+        Full width (seconds) of the triangular weighting of the frames around each window's centre.
+    penalty : float
+        Cost of a key change, in profile correlation x seconds; 0 takes each window's best key.
+
+    Returns
+    -------
+    DataFrame
+        One row per window: ``key``, ``mode``, ``key_clarity``, ``mode_strength`` as in
+        :func:`~neuromer.audio.features.key_mode`; NaN where the context is silent.
+
+    Notes
+    -----
+    The evidence of a window is the correlation of the 24 key profiles with the mean compressed
+    chroma (:func:`~neuromer.audio.features.key_chroma`) of the audible frames, weighted by a
+    triangle of full width ``context_s`` centred on the window (truncated at the clip's ends);
+    ``key_clarity`` (best correlation) and ``mode_strength`` (best major minus best minor) are read
+    from it. ``key`` and ``mode`` are the Viterbi path over the 24 keys through the windows in time
+    order that maximises the evidence of its keys, each window weighted by the seconds it stands for
+    (the spacing of window centres), minus ``penalty`` per key change: a new key must be favoured by
+    a correlation margin ``d`` for about ``penalty / d`` seconds. A few seconds of chords that fit the
+    relative major better (the minor's iv-v, say) no longer flip the mode, while a modulation that
+    lasts is followed; the decoding sees both sides, so the change lands within a few seconds of
+    where it happens (bench/key_mode.py). Where the path's key is not the window's own best, ``key``
+    and ``key_clarity`` / ``mode_strength`` can disagree: the latter describe the window's context.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    wins = np.asarray(wins, dtype=float).reshape(-1, 2)
+    cols = ("key", "mode", "key_clarity", "mode_strength")
+    if len(wins) == 0:
+        return pd.DataFrame(columns=list(cols), dtype=float)
+    audible = (ff.values["rms_db"] > _AUDIBLE_DB).astype(float)
+    dt = ff.hop_length / ff.sr
+    # a triangle of half-width L frames is a box of L frames convolved with itself
+    box = 2 * int(round(context_s / 2 / dt / 2)) + 1
+    weighted = np.vstack([key_chroma(_chroma_matrix(ff)) * audible, audible])
+    for _ in range(2):
+        weighted = uniform_filter1d(weighted, size=box, axis=1, mode="constant")
+    centre = wins.mean(axis=1)
+    idx = np.clip(np.rint(centre / dt).astype(int), 0, weighted.shape[1] - 1)
+    norm = weighted[12, idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = weighted[:12, idx] / np.where(norm > 1e-9, norm, np.nan)
+    r = key_correlations(mean.T)  # (n_windows, 24), NaN rows without evidence
+    has = np.isfinite(r).all(axis=1)
+    order = np.argsort(centre, kind="stable")
+    seconds = np.gradient(centre[order]) if len(order) > 1 else np.ones(1)
+    evidence = np.where(has[order, None], r[order], 0.0) * np.maximum(seconds, 0.0)[:, None]
+    path = np.empty(len(wins), dtype=int)
+    path[order] = _viterbi(evidence, penalty)
+    out = pd.DataFrame({"key": (path % 12).astype(float), "mode": (path < 12).astype(float)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out["key_clarity"] = np.nanmax(r, axis=1)
+        out["mode_strength"] = np.nanmax(r[:, :12], axis=1) - np.nanmax(r[:, 12:], axis=1)
+    out.loc[~has, list(cols)] = np.nan
+    return out
+
+
+def _viterbi(evidence: np.ndarray, penalty: float) -> np.ndarray:
+    """State path maximising the summed evidence (n_steps, n_states) minus ``penalty`` per change."""
+    n, m = evidence.shape
+    score = evidence[0].copy()
+    back = np.empty((n, m), dtype=np.intp)
+    stay = np.arange(m)
+    for i in range(1, n):
+        best = int(np.argmax(score))
+        keep = score >= score[best] - penalty
+        back[i] = np.where(keep, stay, best)
+        score = np.where(keep, score, score[best] - penalty) + evidence[i]
+    path = np.empty(n, dtype=np.intp)
+    path[-1] = int(np.argmax(score))
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
 def _context_stats(ff: FrameFeatures, t0: float, t1: float, context_s: float) -> dict[str, float]:
     centre = 0.5 * (t0 + t1)
     half = max(context_s, t1 - t0) / 2
     c0, c1 = max(0.0, centre - half), min(ff.duration_s, centre + half)
     i0, i1 = np.searchsorted(ff.times, [c0, c1])
     i1 = max(i1, i0 + 1)
-    chroma = np.vstack([v for k, v in ff.values.items() if k.startswith("chroma_")])[:, i0:i1]
-    rms = ff.values["rms_db"][i0:i1]
-    audible = rms > -60
-    out = key_mode(chroma[:, audible]) if audible.any() else key_mode(np.zeros(12))
+    out = {}
     tempo, clarity = tempo_from_tempogram(ff.tempogram[:, i0:i1], ff.tempogram_bpm)
     out["tempo_bpm"], out["pulse_clarity"] = tempo, clarity
     local = ff.values["tempo_bpm"][i0:i1]
@@ -127,7 +232,7 @@ def summarize(y: np.ndarray, sr: int = SR, *, windows=None, melody: bool = True,
     emotion : bool
         Add the default predictor's ``audio_pred_valence``, ``audio_pred_arousal``, ``audio_pred_quadrant``.
     context_s : float
-        Context (seconds, centred on the window) for key, mode and tempo.
+        Context (seconds, centred on the window) for tempo; key and mode: see :func:`window_keys`.
 
     Returns
     -------
@@ -138,6 +243,7 @@ def summarize(y: np.ndarray, sr: int = SR, *, windows=None, melody: bool = True,
     clip = windows is None
     wins = [(0.0, ff.duration_s)] if clip else [(float(a), float(b)) for a, b in windows]
     context = pd.DataFrame([_context_stats(ff, t0, t1, ff.duration_s if clip else context_s) for t0, t1 in wins])
+    context = pd.concat([_clip_key(ff) if clip else window_keys(ff, wins), context], axis=1)
     table = pd.concat([pd.DataFrame({"t_start": [w[0] for w in wins], "t_end": [w[1] for w in wins]}),
                        _window_stats(ff, wins), context], axis=1)
     if melody:

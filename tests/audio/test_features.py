@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from neuromer.audio.features import frame_features, key_mode, load_audio, tempo_from_tempogram
+from neuromer.audio.features import frame_features, key_correlations, key_mode, load_audio, tempo_from_tempogram
 from neuromer.errors import DataFormatError
 
-from ._signals import SR, click_track, progression, tone
+from ._signals import MAJOR_CADENCE, MINOR_CADENCE, SR, click_track, key_piece, progression, tone
 
 
 def test_click_track_tempo_is_120_bpm():
@@ -35,6 +35,39 @@ def test_triad_progression_mode(mode):
     assert km["mode"] == (1.0 if mode == "major" else 0.0)
     assert (km["mode_strength"] > 0) == (mode == "major")
     assert km["key_clarity"] > 0.6
+
+
+@pytest.mark.parametrize("mode", ["major", "minor"])
+def test_key_of_cadences_with_melody_in_six_keys(mode):
+    """Clip-level key. With a melody over i-iv-V-i, the previous method (Krumhansl-Kessler profiles
+    on the uncompressed chroma) read all six minor pieces as the parallel major."""
+    for tonic in range(0 if mode == "major" else 1, 12, 2):
+        y = key_piece(tonic, mode, MINOR_CADENCE if mode == "minor" else MAJOR_CADENCE, bars=8, seed=tonic)
+        ff = frame_features(y, SR)
+        km = key_mode(np.vstack([v for k, v in ff.values.items() if k.startswith("chroma_")]))
+        assert (km["key"], km["mode"]) == (tonic, float(mode == "major")), tonic
+        assert (km["mode_strength"] > 0) == (mode == "major")
+        assert km["key_clarity"] > 0.8
+
+
+def test_key_correlations_transpose_with_the_chroma():
+    c = np.random.default_rng(0).uniform(size=12)
+    r = key_correlations(c)
+    assert r.shape == (24,) and np.all(np.abs(r) <= 1)
+    for k in (1, 5, 11):
+        rk = key_correlations(np.roll(c, k))
+        np.testing.assert_allclose(rk[:12], np.roll(r[:12], k))  # major keys move with the music
+        np.testing.assert_allclose(rk[12:], np.roll(r[12:], k))  # and so do minor keys
+    batch = key_correlations(np.vstack([c, np.ones(12), np.full(12, np.nan)]))
+    assert batch.shape == (3, 24)
+    np.testing.assert_allclose(batch[0], r)
+    assert np.isnan(batch[1:]).all()  # constant or missing chroma: no key evidence
+    # key_mode reads the same correlations (of the square-root compressed chroma)
+    km = key_mode(c)
+    rs = key_correlations(np.sqrt(c))
+    assert km["key_clarity"] == pytest.approx(rs.max())
+    assert km["key"] == np.argmax(rs) % 12 and km["mode"] == float(np.argmax(rs) < 12)
+    assert km["mode_strength"] == pytest.approx(rs[:12].max() - rs[12:].max())
 
 
 def test_brightness_loudness_and_frame_times():

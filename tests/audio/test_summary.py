@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from neuromer.audio import audio_features, stimulus_table
 from neuromer.windows import WindowGrid
 
-from ._signals import SR, click_track, progression
+from ._signals import MAJ, MAJOR_CADENCE, MIN, MINOR_CADENCE, SR, click_track, key_piece, progression
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_window_rows_follow_the_grid(wav):
                 "audio_key_clarity", "audio_mode_strength", "audio_pred_arousal", "audio_pred_quadrant"):
         assert col in table, col
     assert np.isfinite(table["audio_rms_db_mean"]).all()
-    # the major progression reads major in every window (4 s key context)
+    # the major progression reads major in every window
     assert (table["audio_mode"] == 1).all()
 
 
@@ -118,3 +118,78 @@ def test_stimulus_table_with_a_corrupt_stimulus(wav, tmp_path):
     table = stimulus_table(stimuli, melody=False, on_error="warn", errors=errors, progress=seen.append)
     assert set(table["stimulus_id"]) == {"good"} and list(errors) == ["bad"] and "bad.wav" in errors["bad"]
     assert seen == ["good", "bad"]  # progress still reaches the total
+
+
+KEY_CASES = {  # (tonic, mode, chord loop, arpeggiated)
+    "A minor i-iv-V-i": (9, "minor", MINOR_CADENCE, False),
+    "D minor i-VI-iv-V": (2, "minor", [(0, MIN), (8, MAJ), (5, MIN), (7, MAJ)], True),
+    "F# minor i-iv-v-i (natural)": (6, "minor", [(0, MIN), (5, MIN), (7, MIN), (0, MIN)], False),
+    "Eb major I-IV-V-I": (3, "major", MAJOR_CADENCE, True),
+    "D major I-vi-IV-V": (2, "major", [(0, MAJ), (9, MIN), (5, MAJ), (7, MAJ)], False),
+}
+
+
+@pytest.mark.parametrize("case", list(KEY_CASES))
+def test_window_key_and_mode_of_progressions(case):
+    """24 s chord loops with a melody, 1 s / 0.5 s windows: every window is right. The previous
+    method (Krumhansl-Kessler profiles, 4 s context per window) got key and mode right in 30-45 % of
+    the windows of these minor pieces (mode alone 53-72 %) and 26-66 % of the major ones, and fails
+    this test and the next."""
+    tonic, mode, chords, arpeggio = KEY_CASES[case]
+    y = key_piece(tonic, mode, chords, arpeggio=arpeggio, seed=tonic)
+    table = audio_features((y, SR), window_s=1.0, hop_s=0.5, melody=False, emotion=False)
+    right_mode = table["audio_mode"] == float(mode == "major")
+    assert right_mode.mean() >= 0.9
+    assert (right_mode & (table["audio_key"] == tonic)).mean() >= 0.9
+    # the windows' mode strength leans the right way too (a 16 s context, not just the decoded mode)
+    assert ((table["audio_mode_strength"] > 0) == (mode == "major")).mean() >= 0.8
+    assert table["audio_key_clarity"].between(0.5, 1.0).all()
+
+
+def test_window_key_follows_a_modulation():
+    """A minor for 16 s, then F major: the smoothing must not hold on to the first key."""
+    y = np.concatenate([key_piece(9, "minor", MINOR_CADENCE, bars=8, bpm=120),
+                        key_piece(5, "major", MAJOR_CADENCE, bars=8, bpm=120, seed=1)])
+    table = audio_features((y, SR), window_s=1.0, hop_s=0.5, melody=False, emotion=False)
+    centre = (table["t_start"] + table["t_end"]) / 2
+    key = list(zip(table["audio_key"], table["audio_mode"]))
+    first = [k for k, c in zip(key, centre) if c < 13]
+    second = [k for k, c in zip(key, centre) if c > 19]
+    assert np.mean([k == (9, 0.0) for k in first]) >= 0.9
+    assert np.mean([k == (5, 1.0) for k in second]) >= 0.9
+    assert sum(a != b for a, b in zip(key, key[1:])) <= 2  # one change (two at most), not flicker
+
+
+def test_window_keys_smoothing_and_silence():
+    from neuromer.audio.features import frame_features
+    from neuromer.audio.summary import window_keys
+
+    music = key_piece(9, "minor", MINOR_CADENCE, bars=4, bpm=120)  # 8 s
+    y = np.concatenate([music, np.zeros(30 * SR, dtype=np.float32), music])
+    ff = frame_features(y, SR)
+    wins = [(s, s + 1.0) for s in WindowGrid(1.0, 0.5).starts(ff.duration_s)]
+    keys = window_keys(ff, wins)
+    assert list(keys.columns) == ["key", "mode", "key_clarity", "mode_strength"] and len(keys) == len(wins)
+    centre = np.array([(a + b) / 2 for a, b in wins])
+    silent = (centre > 8 + 9) & (centre < 38 - 9)  # more than half the 16 s context from any music
+    assert keys[silent].isna().all().all()
+    assert keys[(centre < 8) | (centre > 38)].notna().all().all()
+    assert (keys.loc[centre < 8, "key"] == 9).all() and (keys.loc[centre > 38, "mode"] == 0).all()
+    # without the change penalty each window takes its own best key: mode agrees with mode strength
+    raw = window_keys(ff, wins, penalty=0.0)
+    ok = raw["mode"].notna()
+    assert ((raw.loc[ok, "mode_strength"] > 0) == (raw.loc[ok, "mode"] == 1)).all()
+    pd.testing.assert_frame_equal(raw[["key_clarity", "mode_strength"]], keys[["key_clarity", "mode_strength"]])
+    assert window_keys(ff, []).empty
+
+
+def test_viterbi_ignores_a_blip_and_follows_a_lasting_change():
+    from neuromer.audio.summary import _viterbi
+
+    ev = np.zeros((40, 3))
+    ev[:, 0] = 0.2
+    ev[10:12, 1] = 0.5  # a 2-step blip: gains 2 x 0.3 < two changes
+    ev[25:, 2] = 0.6  # a lasting change: gains 15 x 0.4 > one change
+    path = _viterbi(ev, penalty=1.0)
+    assert (path[:25] == 0).all() and (path[25:] == 2).all()
+    assert (_viterbi(ev, penalty=0.0) == ev.argmax(axis=1)).all()
