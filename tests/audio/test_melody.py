@@ -224,3 +224,134 @@ def test_repeated_notes_split_at_short_silences_and_tremolo_does_not_split():
     t = seconds(2.0)
     y = tone(steady(440, 2.0), amp=1 + 0.6 * np.sin(2 * np.pi * 7 * t))
     assert len(note_events(f0_contour(y, SR))) == 1
+
+
+# --- re-attacked notes of the same pitch (no silence between them) -------------------------------
+
+def struck_notes(hz, n_notes=4, note_s=0.5, decay_db=6.0, attack_s=0.0, lead_s=0.1):
+    """``n_notes`` strikes of an 8-partial tone, each decaying exponentially by ``decay_db`` over
+    ``note_s`` and struck again with no gap: the level jumps back up by ``decay_db`` (instantly, or
+    linearly over ``attack_s``). The phase restarts at every strike. Returns (signal, onsets)."""
+    n = int(round(note_s * SR))
+    t = np.arange(n) / SR
+    env = 10 ** (-decay_db * t / note_s / 20)
+    low = 10 ** (-decay_db / 20)
+    notes = []
+    for i in range(n_notes):
+        e = env.copy()
+        if attack_s > 0:
+            k = int(round(attack_s * SR))
+            e[:k] = np.linspace(0.0 if i == 0 else low, 1.0, k, endpoint=False)
+        notes.append(e * tone(steady(hz, note_s), n_harmonics=8))
+    y = np.concatenate([np.zeros(int(round(lead_s * SR))), *notes])
+    return y, lead_s + note_s * np.arange(n_notes)
+
+
+def inner_attack(contour):
+    """Largest attack evidence away from the clip's first and last 5 frames (the tone's onset)."""
+    return float(contour.attack_db[5:-5][contour.voiced[5:-5]].max())
+
+
+@pytest.mark.parametrize("hz", [110.0, 440.0])
+def test_decaying_notes_struck_again_without_silence_split(hz):
+    # each note decays 6 dB and is struck again: a 6 dB jump with no dip below the decay
+    y, onsets = struck_notes(hz, decay_db=6.0)
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) == 4
+    np.testing.assert_allclose(notes["onset_s"], onsets, atol=0.03)
+    np.testing.assert_allclose(notes["midi"], 69 + 12 * np.log2(hz / 440), atol=0.1)
+
+
+def test_small_dip_with_sharp_attack_splits():
+    # only a 3 dB dip, but the level comes back within 10 ms
+    y, onsets = struck_notes(440.0, decay_db=3.0, attack_s=0.01)
+    contour = f0_contour(y, SR)
+    notes = note_events(contour)
+    assert len(notes) == 4
+    np.testing.assert_allclose(notes["onset_s"], onsets, atol=0.03)
+    frames = [int(np.argmin(np.abs(contour.times - t))) for t in onsets[1:]]
+    assert all(contour.attack_db[f - 2: f + 3].max() >= 1.0 for f in frames)
+
+
+@pytest.mark.parametrize("rate_hz", [3.0, 5.0, 9.0])
+def test_deep_tremolo_never_splits(rate_hz):
+    # +-6 dB (12 dB peak to valley), the deepest tremolo in the spec, smooth and sinusoidal
+    t = seconds(2.0)
+    y = tone(steady(440, 2.0), amp=1 + 0.6 * np.sin(2 * np.pi * rate_hz * t), n_harmonics=8)
+    contour = f0_contour(y, SR)
+    notes = note_events(contour)
+    assert len(notes) == 1
+    assert bool(notes["tremolo"].iloc[0]) and abs(notes["tremolo_rate_hz"].iloc[0] - rate_hz) < 0.5
+    assert inner_attack(contour) < 0.5
+
+
+@pytest.mark.parametrize("extent_cents, rate_hz", [(100.0, 6.0), (150.0, 4.0), (100.0, 8.0)])
+def test_wide_vibrato_never_splits(extent_cents, rate_hz):
+    t = seconds(2.0)
+    y = tone(440 * 2 ** (extent_cents * np.sin(2 * np.pi * rate_hz * t) / 1200), n_harmonics=8)
+    contour = f0_contour(y, SR)
+    notes = note_events(contour)
+    assert len(notes) == 1
+    assert bool(notes["vibrato"].iloc[0])
+    assert inner_attack(contour) < 0.5
+
+
+def test_steady_tone_stays_one_note_and_has_no_attack():
+    contour = f0_contour(tone(steady(440, 2.0), n_harmonics=8), SR)
+    assert len(note_events(contour)) == 1
+    assert inner_attack(contour) < 0.1
+
+
+def test_contour_without_attack_evidence_keeps_old_segmentation():
+    y, _ = struck_notes(440.0, decay_db=6.0)
+    c = f0_contour(y, SR)
+    bare = Contour(times=c.times, f0_hz=c.f0_hz, voiced=c.voiced, salience=c.salience, rms=c.rms,
+                   layers=c.layers, hop_s=c.hop_s)
+    assert bare.attack_db is None
+    assert len(note_events(bare)) == 1  # no dip of 15 dB: one note without attack evidence
+    assert len(note_events(c)) == 4
+
+
+# --- texture: lines a fifth or fourth apart, chords, single tones with odd spectra ----------------
+
+def partials(hz, amps, seconds_=1.5):
+    phase = 2 * np.pi * hz * seconds(seconds_)
+    return 0.2 * sum(a * np.sin(h * phase) for h, a in enumerate(amps, 1))
+
+
+SAW8 = [1 / h for h in range(1, 9)]
+
+
+def line_shares(y, n_lines):
+    """Share of voiced frames with ``n_lines`` lines: in Contour.layers and in multi_pitch."""
+    contour = f0_contour(y, SR)
+    _, lines = multi_pitch(y, SR)
+    voiced = contour.voiced
+    raw = np.isfinite(lines).sum(axis=0)[voiced]
+    return float(np.mean(contour.layers[voiced] == n_lines)), float(np.mean(raw == n_lines)), lines
+
+
+@pytest.mark.parametrize("upper_hz", [330.0, 293.33])  # a perfect fifth, a perfect fourth
+def test_fifth_and_fourth_count_two_lines(upper_hz):
+    layers, raw, lines = line_shares(partials(220, SAW8) + partials(upper_hz, SAW8), 2)
+    assert layers >= 0.8 and raw >= 0.8
+    mid = np.sort(lines[:2, lines.shape[1] // 2])
+    assert np.allclose(1200 * np.log2(mid / [220, upper_hz]), 0, atol=15)
+
+
+@pytest.mark.parametrize("amps", [SAW8,
+                                  [1, 0, 1 / 3, 0, 1 / 5, 0, 1 / 7, 0, 1 / 9],  # odd partials only
+                                  [1, 0.5, 1.5, 0.25, 0.2, 0.15]],  # strong 3rd partial
+                         ids=["saw", "clarinet", "strong-3rd"])
+@pytest.mark.parametrize("hz", [110.0, 220.0, 440.0])
+def test_single_tone_is_one_line(amps, hz):
+    layers, raw, _ = line_shares(partials(hz, amps), 1)
+    assert layers >= 0.9 and raw >= 0.9
+
+
+def test_major_triad_counts_three_lines():
+    y = partials(220, SAW8) + partials(277.18, SAW8) + partials(329.63, SAW8)
+    layers, raw, lines = line_shares(y, 3)
+    assert layers >= 0.7 and raw >= 0.7
+    mid = np.sort(lines[:3, lines.shape[1] // 2])
+    assert np.allclose(1200 * np.log2(mid / [220, 277.18, 329.63]), 0, atol=15)
