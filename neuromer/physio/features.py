@@ -172,7 +172,8 @@ def _run_nk(func, signal, sfreq, what):
             warnings.simplefilter("ignore")
             return func(signal, sampling_rate=int(round(sfreq))), None
     except Exception as exc:  # neurokit2 raises many types on signals it cannot handle
-        return None, f"neurokit2 could not process {what} ({type(exc).__name__}: {exc})"
+        seconds = len(signal) / sfreq  # most failures are signals too short for the measure
+        return None, f"neurokit2 could not process {what} ({seconds:.1f} s; {type(exc).__name__}: {exc})"
 
 
 def _eda(x, sfreq, starts, stops, what):

@@ -126,3 +126,15 @@ def test_flat_nan_and_short_signals_give_nan(study):
         low = Trials(trials.data[:2, :, ::32], SF / 32, NAMES, TYPES, baseline_s=BASE)
         table = physio_trial_features(low)
     assert len(table) == 2
+
+
+def test_neurokit_failure_is_one_line_naming_channel_and_length():
+    from neuromer.physio.features import _run_nk
+
+    def fails(signal, sampling_rate):
+        return signal[[0, 1]][np.array([5])]  # an IndexError, as neurokit2 raises on a lone breath
+
+    out, err = _run_nk(fails, np.linspace(0.0, 1.0, 1152), 128.0, "channel 'Respiration belt' of trial 3")
+    assert out is None
+    assert err.startswith("neurokit2 could not process channel 'Respiration belt' of trial 3 (9.0 s; IndexError")
+    assert "\n" not in err
