@@ -333,22 +333,101 @@ def _attack_cuts(s: int, e: int, attack: np.ndarray, threshold: float,
     return [(s + a0, s + b0) for a0, b0 in zip(bounds[:-1], bounds[1:])]
 
 
+#: A note change is a fast transition with the pitch held on both sides: within ``_FLANK_N``
+#: frames (~70 ms) before and after it no frame moves back (against the transition) by
+#: ``_FLANK_MAX_TURN`` or more of the transition's steepest frame. A vibrato's steep part -- its
+#: zero crossing, which moves by more than ``jump_st`` in one frame once extent x rate exceeds ~820
+#: cents Hz -- is flanked by the swing turning back: on synthetic 5-9 Hz vibratos of +-100-150
+#: cents (82-880 Hz tones) the flanks turn back at 0.6-1.0 times the crossing's slope. Held notes
+#: measure 0-0.15: steps of 90 ms notes, trills of 8-10 notes/s (the next change, back, starts just
+#: after the flank) and a 2-semitone step between notes with a +-50-cent 6 Hz vibrato.
+_FLANK_N = 6
+_FLANK_MAX_TURN = 0.35
+#: ... or, within a wide vibrato, steeper than any frame within ``_VIBRATO_S`` around it by
+#: this factor (a steady vibrato's swings are alike).
+_STEEPER = 2.0
+_VIBRATO_S = 0.2
+#: A transition spreads over at most this many frames (~58 ms, the 46 ms analysis window and a
+#: frame): a slower one is a glide (or a vibrato's swing), left to :func:`_split_piece`.
+_TRANSITION_MAX_N = 5
+
+
+def _transitions(p: np.ndarray, jump_st: float) -> list[tuple[int, int, float, float]]:
+    """Fast pitch transitions of ``p``: ``(a, b, peak, span)`` where the pitch moves from
+    ``p[a]`` to ``p[b]`` (``b - a <= _TRANSITION_MAX_N`` frames, each moving the same way by more
+    than a quarter of the steepest, ``peak`` > ``jump_st / 2``) by ``span`` > ``jump_st``
+    semitones (signed)."""
+    d = np.diff(p)
+    out, done = [], -1
+    for k in np.flatnonzero(np.abs(d) > jump_st / 2):
+        if k < done:
+            continue  # inside the previous transition
+        sign = np.sign(d[k])
+        a = b = k
+        while b + 1 < len(d) and sign * d[b + 1] > sign * d[b]:
+            b += 1  # on to the steepest frame
+        peak = abs(d[b])
+        while a > 0 and sign * d[a - 1] > peak / 4:
+            a -= 1
+        while b + 1 < len(d) and sign * d[b + 1] > peak / 4:
+            b += 1
+        done = b + 1
+        peak = max(peak, float(np.abs(d[a: b + 1]).max()))
+        span = p[b + 1] - p[a]
+        if abs(span) > jump_st and b + 1 - a <= _TRANSITION_MAX_N:
+            out.append((a, b + 1, peak, span))
+    return out
+
+
+def _note_changes(p: np.ndarray, hop: float, jump_st: float) -> list[int]:
+    """First frames of new notes at fast pitch changes within a voiced run (5-frame median pitch
+    ``p``, MIDI); the new note starts at the first frame past a transition's midpoint.
+
+    A transition (see :func:`_transitions`) is a note change when the pitch holds on both sides
+    of it (see ``_FLANK_MAX_TURN``; flanks end at the run's ends, so a glitch at a tone's onset
+    is cut off, to be dropped as too short), or when its steepest frame moves at least
+    ``_STEEPER`` times as far as any other frame within ``_VIBRATO_S`` on either side: a note
+    change between notes with a wide vibrato, steeper than the vibrato's swings around it.
+    """
+    n = len(p)
+    if n < 3:
+        return []
+    d = np.diff(p)
+    ad = np.abs(d)
+    w = int(round(_VIBRATO_S / hop))
+    cuts = []
+    for a, b, peak, span in _transitions(p, jump_st):
+        flanks = np.concatenate([d[max(0, a - _FLANK_N): a], d[b: b + _FLANK_N]])
+        if (-np.sign(span) * flanks).max(initial=0.0) >= _FLANK_MAX_TURN * peak:
+            around = np.concatenate([ad[max(0, a - w): a], ad[b: b + w]])
+            if around.max(initial=0.0) * _STEEPER > peak:
+                continue  # a vibrato (or a wobble), not a change of note
+        past_mid = np.sign(span) * (p[a + 1: b + 1] - p[a] - span / 2) >= 0
+        cuts.append(a + 1 + int(np.argmax(past_mid)))
+    return cuts
+
+
 def note_events(contour: Contour, *, min_note_s=0.08, jump_st=0.6, smooth_s=0.15,
                 glide_slope_st_s=4.0, glide_min_st=1.0, glide_min_s=0.1,
                 vibrato_band_hz=_VIBRATO_BAND_HZ, tremolo_band_hz=_TREMOLO_BAND_HZ) -> pd.DataFrame:
     """Segment a pitch contour into notes, with per-note glissando, vibrato and tremolo.
 
-    Notes end at voicing gaps and at pitch jumps larger than ``jump_st`` between frames (after a
-    5-frame median filter). Within a jump-free stretch, the pitch smoothed over ``smooth_s``
-    (which flattens vibrato) is scanned for glides: a monotonic run steeper than
-    ``glide_slope_st_s`` spanning at least ``glide_min_st`` semitones and ``glide_min_s`` is a
-    glissando and joins the note it leads into (or the one it leaves, at a phrase end); a
-    shorter steep run of more than ``jump_st`` is a fast note change. A steep run only counts
-    when the pitch averaged over 0.45 s (which removes any 4-8 Hz vibrato) moves by more than
-    ``jump_st`` too, so that a vibrato never splits a note there (the frame-to-frame jump rule
-    still does when the vibrato moves more than ``jump_st`` in one ~11.6 ms frame: extent times
-    rate above ~820 cents Hz, e.g. +-150 cents at 6 Hz). Stretches shorter than ``min_note_s``
-    are dropped as transitions.
+    Notes end at voicing gaps and at fast pitch changes of more than ``jump_st`` (after a 5-frame
+    median filter): a transition of at most 5 frames (~58 ms) whose steepest frame moves by more
+    than ``jump_st / 2``, with the pitch held on both sides -- within ~70 ms of it no frame moves
+    back by 0.35 of that steepest step -- or, between notes with a wide vibrato, twice as steep as
+    any other frame within 0.2 s. A vibrato of 4-8 Hz and up to +-150 cents never splits a note
+    (its swing turns back right beside its steepest frames, and its swings are alike), while
+    steps between notes of 90 ms or more, trills of up to 10 notes/s and changes between notes
+    with a vibrato of +-50 cents do, at the transition's midpoint (within ~15 ms). Within a
+    note, the pitch smoothed over ``smooth_s`` (which flattens vibrato) is scanned for glides: a
+    monotonic run steeper than ``glide_slope_st_s`` spanning at least ``glide_min_st`` semitones
+    and ``glide_min_s`` is a glissando and joins the note it leads into (or the one it leaves, at
+    a phrase end); a shorter steep run of more than ``jump_st`` is a fast note change. A steep
+    run only counts when the pitch averaged over 0.45 s (which removes any 4-8 Hz vibrato) moves
+    by more than ``jump_st`` too -- this also catches slower changes between notes with a wide
+    (+-100-150 cent) vibrato, though their onsets may then be off by up to ~0.1 s. Stretches
+    shorter than ``min_note_s`` are dropped as transitions.
 
     Repeated notes of the same pitch are separated in two ways. (1) Where the level dips at
     least 15 dB below both sides (a silence of about 35 ms or more). (2) Where the note is struck
@@ -405,7 +484,7 @@ def note_events(contour: Contour, *, min_note_s=0.08, jump_st=0.6, smooth_s=0.15
     attack = contour.attack_db
     for s, e in runs:
         p = _pitch.median_smooth(midi[s:e], 5)
-        bounds = [0, *(np.flatnonzero(np.abs(np.diff(p)) > jump_st) + 1), e - s]
+        bounds = [0, *_note_changes(p, hop, jump_st), e - s]
         for a, b in pairwise(bounds):
             pieces = [(a, b)]
             if (attack is not None and b - a >= 2 * opts["min_frames"]

@@ -39,7 +39,7 @@ from .features import (PITCH_CLASSES, SR, FrameFeatures, frame_features, key_chr
                        load_audio, tempo_from_tempogram)
 
 #: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 _NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
 #: Full width (s) of the triangular weighting of the chroma around a window for its key and mode.
 KEY_CONTEXT_S = 16.0

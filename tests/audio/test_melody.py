@@ -355,3 +355,62 @@ def test_major_triad_counts_three_lines():
     assert layers >= 0.7 and raw >= 0.7
     mid = np.sort(lines[:3, lines.shape[1] // 2])
     assert np.allclose(1200 * np.log2(mid / [220, 277.18, 329.63]), 0, atol=15)
+
+
+# --- wide, fast vibrato versus fast note changes --------------------------------------------------
+
+@pytest.mark.parametrize("hz", [110.0, 220.0, 440.0])
+@pytest.mark.parametrize("extent_cents, rate_hz", [(150.0, 6.0), (150.0, 8.0), (125.0, 7.0),
+                                                   (100.0, 8.0)])
+def test_fast_wide_vibrato_is_one_note(hz, extent_cents, rate_hz):
+    # extent x rate above ~820 cents Hz: the pitch moves more than 0.6 semitone in one frame
+    t = seconds(2.0)
+    y = tone(hz * 2 ** (extent_cents * np.sin(2 * np.pi * rate_hz * t) / 1200))
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) == 1
+    assert bool(notes["vibrato"].iloc[0])
+    assert abs(notes["vibrato_rate_hz"].iloc[0] - rate_hz) <= 0.3
+    assert abs(notes["vibrato_extent_cents"].iloc[0] - extent_cents) <= 0.15 * extent_cents
+
+
+def legato_notes(midis, note_s, lead_s=0.1):
+    """Notes of ``note_s`` each, phase-continuous (no level dip), after ``lead_s`` of silence.
+    Returns (signal, onsets)."""
+    f = np.concatenate([steady(midi_hz(m), note_s) for m in midis])
+    y = np.concatenate([np.zeros(int(round(lead_s * SR))), tone(f)])
+    return y, lead_s + note_s * np.arange(len(midis))
+
+
+@pytest.mark.parametrize("base", [57, 69])
+def test_fast_semitone_steps_split(base):
+    midis = [base + i for i in range(10)]
+    y, onsets = legato_notes(midis, 0.09)
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) == len(midis)
+    np.testing.assert_allclose(notes["onset_s"], onsets, atol=0.025)
+    np.testing.assert_allclose(notes["midi"], midis, atol=0.2)
+
+
+@pytest.mark.parametrize("base", [57, 69])
+@pytest.mark.parametrize("interval", [1, 2])
+@pytest.mark.parametrize("notes_per_s", [8, 10])
+def test_trill_notes_split(base, interval, notes_per_s):
+    midis = [base, base + interval] * 8
+    y, onsets = legato_notes(midis, 1 / notes_per_s)
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) == len(midis)
+    np.testing.assert_allclose(notes["onset_s"], onsets, atol=0.025)
+    np.testing.assert_allclose(notes["midi"], midis, atol=0.2)
+
+
+@pytest.mark.parametrize("first, second", [(69, 71), (71, 69), (57, 59), (59, 57)])
+def test_note_change_within_vibrato_splits(first, second):
+    # +-50 cents at 6 Hz throughout, a 2-semitone step after 1 s
+    t = seconds(2.0)
+    midi = np.where(t < 1.0, first, second) + 0.5 * np.sin(2 * np.pi * 6 * t)
+    y = np.concatenate([np.zeros(int(0.1 * SR)), tone(midi_hz(midi))])
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) == 2
+    np.testing.assert_allclose(notes["onset_s"], [0.1, 1.1], atol=0.025)
+    np.testing.assert_allclose(notes["midi"], [first, second], atol=0.2)
+    assert notes["vibrato"].all()
