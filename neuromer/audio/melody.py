@@ -212,7 +212,8 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
-    """Centred moving average over ``n`` frames, renormalised at the edges."""
+    """Centred moving average over ``n`` frames (at most ``len(x)``), renormalised at the edges."""
+    n = min(n, len(x))  # np.convolve(..., "same") returns the longer input's length
     if n <= 1 or len(x) < 2:
         return x.astype(float)
     k = np.ones(n)

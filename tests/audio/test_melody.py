@@ -414,3 +414,20 @@ def test_note_change_within_vibrato_splits(first, second):
     np.testing.assert_allclose(notes["onset_s"], [0.1, 1.1], atol=0.025)
     np.testing.assert_allclose(notes["midi"], [first, second], atol=0.2)
     assert notes["vibrato"].all()
+
+
+@pytest.mark.parametrize("n_frames", [2, 6, 12, 20])
+def test_short_steep_pieces_do_not_break_segmentation(n_frames):
+    """A voiced run shorter than the glide smoother (13 frames) used to index past its end."""
+    from neuromer.audio.melody import _boxcar
+
+    assert len(_boxcar(np.arange(5.0), 13)) == 5
+    hop = 256 / 22050
+    n = n_frames + 20
+    f0 = np.full(n, np.nan)
+    f0[10:10 + n_frames] = 220.0 * 2 ** (np.linspace(0, 4, n_frames) / 12)  # 4 semitones, steep
+    voiced = np.isfinite(f0)
+    c = Contour(times=np.arange(n) * hop, f0_hz=f0, voiced=voiced, salience=np.where(voiced, 0.9, 0.0),
+                rms=np.where(voiced, 0.1, 1e-4), layers=voiced.astype(int), hop_s=hop)
+    notes = note_events(c)
+    assert len(notes) <= 2 and (notes["duration_s"] <= n_frames * hop + 1e-9).all()

@@ -193,3 +193,18 @@ def test_viterbi_ignores_a_blip_and_follows_a_lasting_change():
     path = _viterbi(ev, penalty=1.0)
     assert (path[:25] == 0).all() and (path[25:] == 2).all()
     assert (_viterbi(ev, penalty=0.0) == ev.argmax(axis=1)).all()
+
+
+@pytest.mark.slow
+def test_the_demo_stimuli_analyse(tmp_path):
+    """The stimuli `make demo` analyses (seed 0, 8 per study), with melody: a regression guard, as
+    the demo once failed on a note shorter than the glide smoother while the suite passed."""
+    from neuromer.simulate import simulate_study
+
+    study = simulate_study(tmp_path / "study", n_subjects=1, n_trials=8, seed=0)
+    table = stimulus_table({p.stem: p for p in study.stimuli}, cache_dir=tmp_path / "cache")
+    assert table["stimulus_id"].nunique() == 8
+    found = table.filter(like="audio_").notna().any()
+    # the synthetic stimuli have no vibrato or tremolo: only those columns may be empty
+    assert set(found[~found].index) <= {"audio_melody_vibrato_rate_hz", "audio_melody_vibrato_extent_cents",
+                                        "audio_tremolo_rate_hz", "audio_tremolo_extent_db"}
