@@ -220,6 +220,30 @@ def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(x, k, "same") / np.convolve(np.ones(len(x)), k, "same")
 
 
+def _vibrato_period(r: np.ndarray, hop: float) -> int:
+    """Period (frames) of the strongest 4-8 Hz oscillation of the (vibrato-free-detrended) pitch
+    ``r``: the lag of the highest autocorrelation."""
+    lags = np.arange(max(1, int(round(0.125 / hop))), int(round(0.25 / hop)) + 1)
+    lags = lags[lags < len(r)]
+    if not len(lags):
+        return max(1, int(round(1 / 6 / hop)))
+    r = r - r.mean()
+    ac = [np.dot(r[:-lag], r[lag:]) / (len(r) - lag) for lag in lags]
+    return int(lags[int(np.argmax(ac))])
+
+
+def _step_frame(p: np.ndarray, lo: int, hi: int, sign: float, period: int) -> int:
+    """The frame in ``[lo, hi)`` where the mean of ``p`` over the next ``period`` frames exceeds
+    (``sign`` > 0) or falls below the mean over the previous ``period`` most (windows clipped at
+    the ends): a step under a vibrato of that period, whose whole cycles average out."""
+    n = len(p)
+    cs = np.concatenate([[0.0], np.cumsum(p)])
+    c = np.arange(lo, max(lo + 1, hi))
+    l0, r1 = np.maximum(0, c - period), np.minimum(n, c + period)
+    step = (cs[r1] - cs[c]) / np.maximum(1, r1 - c) - (cs[c] - cs[l0]) / np.maximum(1, c - l0)
+    return int(c[np.argmax(sign * step)])
+
+
 def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_min_st, glide_min_n):
     """Split a jump-free pitch piece (MIDI) into notes.
 
@@ -236,7 +260,7 @@ def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_mi
     reach = (n_a + n_b) // 2
     items, pos = [], 0
     moving = np.sign(slope) * (np.abs(slope) > glide_slope)
-    events = []
+    events, period = [], None
     for a, b in _runs(moving != 0):
         for a2, b2 in _runs(moving[a:b] > 0) + _runs(moving[a:b] < 0):
             a2, b2 = a + a2, a + b2
@@ -244,7 +268,17 @@ def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_mi
             steady_move = pv[min(n - 1, b2 - 1 + reach)] - pv[max(0, a2 - reach)]
             if abs(steady_move) <= jump_st or np.sign(steady_move) != np.sign(extent):
                 continue  # vibrato or a wobble, not a change of note
-            if abs(extent) >= glide_min_st and b2 - a2 >= glide_min_n:
+            lo, hi = max(0, a2 - smooth_n), min(n, b2 + smooth_n)
+            back = (-np.sign(extent) * np.diff(p[lo:hi])).max(initial=0.0)
+            if abs(extent) > jump_st and n > 2 * smooth_n and back > jump_st / 2:
+                # a note change within a wide vibrato (the pitch swings back steeply around it):
+                # the change is where the pitch averaged over one vibrato period steps most
+                if period is None:
+                    period = _vibrato_period(p - pv, hop)
+                c = _step_frame(p, max(1, a2 - smooth_n // 2), min(n - 1, b2 + smooth_n // 2),
+                                np.sign(extent), period)
+                events.append((c, c, "cut", 0.0))
+            elif abs(extent) >= glide_min_st and b2 - a2 >= glide_min_n:
                 # measured on the (median-filtered) pitch: the run ends lie on the steady parts
                 events.append((a2, b2, "glide", float(p[b2 - 1] - p[a2])))
             elif abs(extent) > jump_st:
@@ -357,9 +391,10 @@ def _transitions(p: np.ndarray, jump_st: float) -> list[tuple[int, int, float, f
     """Fast pitch transitions of ``p``: ``(a, b, peak, span)`` where the pitch moves from
     ``p[a]`` to ``p[b]`` (``b - a <= _TRANSITION_MAX_N`` frames, each moving the same way by more
     than a quarter of the steepest, ``peak`` > ``jump_st / 2``) by ``span`` > ``jump_st``
-    semitones (signed)."""
+    semitones (signed). Transitions do not overlap; one that runs into a steeper frame (a
+    vibrato swing leading into a note change) is measured around that frame."""
     d = np.diff(p)
-    out, done = [], -1
+    out, done = [], 0
     for k in np.flatnonzero(np.abs(d) > jump_st / 2):
         if k < done:
             continue  # inside the previous transition
@@ -367,11 +402,18 @@ def _transitions(p: np.ndarray, jump_st: float) -> list[tuple[int, int, float, f
         a = b = k
         while b + 1 < len(d) and sign * d[b + 1] > sign * d[b]:
             b += 1  # on to the steepest frame
-        peak = abs(d[b])
-        while a > 0 and sign * d[a - 1] > peak / 4:
-            a -= 1
-        while b + 1 < len(d) and sign * d[b + 1] > peak / 4:
-            b += 1
+        for _ in range(2):
+            peak = abs(d[b])
+            while a > done and sign * d[a - 1] > peak / 4:
+                a -= 1
+            while b + 1 < len(d) and sign * d[b + 1] > peak / 4:
+                b += 1
+            m = a + int(np.argmax(sign * d[a: b + 1]))
+            if sign * d[m] <= peak:
+                break
+            # a local peak (a vibrato's swing) ran into a steeper frame (a note change moving
+            # the same way): measure the transition around that frame instead
+            a = b = m
         done = b + 1
         peak = max(peak, float(np.abs(d[a: b + 1]).max()))
         span = p[b + 1] - p[a]
@@ -427,7 +469,10 @@ def note_events(contour: Contour, *, min_note_s=0.08, jump_st=0.6, smooth_s=0.15
     a phrase end); a shorter steep run of more than ``jump_st`` is a fast note change. A steep
     run only counts when the pitch averaged over 0.45 s (which removes any 4-8 Hz vibrato) moves
     by more than ``jump_st`` too -- this also catches slower changes between notes with a wide
-    (+-100-150 cent) vibrato, though their onsets may then be off by up to ~0.1 s. Stretches
+    (+-100-150 cent) vibrato. Where the raw pitch swings back by more than ``jump_st / 2`` in one
+    frame around such a run (a wide vibrato, never a plain glide), the run is a note change, not a
+    glissando, placed where the pitch averaged over one vibrato period (the strongest 4-8 Hz
+    autocorrelation lag) steps most: within ~30 ms for 6-7 Hz vibratos of +-100 cents. Stretches
     shorter than ``min_note_s`` are dropped as transitions.
 
     Repeated notes of the same pitch are separated in two ways. (1) Where the level dips at

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._checks import check_file
+from .._checks import check_file, ensure_dir
 from .._logging import logger
 from ..errors import NeuromerError
 from ..io._atomic import atomic_path
@@ -39,7 +39,7 @@ from .features import (PITCH_CLASSES, SR, FrameFeatures, frame_features, key_chr
                        load_audio, tempo_from_tempogram)
 
 #: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 _NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
 #: Full width (s) of the triangular weighting of the chroma around a window for its key and mode.
 KEY_CONTEXT_S = 16.0
@@ -301,7 +301,7 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         settings = {"v": CACHE_VERSION, "grid": [grid.window_s, grid.hop_s] if windowed else None,
                     "melody": melody, "vocal": vocal, "emotion": emotion}
         key = hashlib.sha256((content_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
-        cache = Path(cache_dir) / f"{key[:32]}.parquet"
+        cache = ensure_dir(cache_dir, "cache folder") / f"{key[:32]}.parquet"
         if cache.is_file():
             logger.info("audio features of %s from cache %s", path, cache.name)
             return pd.read_parquet(cache)

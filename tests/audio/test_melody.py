@@ -431,3 +431,29 @@ def test_short_steep_pieces_do_not_break_segmentation(n_frames):
                 rms=np.where(voiced, 0.1, 1e-4), layers=voiced.astype(int), hop_s=hop)
     notes = note_events(c)
     assert len(notes) <= 2 and (notes["duration_s"] <= n_frames * hop + 1e-9).all()
+
+
+def vibrato_melody(seed, extent_cents=100.0, rate_hz=6.0, n_notes=6, note_s=0.5, lead_s=0.1):
+    """Legato notes of ``note_s``, steps of +-2 to +-5 semitones, each note with its own vibrato
+    phase. Returns (signal, onsets, midis)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(2, 6, n_notes - 1) * rng.choice([-1, 1], n_notes - 1)
+    midis = rng.integers(55, 70) + np.concatenate([[0], np.cumsum(steps)])
+    phases = rng.uniform(0, 2 * np.pi, n_notes)
+    t = seconds(n_notes * note_s)
+    k = np.minimum((t / note_s).astype(int), n_notes - 1)
+    midi = midis[k] + extent_cents / 100 * np.sin(2 * np.pi * rate_hz * t + phases[k])
+    y = np.concatenate([np.zeros(int(round(lead_s * SR))), tone(midi_hz(midi))])
+    return y, lead_s + note_s * np.arange(n_notes), midis
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("rate_hz", [6.0, 7.0])
+def test_note_changes_within_wide_vibrato_onsets(seed, rate_hz):
+    # +-100 cents: where the swing runs against the step no fast transition is clear, and the
+    # change is placed where the pitch averaged over one vibrato period steps
+    y, onsets, midis = vibrato_melody(seed, rate_hz=rate_hz)
+    notes = note_events(f0_contour(y, SR))
+    assert len(notes) == len(midis)
+    np.testing.assert_allclose(notes["onset_s"], onsets, atol=0.03)
+    np.testing.assert_allclose(notes["midi"], midis, atol=0.3)
