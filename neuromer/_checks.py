@@ -74,6 +74,17 @@ def check_file(path: str | os.PathLike, name: str = "path", *, must_exist: bool 
     return path
 
 
+def ensure_dir(path: str | os.PathLike, name: str = "folder") -> Path:
+    """Create the folder ``path`` (and parents) if needed, raising :class:`DataFormatError` if a file is in the way."""
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataFormatError(f"{path}: cannot use it as the {name}: it (or a parent) is a file, "
+                              "not a folder.") from None
+    return path
+
+
 def check_array(x: Any, name: str, *, ndim: int | None = None, finite: bool = False) -> np.ndarray:
     """Return ``x`` as an ndarray, checking its number of dimensions (and finiteness)."""
     try:

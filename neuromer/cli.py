@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import NeuromerError
+from .errors import MarkerError, NeuromerError
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -74,11 +74,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_epochs(args: argparse.Namespace) -> int:
-    from .io import read_any_trials
+    from .io import is_trials_file, read_any_trials
     from .protocol import read_protocol
 
     protocol = read_protocol(args.protocol, check_files=False) if args.protocol else None
-    trials = read_any_trials(args.input, protocol=protocol, sfreq=args.sfreq)
+    sfreq = 128.0 if args.sfreq is None else args.sfreq
+    trials = read_any_trials(args.input, protocol=protocol, sfreq=sfreq)
+    if args.sfreq is not None and is_trials_file(args.input) and abs(args.sfreq - trials.sfreq) > 1e-9:
+        raise NeuromerError(f"{args.input}: --sfreq {args.sfreq:g} given, but trials files are not resampled "
+                            f"(this one is at {trials.sfreq:g} Hz); leave --sfreq out to convert as is.")
+    if len(trials) == 0:
+        raise MarkerError(f"{args.input}: no complete trial found (markers missing or not matching the "
+                          "protocol's stimuli); nothing written.")
     out = trials.save(args.out, overwrite=args.overwrite)
     print(f"{trials} -> {out}")
     if len(trials.dropped):
@@ -220,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="recording (XDF, BDF, EDF, FIF, ...) or trials file")
     p.add_argument("--protocol", help="protocol TOML file or shipped name (e.g. deap)")
     p.add_argument("--out", required=True, help="output file: .dat, .mat or -epo.fif")
-    p.add_argument("--sfreq", type=float, default=128.0, help="resample to this rate in Hz (default 128)")
+    p.add_argument("--sfreq", type=float, default=None,
+                   help="resample a recording to this rate in Hz (default 128; trials files keep their rate)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_epochs)
 

@@ -193,8 +193,9 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
 
     raw = session.raw
     picks = [i for i, t in enumerate(raw.get_channel_types()) if t != "stim"]
-    if sfreq is not None and abs(float(sfreq) - session.sfreq) > 1e-9:
+    if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
+    if sfreq is not None and abs(sfreq - session.sfreq) > 1e-9:
         raw = raw.copy().pick(picks).resample(sfreq, npad="auto", verbose="error")
         picks = list(range(len(raw.ch_names)))
     rate = float(raw.info["sfreq"])

@@ -28,12 +28,15 @@ def _write(table: pd.DataFrame, path: str, overwrite: bool) -> None:
     logger.info("wrote %s (%d rows x %d columns)", path, *table.shape)
 
 
-def _read_table(path: str, what: str) -> pd.DataFrame:
+def _read_table(path: str, what: str, prefix: str = "") -> pd.DataFrame:
     path = check_file(path, what)
     try:
-        return pd.read_parquet(path)
+        table = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for a bad file
         raise DataFormatError(f"{path}: not a readable Parquet {what} table ({type(exc).__name__}: {exc}).") from None
+    if prefix and not any(str(c).startswith(prefix) for c in table.columns):
+        raise DataFormatError(f"{path}: the {what} table has no {prefix}* feature columns (wrong table?).")
+    return table
 
 
 def _read_trials(path: str):
@@ -66,9 +69,9 @@ def _cmd_align(args) -> int:
     from .align import align
 
     trials = _read_trials(args.trials)
-    audio = _read_table(args.audio, "--audio") if args.audio else None
-    eeg = False if args.no_eeg else (_read_table(args.eeg, "--eeg") if args.eeg else None)
-    physio = False if args.no_physio else (_read_table(args.physio, "--physio") if args.physio else None)
+    audio = _read_table(args.audio, "--audio", "audio_") if args.audio else None
+    eeg = False if args.no_eeg else (_read_table(args.eeg, "--eeg", "eeg_") if args.eeg else None)
+    physio = False if args.no_physio else (_read_table(args.physio, "--physio", "physio_") if args.physio else None)
     table = align(trials, audio, eeg=eeg, physio=physio, grid=_grid(args), audio_latency_s=args.audio_latency_s)
     _write(table, args.out, args.overwrite)
     print(f"{args.out}: {len(table)} windows x {len(table.columns)} columns")

@@ -44,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from ._checks import ensure_dir
 from ._logging import logger
 from .errors import NeuromerError
 from .io._atomic import atomic_path, write_table
@@ -149,9 +150,44 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
         if other != f:  # their outputs would overwrite each other
             raise NeuromerError(f"{where}: inputs {other} and {f} both read as subject {subject_id(f)!r}; "
                                 "rename one or narrow 'study.inputs'.")
+    _check_values(sections, where)
     if sections["execution"]["workers"] < 1:
         raise NeuromerError(f"{where}: 'execution.workers' must be >= 1.")
     return cfg
+
+
+def _check_values(sections: dict[str, dict[str, Any]], where: str) -> None:
+    """Type and range checks of the settings whose defaults are booleans or numbers."""
+    for name, defaults in DEFAULTS.items():
+        for key, default in defaults.items():
+            value = sections[name][key]
+            if isinstance(default, bool):
+                ok, kind = isinstance(value, bool), "true or false"
+            elif isinstance(default, int):
+                ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+            elif isinstance(default, float):
+                ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and bool(np.isfinite(value)))
+                kind = "a finite number"
+            else:
+                continue
+            if not ok:
+                raise NeuromerError(f"{where}: '{name}.{key}' must be {kind}, got {value!r}.")
+    positive = [("windows", "window_s"), ("windows", "hop_s"), ("preprocess", "sfreq")]
+    non_negative = [("features", "audio_latency_s"), ("models", "n_permutations"), ("models", "k_best")]
+    for name, key in positive + non_negative:
+        value = sections[name][key]
+        if value < 0 or (value == 0 and (name, key) in positive):
+            kind = "> 0" if (name, key) in positive else ">= 0"
+            raise NeuromerError(f"{where}: '{name}.{key}' must be {kind}, got {value!r}.")
+    if sections["models"]["n_jobs"] == 0:
+        raise NeuromerError(f"{where}: 'models.n_jobs' must be >= 1 (or negative: all CPUs but N-1), got 0.")
+    from .models.estimators import ESTIMATORS
+
+    names = list(dict.fromkeys(n for group in ESTIMATORS.values() for n in group))
+    if sections["models"]["estimator"] not in names:
+        raise NeuromerError(f"{where}: 'models.estimator' must be one of {', '.join(names)}, "
+                            f"got {sections['models']['estimator']!r}.")
 
 
 # --------------------------------------------------------------------------- hashing / ids
@@ -371,8 +407,7 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
     """
     workers = workers or cfg["execution"]["workers"]
     scheduler = scheduler if scheduler is not None else cfg["execution"]["scheduler"]
-    out = cfg.out
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(cfg.out, "run folder")
     record = {"config": cfg.sections, "config_path": str(cfg.path) if cfg.path else None,
               "versions": _versions(), "python": platform.python_version(),
               "inputs": {str(p): file_hash(p) for p in cfg.inputs}, "subjects": {},

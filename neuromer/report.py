@@ -35,7 +35,13 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file():
         raise NeuromerError(f"{run_dir}: not a run folder (no run.json).")
-    record = json.loads((run_dir / "run.json").read_text())
+    try:
+        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise NeuromerError(f"{run_dir / 'run.json'}: not valid JSON ({exc}); rerun `neuromer run` to "
+                            "rewrite it.") from None
+    if not isinstance(record, dict):
+        raise NeuromerError(f"{run_dir / 'run.json'}: expected a JSON object, got {type(record).__name__}.")
     group = run_dir / "group"
     report = mne.Report(title=f"neuromer report: {record.get('config', {}).get('study', {}).get('name') or run_dir.name}",
                         verbose="error")

@@ -96,3 +96,46 @@ def test_epochs_refuses_overwrite(tmp_path, capsys, study, study_protocol):
     code, _, err = run(capsys, "epochs", str(study.xdf[0]), "--protocol", str(study.protocol), "--out", str(dest))
     assert code == 2 and "refusing to overwrite" in err
     assert dest.read_bytes() == b"user data"
+
+
+def test_out_path_is_a_directory_or_under_a_file(tmp_path, capsys, study):
+    trials = str(study.deap[0])
+    folder = tmp_path / "x.parquet"
+    folder.mkdir()
+    code, _, err = run(capsys, "features", "eeg", trials, "--out", str(folder), "--overwrite")
+    assert code == 2 and "internal error" not in err and "x.parquet: is a directory" in err
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    code, _, err = run(capsys, "epochs", trials, "--out", str(blocker / "x.dat"))
+    assert code == 2 and "internal error" not in err and "blocker" in err and "a file is in the way" in err
+
+
+def test_epochs_without_trials_writes_nothing(tmp_path, capsys, study):
+    dest = tmp_path / "x.dat"
+    code, _, err = run(capsys, "epochs", str(study.xdf[0]), "--protocol", "deap", "--out", str(dest))
+    assert code == 2 and "no complete trial found" in err and study.xdf[0].name in err
+    assert not dest.exists()
+
+
+def test_epochs_sfreq_checked(tmp_path, capsys, study):
+    code, _, err = run(capsys, "epochs", str(study.xdf[0]), "--protocol", str(study.protocol),
+                       "--out", str(tmp_path / "a.dat"), "--sfreq", "nan")
+    assert code == 2 and "'sfreq'" in err and not (tmp_path / "a.dat").exists()
+    code, _, err = run(capsys, "epochs", str(study.deap[0]), "--out", str(tmp_path / "b.dat"), "--sfreq", "64")
+    assert code == 2 and "--sfreq 64" in err and study.deap[0].name in err
+    code, _, err = run(capsys, "epochs", str(study.deap[0]), "--out", str(tmp_path / "c-epo.fif"))
+    assert code == 0 and (tmp_path / "c-epo.fif").exists()
+
+
+def test_report_with_corrupt_run_json(tmp_path, capsys):
+    (tmp_path / "run.json").write_text("{bad json")
+    code, _, err = run(capsys, "report", str(tmp_path))
+    assert code == 2 and "internal error" not in err and "run.json: not valid JSON" in err
+
+
+def test_align_rejects_a_table_of_the_wrong_modality(tmp_path, capsys, study):
+    trials, physio = str(study.deap[0]), tmp_path / "physio.parquet"
+    code, _, _ = run(capsys, "features", "physio", trials, "--out", str(physio))
+    assert code == 0
+    code, _, err = run(capsys, "align", trials, "--out", str(tmp_path / "a.parquet"), "--eeg", str(physio))
+    assert code == 2 and "physio.parquet: the --eeg table has no eeg_* feature columns" in err

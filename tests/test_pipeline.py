@@ -3,6 +3,7 @@ shuffled labels, resumes after a kill, isolates a corrupt subject, writes a comp
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,3 +214,27 @@ def test_config_errors_name_the_field(tmp_path):
         (tmp_path / d / "sub-01.xdf").write_bytes(b"XDF:")
     with pytest.raises(NeuromerError, match="both read as subject '01'"):
         make_config({"study": {"inputs": ["a/*.xdf", "b/*.xdf"]}}, path=tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("models", "n_jobs", 0, "'models.n_jobs' must be >= 1"),
+    ("models", "n_jobs", "two", "'models.n_jobs' must be an integer"),
+    ("models", "estimator", "magic", "'models.estimator' must be one of"),
+    ("models", "n_permutations", -3, "'models.n_permutations' must be >= 0"),
+    ("windows", "window_s", 0, "'windows.window_s' must be > 0"),
+    ("windows", "hop_s", "half", "'windows.hop_s' must be a finite number"),
+    ("features", "audio_latency_s", "zero", "'features.audio_latency_s' must be a finite number"),
+    ("preprocess", "enabled", "yes", "'preprocess.enabled' must be true or false"),
+])
+def test_config_values_are_checked(tmp_path, section, key, value, message):
+    (tmp_path / "a.xdf").write_bytes(b"")
+    with pytest.raises(NeuromerError, match=rf"c\.toml: {re.escape(message)}"):
+        make_config({"study": {"inputs": ["*.xdf"]}, section: {key: value}}, path=tmp_path / "c.toml")
+
+
+def test_run_folder_that_is_a_file(tmp_path):
+    (tmp_path / "a.xdf").write_bytes(b"")
+    (tmp_path / "run").write_text("a file")
+    cfg = make_config({"study": {"inputs": ["*.xdf"], "out": "run"}}, path=tmp_path / "c.toml")
+    with pytest.raises(NeuromerError, match="run: cannot use it as the run folder"):
+        run(cfg, report=False)

@@ -75,12 +75,12 @@ def _cmd_predict(args) -> int:
 def _cmd_separate(args) -> int:
     import soundfile as sf
 
+    from .._checks import ensure_dir
     from ..io._atomic import atomic_path
     from .features import load_audio
     from .separation import separate_vocals
 
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(args.out_dir, "--out-dir folder")
     for f in args.audio:
         y, sr = load_audio(f)
         parts = dict(zip(("vocals", "accompaniment"), separate_vocals(y, sr)))

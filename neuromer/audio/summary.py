@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -320,7 +319,6 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         table.insert(0, "window", -1)
     table.insert(3, "duration_s", duration)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache, overwrite=True) as tmp:
             table.to_parquet(tmp, index=False)
     return table

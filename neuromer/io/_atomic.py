@@ -25,9 +25,16 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     ...     df.to_parquet(tmp)
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(f"{path}: is a directory; expected an output file path.")
     if not overwrite and path.exists():
         raise DataFormatError(f"{path}: file exists; refusing to overwrite it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataFormatError(
+            f"{path}: cannot create the output folder {path.parent} (a file is in the way)."
+        ) from None
     # end with the full target name so writers that dispatch on it (mne's -epo.fif) still work
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{path.name}", dir=path.parent)
     os.close(fd)

@@ -224,6 +224,8 @@ def read_deap(path: str | os.PathLike, *, subject: str | None = None) -> Trials:
     if not isinstance(data, np.ndarray) or data.ndim != 3 or data.dtype.kind not in "fiu":
         raise DataFormatError(f"{path}: 'data' must be a numeric array (trials, channels, samples), got "
                               f"{_describe(data)}.")
+    if data.shape[0] == 0:
+        raise DataFormatError(f"{path}: 'data' holds no trials (shape {data.shape}).")
     if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "fiu" or labels.shape != (data.shape[0], 4):
         raise DataFormatError(f"{path}: 'labels' must be a numeric ({data.shape[0]}, 4) array, got "
                               f"{_describe(labels)}.")

@@ -174,6 +174,7 @@ def _resolve_input(path: Path, subject: str | None) -> Path:
     if not path.is_dir():
         return path
     files = sorted((path / "xdf").glob("*.xdf")) if (path / "xdf").is_dir() else sorted(path.glob("*.xdf"))
+    files = [f for f in files if f.is_file()]
     if not files:
         raise DataFormatError(f"{path}: folder has no XDF recordings (expected xdf/sub-XX.xdf).")
     if subject is None:

@@ -67,3 +67,13 @@ def test_train_predict_and_separate(tmp_path, clips, capsys):
     vocals, sr = sf.read(tmp_path / "sep" / "clip0.vocals.wav")
     backing, _ = sf.read(tmp_path / "sep" / "clip0.accompaniment.wav")
     assert sr == SR and len(vocals) == len(backing) == int(4.5 * SR)
+
+
+def test_cache_and_out_dir_that_are_files(tmp_path, clips, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    code, _, err = run(capsys, "audio", "features", clips[0], "--out", str(tmp_path / "x.parquet"), "-q",
+                       "--no-melody", "--cache", str(blocker))
+    assert code == 2 and "internal error" not in err and "blocker" in err and "cache folder" in err
+    code, _, err = run(capsys, "audio", "separate", clips[0], "--out-dir", str(blocker))
+    assert code == 2 and "internal error" not in err and "blocker" in err and "--out-dir" in err

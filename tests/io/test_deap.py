@@ -346,3 +346,11 @@ def test_bdf_unreadable(tmp_path):
         read_deap_bdf(tmp_path / "s01.bdf")
     with pytest.raises(DataFormatError, match="file not found"):
         read_deap_bdf(tmp_path / "nope.bdf")
+
+
+def test_zero_trials_rejected(tmp_path):
+    path = tmp_path / "s01.dat"
+    with open(path, "wb") as fh:
+        pickle.dump({"data": np.zeros((0, 40, 8064)), "labels": np.zeros((0, 4))}, fh)
+    with pytest.raises(DataFormatError, match=r"s01\.dat: 'data' holds no trials"):
+        read_deap(path)

@@ -171,3 +171,9 @@ def test_play_continuous_recording_with_annotations(tmp_path):
     assert [r[0] for r in mk["time_series"]] == ["stim_on/a", "stim_off/a"]
     assert np.diff(mk["time_stamps"])[0] == pytest.approx(1.0 / 4, abs=2e-3)
     assert mk["time_stamps"][0] - sig["time_stamps"][0] == pytest.approx(0.5 / 4, abs=2e-3)
+
+
+def test_folder_whose_only_xdf_is_a_directory(tmp_path):
+    (tmp_path / "x.xdf").mkdir()
+    with pytest.raises(DataFormatError, match="folder has no XDF recordings"):
+        load_tracks(tmp_path)
