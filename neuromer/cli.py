@@ -49,6 +49,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 print(f"  stream type={s.type} name={s.name or '-'}: {len(s.channels)} channels")
             return 0
         if is_trials_file(path):
+            if args.events:
+                raise NeuromerError(f"{path}: holds trials already; --events applies to recordings only.")
             trials = read_trials(path)
             print(trials)
             print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(trials.ch_names, trials.ch_types)))
@@ -59,7 +61,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
             print(xdf_info(path).to_string(index=False))
         protocol = read_protocol(args.protocol) if args.protocol else None
-        session = read_session(path, protocol=protocol)
+        session = read_session(path, protocol=protocol, events=args.events, encoding=args.encoding)
         print(session)
         raw = session.raw
         print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(raw.ch_names, raw.get_channel_types())))
@@ -68,8 +70,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
             counts = markers["description"].value_counts()
             print(f"markers: {len(markers)} ({len(counts)} distinct); most common:")
             print(counts.head(10).to_string())
+        trig = session.provenance.get("triggers")
+        if trig:
+            codes = ", ".join(f"{c} ({n})" for c, n in list(trig["codes"].items())[:12])
+            print(f"trigger channel {trig['channel']} (low {trig['trigger_bits']} bits): {trig['n_events']} events"
+                  + (f", codes {codes}" if codes else ""))
         if len(session.trials):
             print(session.trials.to_string(index=False, max_rows=50))
+        elif protocol is not None:
+            from .io.triggers import explain_unmatched
+
+            print(f"trials: none; {explain_unmatched(session.markers, protocol, triggers=trig)}")
     return 0
 
 
@@ -79,7 +90,8 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
 
     protocol = read_protocol(args.protocol, check_files=False) if args.protocol else None
     sfreq = 128.0 if args.sfreq is None else args.sfreq
-    trials = read_any_trials(args.input, protocol=protocol, sfreq=sfreq)
+    trials = read_any_trials(args.input, protocol=protocol, sfreq=sfreq, events=args.events,
+                             encoding=args.encoding)
     if args.sfreq is not None and is_trials_file(args.input) and abs(args.sfreq - trials.sfreq) > 1e-9:
         raise NeuromerError(f"{args.input}: --sfreq {args.sfreq:g} given, but trials files are not resampled "
                             f"(this one is at {trials.sfreq:g} Hz); leave --sfreq out to convert as is.")
@@ -219,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "supported file (XDF, DEAP .dat/.mat/.bdf, EDF/BDF/FIF/..., -epo.fif, .toml).")
     p.add_argument("path", help="the file to describe")
     p.add_argument("--protocol", help="protocol TOML (or shipped name) to find trials from markers")
+    _add_marker_options(p)
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("epochs", help="cut a recording into DEAP-style trials",
@@ -230,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sfreq", type=float, default=None,
                    help="resample a recording to this rate in Hz (default 128; trials files keep their rate)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_marker_options(p)
     p.set_defaults(func=_cmd_epochs)
 
     p = sub.add_parser("demo", help="simulate a small study and run the pipeline on it",
@@ -261,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     for register in _extensions():
         register(sub)
     return parser
+
+
+def _add_marker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", metavar="FILE",
+                   help="CSV/TSV of extra markers: onset in s from the first sample (onset/onset_s/time) and a "
+                        "code or marker text (code/description/marker/value/trial_type)")
+    p.add_argument("--encoding", help="text encoding of EDF/BDF annotations (default utf8; latin-1 is tried "
+                                      "with a warning when utf8 fails)")
 
 
 def _extensions():

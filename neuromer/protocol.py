@@ -8,13 +8,25 @@ File layout::
 
     [protocol]                  # name, description
     [timing]                    # baseline_s, stimulus_s, rating_s, inter_trial_s
-    [markers]                   # trial_start, baseline_start, stimulus_on, stimulus_off, rating, trial_end
+    [markers]                   # trial_start, baseline_start, stimulus_on, stimulus_off, rating, trial_end,
+                                # trigger_bits (8/16/24: low bits of a trigger channel read as codes)
+    [markers.codes]             # numeric trigger code -> marker (see below)
     [ratings]                   # scales = [...], min, max
     [[streams]]                 # type, name, channels = [...], kinds = [...] or kind = "eeg"
     [[stimuli]]                 # id, file (relative to the protocol file), [stimuli.meta]
 
 Marker templates may contain ``{stimulus_id}`` (stimulus on/off), ``{scale}`` and ``{value}``
 (ratings); e.g. ``stimulus_on = "stim_on/{stimulus_id}"`` matches ``"stim_on/s07"``.
+
+Numeric trigger codes (a BDF Status channel, FIF stim channel, BrainVision ``S  5``, an events
+file with a ``code`` column) are mapped to markers by ``[markers.codes]``: each key is a code
+(1-16777215), each value a marker kind or a marker string of the vocabulary::
+
+    [markers.codes]
+    1 = "trial_start"
+    3 = "stimulus_on"      # opens the next stimulus in the [[stimuli]] order
+    4 = "stimulus_off"     # closes the stimulus that is open
+    9 = "rating/valence/9" # any marker the templates above match
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ _ALLOWED = {
     "": {"protocol", "timing", "markers", "ratings", "streams", "stimuli"},
     "protocol": {"name", "description", "version"},
     "timing": {"baseline_s", "stimulus_s", "rating_s", "inter_trial_s"},
-    "markers": set(MARKER_KINDS),
+    "markers": set(MARKER_KINDS) | {"codes", "trigger_bits"},
     "ratings": {"scales", "min", "max"},
     "streams": {"type", "name", "channels", "kinds", "kind", "required"},
     "stimuli": {"id", "file", "meta"},
@@ -68,6 +80,10 @@ class Markers:
     stimulus_off: str | None = "stim_off/{stimulus_id}"
     rating: str | None = "rating/{scale}/{value}"
     trial_end: str | None = None
+    #: ``[markers.codes]``: (code, marker kind or marker string) pairs, code order.
+    codes: tuple[tuple[int, str], ...] = ()
+    #: Low bits of a trigger channel that hold the code (BioSemi Status: 16).
+    trigger_bits: int = 16
 
     def format(self, kind: str, **fields: Any) -> str:
         """The marker string for event ``kind``, e.g. ``format("stimulus_on", stimulus_id="s01")``."""
@@ -183,6 +199,10 @@ class Protocol:
                                for k in ("baseline_s", "stimulus_s", "rating_s", "inter_trial_s")]
         out += ["", "[markers]"] + [f"{k} = {_toml(getattr(self.markers, k))}" for k in MARKER_KINDS
                                     if getattr(self.markers, k) is not None]
+        if self.markers.trigger_bits != 16:
+            out.append(f"trigger_bits = {self.markers.trigger_bits}")
+        if self.markers.codes:
+            out += ["", "[markers.codes]"] + [f"{c} = {_toml(t)}" for c, t in self.markers.codes]
         out += ["", "[ratings]", f"scales = {_toml(list(self.ratings.scales))}",
                 f"min = {_toml(self.ratings.min)}", f"max = {_toml(self.ratings.max)}"]
         for s in self.streams:
@@ -311,7 +331,8 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
     if timing.stimulus_s <= 0:
         raise ProtocolError(f"{where}: 'timing.stimulus_s' must be > 0, got {timing.stimulus_s!r}.")
 
-    m = raw.get("markers", {})
+    m = dict(raw.get("markers", {}))
+    codes, trigger_bits = m.pop("codes", {}), m.pop("trigger_bits", 16)
     markers = Markers(**{k: _string(where, f"markers.{k}", v) for k, v in m.items()})
     for kind in MARKER_KINDS:
         template = getattr(markers, kind)
@@ -409,6 +430,49 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
             raise ProtocolError(f"{where}: '{label}.meta' must be a table.")
         stimuli.append(Stimulus(sid, file, dict(meta)))
 
+    markers = _code_table(where, codes, trigger_bits, markers, stimuli)
     return Protocol(name=name, description=str(head.get("description", "")), timing=timing,
                     markers=markers, ratings=ratings, streams=tuple(streams), stimuli=tuple(stimuli),
                     path=path)
+
+
+_CODE_KINDS = ("stimulus_on", "stimulus_off", "trial_start", "baseline_start", "trial_end")
+
+
+def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, stimuli: list) -> Markers:
+    """Validate ``[markers.codes]`` and ``markers.trigger_bits``; return the markers with them."""
+    import dataclasses
+
+    if isinstance(trigger_bits, bool) or trigger_bits not in (8, 16, 24):
+        raise ProtocolError(f"{where}: 'markers.trigger_bits' must be 8, 16 or 24, got {trigger_bits!r}.")
+    if not isinstance(codes, dict):
+        raise ProtocolError(f"{where}: 'markers.codes' must be a table ([markers.codes]) of code = marker.")
+    table = []
+    for key, value in codes.items():
+        label = f"markers.codes.{key}"
+        if not re.fullmatch(r"\d+", str(key).strip()) or not 1 <= int(key) < 1 << trigger_bits:
+            raise ProtocolError(f"{where}: '{label}': a code must be a whole number from 1 to "
+                                f"{(1 << trigger_bits) - 1} (markers.trigger_bits = {trigger_bits}), got {key!r}.")
+        value = _string(where, label, value).strip()
+        if value in _CODE_KINDS:
+            if value != "stimulus_on" and getattr(markers, value) is None:
+                raise ProtocolError(f"{where}: '{label}' = {value!r}, but the protocol defines no "
+                                    f"'markers.{value}' template.")
+            if value == "stimulus_on" and not stimuli:
+                raise ProtocolError(f"{where}: '{label}' = 'stimulus_on' opens the next stimulus in order, "
+                                    "but the protocol lists no [[stimuli]].")
+            if value in ("trial_start", "baseline_start", "trial_end") and "{" in getattr(markers, value):
+                raise ProtocolError(f"{where}: '{label}' = {value!r}: its template has fields to fill.")
+        elif value == "rating":
+            raise ProtocolError(f"{where}: '{label}' = 'rating' needs a scale and a value; map the code to a "
+                                f"full rating marker such as {markers.format('rating', scale='valence', value=5)!r}"
+                                if markers.rating else f"{where}: '{label}' = 'rating', but the protocol "
+                                "defines no 'markers.rating' template.")
+        elif markers.parse(value) is None:
+            raise ProtocolError(f"{where}: '{label}' = {value!r} is neither a marker kind "
+                                f"({', '.join(_CODE_KINDS)}) nor a marker the [markers] templates match.")
+        table.append((int(key), value))
+    codes_seen = [c for c, _ in table]
+    if len(set(codes_seen)) != len(codes_seen):  # "03" and "3" are the same code
+        raise ProtocolError(f"{where}: 'markers.codes' lists a code twice.")
+    return dataclasses.replace(markers, codes=tuple(sorted(table)), trigger_bits=int(trigger_bits))
