@@ -74,7 +74,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         if trig:
             codes = ", ".join(f"{c} ({n})" for c, n in list(trig["codes"].items())[:12])
             print(f"trigger channel {trig['channel']} (low {trig['trigger_bits']} bits): {trig['n_events']} events"
-                  + (f", codes {codes}" if codes else ""))
+                  + (f", codes {codes}" if codes else "") + (f"; rests at code {trig['rest_code']}"
+                                                             if trig.get("rest_code") else ""))
         if len(session.trials):
             print(session.trials.to_string(index=False, max_rows=50))
         elif protocol is not None:

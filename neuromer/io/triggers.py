@@ -48,8 +48,9 @@ def trigger_channel(raw: mne.io.BaseRaw) -> str | None:
     return next((by_key[k] for k in _PREFERRED if k in by_key), stim[0])
 
 
-def trigger_events(values: np.ndarray, *, trigger_bits: int = DEFAULT_TRIGGER_BITS) -> tuple[np.ndarray, np.ndarray]:
-    """Events of a trigger channel: samples where the masked code changes to a non-zero value.
+def trigger_events(values: np.ndarray, *, trigger_bits: int = DEFAULT_TRIGGER_BITS,
+                   rest_code: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Events of a trigger channel: samples where the masked code steps to a code other than rest.
 
     Parameters
     ----------
@@ -57,6 +58,10 @@ def trigger_events(values: np.ndarray, *, trigger_bits: int = DEFAULT_TRIGGER_BI
         The channel as read (integers stored as floats; negative values are two's complement).
     trigger_bits : int
         Low bits that hold the code (8, 16 or 24); higher bits are status flags and ignored.
+    rest_code : int | None
+        The code the channel rests at between events; ``None``: the most frequent masked code
+        (0 on most channels; BioSemi trigger lines left unconnected read high, so a port may rest
+        at e.g. 254 and pulse to 255). Steps back to the rest code, or to 0, are ends of events.
 
     Returns
     -------
@@ -68,7 +73,8 @@ def trigger_events(values: np.ndarray, *, trigger_bits: int = DEFAULT_TRIGGER_BI
     Notes
     -----
     A code already present at sample 0 is a state the port was in when recording started, not an
-    event, and is not counted (as :func:`mne.find_events` does by default).
+    event, and is not counted (as :func:`mne.find_events` does by default). A step from one
+    non-rest code straight to another (5 -> 3) is an event of the new code.
 
     Examples
     --------
@@ -80,11 +86,23 @@ def trigger_events(values: np.ndarray, *, trigger_bits: int = DEFAULT_TRIGGER_BI
     values = np.asarray(values, dtype=float).reshape(-1)
     if len(values) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    finite = np.isfinite(values)
-    codes = np.where(finite, np.rint(np.where(finite, values, 0)), 0).astype(np.int64) & ((1 << trigger_bits) - 1)
+    codes = _masked(values, trigger_bits)
+    if rest_code is None:
+        rest_code = _mode(codes)
     prev = np.concatenate([codes[:1], codes[:-1]])
-    idx = np.flatnonzero((codes != prev) & (codes != 0))
+    idx = np.flatnonzero((codes != prev) & (codes != 0) & (codes != rest_code))
     return idx, codes[idx]
+
+
+def _mode(codes: np.ndarray) -> int:
+    values, counts = np.unique(codes, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def _masked(values: np.ndarray, trigger_bits: int) -> np.ndarray:
+    values = np.asarray(values, dtype=float).reshape(-1)
+    finite = np.isfinite(values)
+    return np.where(finite, np.rint(np.where(finite, values, 0)), 0).astype(np.int64) & ((1 << trigger_bits) - 1)
 
 
 def trigger_markers(raw: mne.io.BaseRaw, *, trigger_bits: int = DEFAULT_TRIGGER_BITS,
@@ -98,18 +116,20 @@ def trigger_markers(raw: mne.io.BaseRaw, *, trigger_bits: int = DEFAULT_TRIGGER_
     description : list of str
         The code as text (``"5"``).
     summary : dict | None
-        ``{"channel": name, "n_events": n, "codes": {code: count}, "trigger_bits": bits}``;
-        ``None`` if the file has no stim channel.
+        ``{"channel": name, "n_events": n, "codes": {code: count}, "trigger_bits": bits,
+        "rest_code": code}``; ``None`` if the file has no stim channel.
     """
     name = trigger_channel(raw)
     if name is None:
         return np.empty(0), [], None
-    samples, codes = trigger_events(raw.get_data(picks=[name])[0], trigger_bits=trigger_bits)
+    values = raw.get_data(picks=[name])[0]
+    rest = _mode(_masked(values, trigger_bits)) if len(values) else 0
+    samples, codes = trigger_events(values, trigger_bits=trigger_bits, rest_code=rest)
     counts = Counter(int(c) for c in codes)
     summary = {"channel": name, "n_events": int(len(codes)), "codes": dict(sorted(counts.items())),
-               "trigger_bits": int(trigger_bits)}
-    logger.info("%s%s channel: %d events (%s)", f"{source}: " if source else "", name, len(codes),
-                _codes_text(counts) or "none")
+               "trigger_bits": int(trigger_bits), "rest_code": rest}
+    logger.info("%s%s channel: %d events (%s), resting at code %d", f"{source}: " if source else "", name,
+                len(codes), _codes_text(counts) or "none", rest)
     return samples / float(raw.info["sfreq"]), [str(int(c)) for c in codes], summary
 
 

@@ -83,12 +83,38 @@ def test_bdf_status_with_high_bits(tmp_path):
     assert len(m) == 40
     np.testing.assert_allclose(m["onset_s"], sorted(codes_at), atol=1e-9)
     assert m["description"].tolist() == [str(c) for _, c in sorted(codes_at.items())]
-    assert s.provenance["triggers"] == {"channel": "Status", "n_events": 40, "trigger_bits": 16,
+    assert s.provenance["triggers"] == {"channel": "Status", "n_events": 40, "trigger_bits": 16, "rest_code": 0,
                                         "codes": {c: sum(v == c for v in codes_at.values()) for c in range(1, 8)}}
     # an 8-bit port: codes above 255 keep their low byte only
     path8 = biosemi_bdf(tmp_path / "b8.bdf", {1.0: 0x0103, 2.0: 0x0204}, duration_s=4.0)
     assert read_raw_any(path8, trigger_bits=8).markers["description"].tolist() == ["3", "4"]
     assert read_raw_any(path8).markers["description"].tolist() == ["259", "516"]
+
+
+def test_bdf_port_resting_high(tmp_path):
+    """Unconnected BioSemi trigger lines read high: the port rests at 254 and pulses to 255.
+
+    This is the layout of BioSemi's own example file Newtest17-256.bdf (16 EEG channels, 40
+    pulses), where bit 16 also toggles; :func:`mne.find_events` with a 16-bit mask finds the same 40.
+    """
+    n = 60 * SF
+    word = np.full(n, 254, np.int64)
+    onsets = [1.0 + 1.4 * k for k in range(40)]
+    for k, t in enumerate(onsets):
+        word[int(t * SF):int(t * SF) + int(0.6 * SF)] = 255
+    word[: int(0.5 * SF)] = 255  # a pulse already under way when recording starts is no event
+    word |= np.where((np.arange(n) // (7 * SF)) % 2 == 1, 1 << 16, 0)  # the "new epoch" flag toggling
+    word |= 0xE00000  # CMS in range, speed mode bits
+    status = np.where(word >= 1 << 23, word - (1 << 24), word)
+    eeg = np.random.default_rng(5).standard_normal((16, n)) * 20
+    path = write_bdf(tmp_path / "rest.bdf", np.vstack([eeg, status]), EEG16 + ["Status"], SF, stim=(16,))
+    s = read_raw_any(path)
+    assert s.markers["description"].tolist() == ["255"] * 40
+    np.testing.assert_allclose(s.markers["onset_s"], [int(t * SF) / SF for t in onsets])
+    assert s.provenance["triggers"]["rest_code"] == 254
+    found = mne.find_events(mne.io.read_raw_bdf(path, verbose="error"), mask=0xFFFF, mask_type="and",
+                            verbose="error")
+    np.testing.assert_array_equal(found[:, 0], [int(t * SF) for t in onsets])
 
 
 def test_fif_stim_channel(tmp_path):
@@ -211,7 +237,7 @@ def test_cli_info_and_epochs_on_biosemi_bdf(tmp_path, capsys):
     path = biosemi_bdf(tmp_path / "sub-01.bdf", ONSETS_40)
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "40 markers" in out and "trigger channel Status (low 16 bits): 40 events, codes 255 (40)" in out
+    assert "40 markers" in out and "trigger channel Status (low 16 bits): 40 events, codes 255 (40)\n" in out
 
     plain = _protocol(tmp_path)
     assert main(["info", str(path), "--protocol", str(plain)]) == 0
