@@ -13,6 +13,7 @@ Electrode names are normalised to the 10-05 spelling (``Fc5.`` -> ``FC5``, ``EEG
 
 from __future__ import annotations
 
+import codecs
 import os
 import warnings
 from pathlib import Path
@@ -116,20 +117,27 @@ def read_raw_any(path: str | os.PathLike, *, events: str | os.PathLike | None = 
 def _read_raw(path: Path, encoding: str | None) -> mne.io.BaseRaw:
     """``mne.io.read_raw``; for EDF/BDF/GDF text that is not in ``encoding``, latin-1 with a warning."""
     is_edf = path.suffix.lower() in (".edf", ".bdf", ".gdf")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataFormatError(f"{path}: unknown text encoding {encoding!r} (e.g. utf8, latin1, cp1252).") from None
     kwargs = {"encoding": encoding} if is_edf and encoding else {}
     try:
         return mne.io.read_raw(path, preload=True, verbose="error", **kwargs)
-    except (UnicodeDecodeError, LookupError) as exc:
-        if isinstance(exc, LookupError) and not isinstance(exc, UnicodeError):
-            raise DataFormatError(f"{path}: unknown text encoding {encoding!r} ({exc}).") from None
-        if not is_edf or (encoding or "utf8").replace("-", "").lower() in ("latin1", "iso88591"):
-            raise DataFormatError(f"{path}: text not in {encoding or 'utf8'} ({exc}); "
-                                  "give its encoding (encoding=..., --encoding).") from None
-        logger.warning("%s: annotations/header are not %s (%s); reading them as latin-1. Give the "
-                       "encoding (encoding=..., --encoding) if characters look wrong.", path, encoding or "utf8", exc)
-        warnings.warn(f"{path}: EDF text is not {encoding or 'utf8'}; read as latin-1.", RuntimeWarning, stacklevel=3)
-        return _read_raw(path, "latin1")
     except Exception as exc:  # mne raises ValueError, RuntimeError, OSError... for bad files
+        # MNE reports undecodable EDF annotations with a plain Exception that suggests an encoding
+        undecodable = isinstance(exc, UnicodeDecodeError) or "encoding" in str(exc)
+        tried = codecs.lookup(encoding or "utf8").name
+        if is_edf and undecodable and tried != "iso8859-1":
+            logger.warning("%s: annotations are not %s text; reading them as latin-1. Give the encoding "
+                           "(encoding=..., --encoding) if characters look wrong.", path, encoding or "utf8")
+            warnings.warn(f"{path}: EDF annotations are not {encoding or 'utf8'}; read as latin-1.", RuntimeWarning,
+                          stacklevel=3)
+            return _read_raw(path, "latin1")
+        if is_edf and undecodable:
+            raise DataFormatError(f"{path}: annotations are not {encoding} text ({exc}); give their encoding "
+                                  "(encoding=..., --encoding).") from None
         raise DataFormatError(f"{path}: not a recording MNE can read ({type(exc).__name__}: {exc}).") from None
 
 

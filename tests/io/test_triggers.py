@@ -307,3 +307,101 @@ def test_events_on_xdf(tmp_path, study):
     late = _events_file(tmp_path / "late.csv", [(base.duration_s + 5, "x")], ("onset_s", "description"))
     with pytest.raises(DataFormatError, match="lies outside the recording"):
         read_session(xdf, events=late)
+
+
+# --------------------------------------------------------------------------- EDF text encoding, channel names
+def _eegbci_edf(path, annotations=("stim_on/café", "stim_off/café"), latin1=True) -> Path:
+    """An EDF+ like PhysioNet EEGBCI's: dotted names, and annotations in latin-1 (1 byte per é)."""
+    names = ["Fc5.", "Fc3.", "F3..", "Fz..", "F4..", "Fp1.", "Fpz.", "Fp2.", "Af3.", "Af4.", "T9..", "Iz.."]
+    rng = np.random.default_rng(4)
+    raw = mne.io.RawArray(rng.standard_normal((len(names), 20 * SF)) * 1e-5, mne.create_info(names, SF, "eeg"),
+                          verbose="error")
+    raw.set_annotations(mne.Annotations([2.0, 9.0], [0.0, 0.0], list(annotations)))
+    mne.export.export_raw(path, raw, verbose="error")
+    if latin1:  # re-encode each UTF-8 'é' (2 bytes) as latin-1 (1 byte), keeping the TAL length
+        body = path.read_bytes()
+        assert body.count(b"\xc3\xa9\x14\x00") == len(annotations)
+        path.write_bytes(body.replace(b"\xc3\xa9\x14\x00", b"\xe9\x14\x00\x00"))
+    return path
+
+
+def test_edf_latin1_annotations(tmp_path, capsys):
+    pytest.importorskip("edfio")
+    path = _eegbci_edf(tmp_path / "S001R04.edf")
+    with pytest.raises(Exception, match="encoding"):  # what MNE alone does
+        mne.io.read_raw_edf(path, verbose="error")
+    with pytest.warns(RuntimeWarning, match="not utf8; read as latin-1"):
+        s = read_raw_any(path)
+    assert s.markers["description"].tolist() == ["stim_on/café", "stim_off/café"]
+    s = read_raw_any(path, encoding="latin1")  # no warning when the encoding is given
+    assert s.markers["description"].tolist() == ["stim_on/café", "stim_off/café"]
+    with pytest.raises(DataFormatError, match="unknown text encoding 'klingon'"):
+        read_raw_any(path, encoding="klingon")
+    proto = _protocol(tmp_path, n_stim=0).read_text() + '[[stimuli]]\nid = "café"\n'
+    (tmp_path / "cafe.toml").write_text(proto, encoding="utf-8")
+    assert main(["info", str(path), "--encoding", "latin-1", "--protocol", str(tmp_path / "cafe.toml")]) == 0
+    assert "café" in capsys.readouterr().out
+    assert main(["info", str(path), "--encoding", "nope"]) == 2
+    assert "unknown text encoding 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("Fc5.", "FC5"), ("F3..", "F3"), ("Fp1.", "Fp1"), ("Fpz.", "Fpz"), ("Af3.", "AF3"), ("T9..", "T9"),
+    ("Iz..", "Iz"), ("FP1", "Fp1"), ("CZ", "Cz"), ("EEG Fz-Ref", "Fz"), ("EEG FP1-REF", "Fp1"),
+    ("EEG CZ-LE", "Cz"), ("EEG-O2", "O2"), ("eeg_Pz", "Pz"), ("F3-A2", "F3"), ("FCC3h", "FCC3h"),
+    ("Fz", None), ("GSR", None), ("Status", None), ("Fp1-F7", None), ("EEG", None), ("EOG left", None)])
+def test_standard_channel_name(name, expected):
+    from neuromer.io.channel_names import standard_channel_name, standard_channel_names
+
+    assert standard_channel_names([name]) == ({name: expected} if expected and expected != name else {})
+    if expected is not None:
+        assert standard_channel_name(name) == expected
+
+
+def test_standard_channel_names_never_clash(caplog):
+    from neuromer.io.channel_names import standard_channel_names
+
+    assert standard_channel_names(["Fz", "FZ", "Cz."]) == {"Cz.": "Cz"}
+    assert "would be renamed 'Fz', but that name is taken" in caplog.text
+
+
+def test_eegbci_names_give_montage_and_asymmetry(tmp_path, caplog):
+    pytest.importorskip("edfio")
+    from neuromer.eeg.features import eeg_window_features
+
+    path = _eegbci_edf(tmp_path / "S001R04.edf", annotations=("stim_on/a", "stim_off/a"), latin1=False)
+    s = read_raw_any(path)
+    assert s.raw.ch_names == ["FC5", "FC3", "F3", "Fz", "F4", "Fp1", "Fpz", "Fp2", "AF3", "AF4", "T9", "Iz"]
+    assert s.provenance["renamed_channels"]["F3.."] == "F3"
+    pos = np.array([s.raw.info["chs"][i]["loc"][:3] for i in range(len(s.raw.ch_names))])
+    assert np.all(np.isfinite(pos)) and np.all(np.abs(pos).sum(axis=1) > 0)  # every electrode placed
+    proto = Path(tmp_path / "a.toml")
+    proto.write_text('[protocol]\nname = "a"\n[timing]\nbaseline_s = 1.0\nstimulus_s = 6.0\n[[stimuli]]\nid = "a"\n')
+    trials = make_trials(read_raw_any(path), protocol=read_protocol(proto))
+    caplog.clear()
+    table = eeg_window_features(trials)
+    assert "eeg_faa" in table and "eeg_dasm_alpha_F3-F4" in table and "eeg_dasm_alpha_Fp1-Fp2" in table
+    assert "asymmetry" not in caplog.text
+
+
+def test_missing_feature_families_warn_once(caplog):
+    from neuromer.eeg.features import eeg_trial_features, eeg_window_features
+    from neuromer.session import Trials
+
+    data = np.random.default_rng(6).standard_normal((2, 3, 5 * SF)) * 10
+    meta = pd.DataFrame({"trial": [1, 2], "stimulus_id": ["a", "b"], "onset_s": [3.0, 10.0],
+                         "duration_s": [2.0, 2.0]})
+    trials = Trials(data, SF, ["F3", "Cz", "Pz"], ["eeg"] * 3, baseline_s=3.0, metadata=meta)
+    table = eeg_window_features(trials)
+    assert "eeg_faa" not in table and not any(c.startswith("eeg_dasm") for c in table)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        "no asymmetry features (eeg_dasm_*, eeg_rasm_*): none of the 14 symmetric pairs (Fp1/Fp2, AF3/AF4, F3/F4, "
+        "F7/F8, ...) is among the EEG channels (F3, Cz, Pz).",
+        "no frontal alpha asymmetry (eeg_faa): channel F4 not found (EEG channels: F3, Cz, Pz)."]
+    caplog.clear()
+    eeg_window_features(trials, bands={"theta": (4.0, 8.0)})
+    assert "the bands (theta) have no 'alpha'" in caplog.text
+    caplog.clear()
+    eeg_trial_features(trials)
+    assert [r.getMessage()[:40] for r in caplog.records] == ["no asymmetry features (eeg_asym_*): none"]
