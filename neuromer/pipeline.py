@@ -7,6 +7,8 @@ Config file (all sections optional except ``[study]``; paths relative to the con
     inputs = ["study/xdf/*.xdf"]       # globs: XDF, DEAP .dat/.mat/.bdf, BIDS, EDF/BDF/FIF/..., -epo.fif
     protocol = "study/protocol.toml"  # or a shipped name ("deap")
     out = "run"                       # the run folder
+    events = "events/{stem}.tsv"      # optional: an events CSV/TSV per recording ({stem}: its file
+                                      # name without extension, {subject}: its subject id)
     [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
     [windows]                         # window_s, hop_s
     [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline,
@@ -50,7 +52,7 @@ from .errors import NeuromerError
 from .io._atomic import atomic_path, write_table
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "study": {"inputs": [], "protocol": None, "out": "run", "name": ""},
+    "study": {"inputs": [], "protocol": None, "out": "run", "name": "", "events": ""},
     "preprocess": {"enabled": True, "sfreq": 128.0, "l_freq": 4.0, "h_freq": 45.0,
                    "reference": "average", "eog": "regression"},
     "windows": {"window_s": 1.0, "hop_s": 0.5},
@@ -92,6 +94,14 @@ class RunConfig:
             return None
         cand = self.root / ref
         return read_protocol(cand if cand.suffix else ref)
+
+    def events_for(self, path: Path) -> Path | None:
+        """The events file of one input (``study.events`` filled in), or ``None``."""
+        template = self.sections["study"].get("events") or ""
+        if not template:
+            return None
+        stem = re.sub(r"(-epo)?\.(fif|xdf|dat|mat|bdf|edf|vhdr|set|gdf)(\.gz)?$", "", path.name, flags=re.I)
+        return (self.root / template.format(stem=stem, subject=subject_id(path))).resolve()
 
     def subject_hash(self) -> str:
         """Hash of everything that shapes a subject's outputs (not models/execution)."""
@@ -151,9 +161,32 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
             raise NeuromerError(f"{where}: inputs {other} and {f} both read as subject {subject_id(f)!r}; "
                                 "rename one or narrow 'study.inputs'.")
     _check_values(sections, where)
+    _check_events(cfg, where)
     if sections["execution"]["workers"] < 1:
         raise NeuromerError(f"{where}: 'execution.workers' must be >= 1.")
     return cfg
+
+
+def _check_events(cfg: RunConfig, where: str) -> None:
+    """``study.events``: a path template whose file exists for every recording."""
+    template = cfg.sections["study"]["events"]
+    if template in (None, ""):
+        return
+    if not isinstance(template, str):
+        raise NeuromerError(f"{where}: 'study.events' must be a path (template), got {template!r}.")
+    from .io import is_trials_file
+
+    for path in cfg.inputs:
+        if is_trials_file(path):
+            raise NeuromerError(f"{where}: 'study.events' is set, but input {path.name} holds trials already.")
+        try:
+            events = cfg.events_for(path)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise NeuromerError(f"{where}: 'study.events' = {template!r} is not a valid template ({exc!r}; "
+                                "use {stem} and {subject}).") from None
+        if not events.is_file():
+            raise NeuromerError(f"{where}: 'study.events' = {template!r}: no events file {events} for input "
+                                f"{path.name}.")
 
 
 def _check_values(sections: dict[str, dict[str, Any]], where: str) -> None:
@@ -241,7 +274,9 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
     sub = subject_id(path)
     cfg = RunConfig(config["sections"], Path(config["path"]) if config.get("path") else None)
     out = Path(run_dir) / "subjects" / f"sub-{sub}"
+    events = cfg.events_for(path)
     status = {"subject": sub, "input": str(path), "input_hash": file_hash(path) if path.exists() else None,
+              "events_hash": file_hash(events) if events is not None and events.is_file() else None,
               "config_hash": cfg.subject_hash(),
               "audio_hash": file_hash(Path(audio_table_path)) if audio_table_path else None}
     try:
@@ -269,7 +304,7 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     if is_trials_file(path):
         trials = read_trials(path)
     else:
-        session = read_session(path, protocol=protocol, subject=sub)
+        session = read_session(path, protocol=protocol, subject=sub, events=cfg.events_for(path))
         if pre["enabled"]:
             from .preprocess import preprocess
 
@@ -348,7 +383,10 @@ def _is_done(cfg: RunConfig, path: Path, audio_path: str | None = None) -> bool:
         st = json.loads(status_file.read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    events = cfg.events_for(path)
+    events_hash = file_hash(events) if events is not None and events.is_file() else None
     return (st.get("status") == "done" and st.get("input_hash") == file_hash(path)
+            and st.get("events_hash") == events_hash
             and st.get("config_hash") == cfg.subject_hash()
             and st.get("audio_hash") == (file_hash(Path(audio_path)) if audio_path else None)
             and all(Path(p).is_file() for p in (st.get("outputs") or {}).values()))
