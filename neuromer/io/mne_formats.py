@@ -123,6 +123,8 @@ def _read_raw(path: Path, encoding: str | None) -> mne.io.BaseRaw:
         except LookupError:
             raise DataFormatError(f"{path}: unknown text encoding {encoding!r} (e.g. utf8, latin1, cp1252).") from None
     kwargs = {"encoding": encoding} if is_edf and encoding else {}
+    if path.suffix.lower() in (".edf", ".bdf"):
+        _check_edf_size(path)
     try:
         return mne.io.read_raw(path, preload=True, verbose="error", **kwargs)
     except Exception as exc:  # mne raises ValueError, RuntimeError, OSError... for bad files
@@ -139,6 +141,42 @@ def _read_raw(path: Path, encoding: str | None) -> mne.io.BaseRaw:
             raise DataFormatError(f"{path}: annotations are not {encoding} text ({exc}); give their encoding "
                                   "(encoding=..., --encoding).") from None
         raise DataFormatError(f"{path}: not a recording MNE can read ({type(exc).__name__}: {exc}).") from None
+
+
+def _check_edf_size(path: Path) -> None:
+    """Compare an EDF/BDF file's size with what its header declares.
+
+    A copy that went through a text-mode transfer (git with ``autocrlf``, FTP in ASCII mode) has
+    every LF byte turned into CR LF: MNE would read shifted samples and garbled annotations.
+    That case is refused; any other size mismatch is a warning.
+    """
+    width = 3 if path.suffix.lower() == ".bdf" else 2
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+            header_bytes, n_records = int(head[184:192]), int(head[236:244])
+            n_signals = int(head[252:256])
+            fh.seek(256 + n_signals * 216)
+            per_record = sum(int(fh.read(8)) for _ in range(n_signals))
+    except (OSError, ValueError):
+        return  # not a header we can parse: MNE's reader gives the error
+    if n_records < 0:  # -1: the recorder did not finish writing the header
+        return
+    expected = header_bytes + n_records * per_record * width
+    actual = path.stat().st_size
+    if actual == expected:
+        return
+    if actual > expected:
+        crlf = path.read_bytes().count(b"\r\n")
+        if crlf == actual - expected:
+            raise DataFormatError(
+                f"{path}: {actual - expected} bytes longer than its header declares, exactly its number of CR-LF "
+                "pairs: the file was copied as text (git autocrlf, FTP ASCII mode), which corrupts samples and "
+                "annotations; use a binary copy.")
+    logger.warning("%s: %d bytes but its header declares %d (%d records of %d samples); %s.", path, actual,
+                   expected, n_records, per_record,
+                   "the data after the last whole record are ignored" if actual > expected
+                   else "the file is truncated")
 
 
 def add_events(session: Session, path: str | os.PathLike) -> None:

@@ -405,3 +405,20 @@ def test_missing_feature_families_warn_once(caplog):
     caplog.clear()
     eeg_trial_features(trials)
     assert [r.getMessage()[:40] for r in caplog.records] == ["no asymmetry features (eeg_asym_*): none"]
+
+
+def test_edf_copied_as_text_is_refused(tmp_path, caplog):
+    data = np.random.default_rng(7).standard_normal((2, 10 * SF)) * 50
+    path = write_bdf(tmp_path / "rec.edf", data, ["Fz", "Cz"], SF, fmt="edf")
+    body = path.read_bytes()
+    assert body.count(b"\n") > 3 and b"\r\n" not in body
+    crlf = tmp_path / "crlf.edf"
+    crlf.write_bytes(body.replace(b"\n", b"\r\n"))  # what git autocrlf does to a binary it takes for text
+    with pytest.raises(DataFormatError, match=r"crlf.edf: \d+ bytes longer than its header declares, exactly its "
+                                              r"number of CR-LF pairs: the file was copied as text"):
+        read_raw_any(crlf)
+    tail = tmp_path / "tail.edf"
+    tail.write_bytes(body + b"\x00" * 7)  # e.g. a recorder that appended a partial record
+    s = read_raw_any(tail)
+    assert "tail.edf: %d bytes but its header declares %d" % (len(body) + 7, len(body)) in caplog.text
+    np.testing.assert_allclose(s.raw.get_data(picks="Fz")[0] * 1e6, data[0], atol=0.2)
