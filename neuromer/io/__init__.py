@@ -6,7 +6,10 @@ and pipelines accept any supported input.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import warnings
 from pathlib import Path
 
 from ..errors import DataFormatError
@@ -46,11 +49,13 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
     if is_bids_recording(path):
         from .bids import read_bids
 
-        session = read_bids(path, protocol=protocol, subject=subject)
+        with _no_trials_said(events):
+            session = read_bids(path, protocol=protocol, subject=subject)
     elif suffix == ".xdf":
         from .xdf import read_xdf
 
-        session = read_xdf(path, protocol=protocol, subject=subject)
+        with _no_trials_said(events):
+            session = read_xdf(path, protocol=protocol, subject=subject)
     elif suffix == ".bdf" and _looks_like_deap_bdf(path):
         from .deap import read_deap_bdf
 
@@ -60,6 +65,26 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
 
         return read_raw_any(path, events=events, protocol=protocol, subject=subject, encoding=encoding)
     return _with_events(session, events, protocol, path)
+
+
+@contextlib.contextmanager
+def _no_trials_said(events):
+    """With an events file still to add, a reader's "no trial found" would be premature: hush it."""
+    if events is None:
+        yield
+        return
+    from .._logging import logger
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "no trial found:" not in record.getMessage()
+
+    logger.addFilter(keep)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no trial found:")
+            yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _with_events(session, events, protocol, path: Path):

@@ -422,3 +422,24 @@ def test_edf_copied_as_text_is_refused(tmp_path, caplog):
     s = read_raw_any(tail)
     assert "tail.edf: %d bytes but its header declares %d" % (len(body) + 7, len(body)) in caplog.text
     np.testing.assert_allclose(s.raw.get_data(picks="Fz")[0] * 1e6, data[0], atol=0.2)
+
+
+def test_events_file_completes_an_xdf_without_markers(tmp_path, caplog):
+    """An XDF with no marker stream plus an events file: trials, and no premature 'no trial found'."""
+    from neuromer.io.xdf import XdfWriter, stream_info_xml
+
+    rate, n = 128, 40 * 128
+    ts = 1000.0 + np.arange(n) / rate
+    with XdfWriter(tmp_path / "rec.xdf") as w:
+        w.add_stream(1, stream_info_xml(name="EEG", type="EEG", channel_count=2, nominal_srate=rate,
+                                        channel_format="float32"))
+        w.write_samples(1, ts, np.random.default_rng(8).standard_normal((n, 2)) * 10)
+        w.write_footer(1, first_timestamp=ts[0], last_timestamp=ts[-1], sample_count=n)
+    proto = read_protocol(_protocol(tmp_path, '[markers.codes]\n1 = "stimulus_on"\n2 = "stimulus_off"\n', n_stim=2))
+    ev = _events_file(tmp_path / "e.csv", [(3.0, 1), (9.0, 2), (20.0, 1), (25.0, 2)])
+    caplog.clear()
+    s = read_session(tmp_path / "rec.xdf", protocol=proto, events=ev)
+    assert "no trial found" not in caplog.text
+    assert s.trials["stimulus_id"].tolist() == ["s01", "s02"]
+    np.testing.assert_allclose(s.trials["onset_s"], [3.0, 20.0])
+    np.testing.assert_allclose(s.trials["duration_s"], [6.0, 5.0])
