@@ -280,11 +280,19 @@ class XdfWriter:
 
 
 # ------------------------------------------------------------------------------------- reading
-class _Prefix(io.RawIOBase):
-    """A read-only view of the first ``size`` bytes of a binary file."""
+class _Spliced(io.RawIOBase):
+    """A read-only view of byte ranges of a binary file, joined end to end.
 
-    def __init__(self, fh, size: int) -> None:
-        self._fh, self._size, self._pos = fh, size, 0
+    Parameters
+    ----------
+    fh : binary file
+    ranges : list of (start, stop)
+        Byte ranges of ``fh`` (stop excluded), in file order.
+    """
+
+    def __init__(self, fh, ranges: list[tuple[int, int]]) -> None:
+        self._fh, self._ranges, self._pos = fh, list(ranges), 0
+        self._size = sum(stop - start for start, stop in self._ranges)
 
     def readable(self) -> bool:
         return True
@@ -301,19 +309,63 @@ class _Prefix(io.RawIOBase):
         return self._pos
 
     def readinto(self, buf) -> int:
-        n = max(0, min(len(buf), self._size - self._pos))
-        self._fh.seek(self._pos)
-        got = self._fh.readinto(memoryview(buf)[:n])
-        self._pos += got
-        return got
+        view, done, virtual = memoryview(buf), 0, 0
+        for start, stop in self._ranges:
+            length = stop - start
+            if self._pos < virtual + length and done < len(view):
+                offset = self._pos - virtual
+                n = min(len(view) - done, length - offset)
+                self._fh.seek(start + offset)
+                got = self._fh.readinto(view[done:done + n])
+                done += got
+                self._pos += got
+                if got < n:
+                    break
+            virtual += length
+        return done
 
     def close(self) -> None:
         self._fh.close()
         super().close()
 
 
-def _complete_prefix(fh, size: int, path: Path) -> int:
-    """Byte length of the leading run of complete, well-formed chunks (magic included)."""
+#: the 20 bytes of a whole Boundary chunk: 1-byte length (18), tag 5, the UUID
+_BOUNDARY_CHUNK = b"\x01\x12" + struct.pack("<H", _TAG_BOUNDARY) + _BOUNDARY_UUID
+
+
+def _stream_header_fields(content: bytes) -> tuple[str, int | None]:
+    """Name and declared channel count (None if unreadable) of a StreamHeader chunk's XML."""
+    try:
+        root = ET.fromstring(content[4:].decode("utf-8", "replace"))
+        name = (root.findtext("name") or "").strip()
+        count = int(str(root.findtext("channel_count")).strip())
+    except (ET.ParseError, TypeError, ValueError):
+        return "", None
+    return name, count
+
+
+def _scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The well-formed chunks of an XDF file as byte ranges, resynchronising at Boundary chunks.
+
+    A chunk is well formed when its length field, tag and stream id make sense (a Samples,
+    ClockOffset or StreamFooter chunk must follow its stream's header) and it ends inside the
+    file. After a malformed chunk the scan jumps to the next Boundary chunk (LabRecorder writes
+    one every few seconds for this purpose); with none left, the rest of the file is dropped.
+
+    Returns
+    -------
+    ranges : list of (start, stop)
+        Byte ranges to read (the magic and file header first), stop excluded.
+    skipped : list of (start, n_bytes)
+        Corrupt stretches that were skipped; one that runs to the end of the file is a
+        truncation (or a corrupt tail).
+
+    Raises
+    ------
+    DataFormatError
+        Not an XDF file, truncated inside its file header, or a stream that declares no channels
+        but carries samples.
+    """
     head = fh.read(4)
     if head != _MAGIC:
         if size == 0:
@@ -321,25 +373,62 @@ def _complete_prefix(fh, size: int, path: Path) -> int:
         if len(head) < 4 and _MAGIC.startswith(head):
             raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
         raise DataFormatError(f"{path}: not an XDF file (it does not start with 'XDF:').")
-    pos, first = 4, True
+    headers: dict[int, tuple[str, int | None]] = {}  # stream id -> (name, channel_count)
+    ranges: list[tuple[int, int]] = []
+    skipped: list[tuple[int, int]] = []
+    pos, start, first = 4, 0, True
     while pos < size:
         fh.seek(pos)
-        hdr = fh.read(11)
+        hdr = fh.read(15)
         nb = hdr[0]
-        if nb not in (1, 4, 8) or len(hdr) < 3 + nb:
-            break
-        length = int.from_bytes(hdr[1:1 + nb], "little")
-        tag = int.from_bytes(hdr[1 + nb:3 + nb], "little")
-        minimum = {_TAG_FILE_HEADER: 2, _TAG_BOUNDARY: 18, _TAG_CLOCK: 22}.get(tag, 6)
-        if not 1 <= tag <= 6 or length < minimum or pos + 1 + nb + length > size:
-            break
-        if first and tag != _TAG_FILE_HEADER:
+        ok = nb in (1, 4, 8) and len(hdr) >= 3 + nb
+        if ok:
+            length = int.from_bytes(hdr[1:1 + nb], "little")
+            tag = int.from_bytes(hdr[1 + nb:3 + nb], "little")
+            minimum = {_TAG_FILE_HEADER: 2, _TAG_BOUNDARY: 18, _TAG_CLOCK: 22}.get(tag, 6)
+            ok = 1 <= tag <= 6 and length >= minimum and pos + 1 + nb + length <= size
+        if ok and first and tag != _TAG_FILE_HEADER:
             raise DataFormatError(f"{path}: not an XDF file (no file header chunk after 'XDF:').")
-        first = False
-        pos += 1 + nb + length
+        if ok and tag in (_TAG_SAMPLES, _TAG_CLOCK, _TAG_FOOTER):
+            sid = int.from_bytes(hdr[3 + nb:7 + nb], "little")
+            ok = sid in headers
+            if ok and tag == _TAG_SAMPLES and not (headers[sid][1] or 0) >= 1:
+                name, count = headers[sid]
+                raise DataFormatError(f"{path}: stream {name!r} (id {sid}) declares channel_count "
+                                      f"{count if count is not None else '(unreadable)'} in its header but "
+                                      "carries samples; the file is malformed.")
+        if ok and tag == _TAG_STREAM_HEADER:
+            fh.seek(pos + 3 + nb)
+            headers[int.from_bytes(hdr[3 + nb:7 + nb], "little")] = _stream_header_fields(fh.read(length - 2))
+        if ok:
+            first = False
+            pos += 1 + nb + length
+            continue
+        if first:
+            raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
+        ranges.append((start, pos))
+        resync = _find(fh, _BOUNDARY_CHUNK, pos + 1, size)
+        skipped.append((pos, (resync if resync is not None else size) - pos))
+        if resync is None:
+            return ranges, skipped
+        pos = start = resync
     if first:
         raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
-    return pos
+    ranges.append((start, pos))
+    return ranges, skipped
+
+
+def _find(fh, needle: bytes, begin: int, size: int, block: int = 1 << 20) -> int | None:
+    """Byte offset of the first ``needle`` at or after ``begin`` in ``fh``, or None."""
+    pos = begin
+    while pos < size:
+        fh.seek(pos)
+        data = fh.read(block + len(needle) - 1)
+        hit = data.find(needle)
+        if hit >= 0:
+            return pos + hit
+        pos += block
+    return None
 
 
 def _gunzip(path: Path) -> bytes:
@@ -357,8 +446,14 @@ def _gunzip(path: Path) -> bytes:
     return b"".join(out)
 
 
-def _load(path: Path, **kwargs) -> tuple[list[dict], bool]:
-    """pyxdf streams of every complete chunk of ``path``; ``True`` if the file was cut short."""
+def _load(path: Path, dejitter_timestamps: bool = False, **kwargs) -> tuple[list[dict], bool]:
+    """pyxdf streams of every well-formed chunk of ``path``; ``True`` if the file was cut short.
+
+    Corrupt stretches are skipped up to the next Boundary chunk (warning with the byte counts).
+    Regular streams whose time stamps jump backwards are repaired (:func:`_join_clock_resets`)
+    before the optional dejittering (:func:`_dejitter`), which pyxdf would otherwise fit across
+    the reset.
+    """
     import pyxdf
 
     if path.name.lower().endswith((".xdfz", ".xdf.gz")):
@@ -368,29 +463,110 @@ def _load(path: Path, **kwargs) -> tuple[list[dict], bool]:
         fh = open(path, "rb")  # noqa: SIM115 -- closed by pyxdf or below
         size = os.fstat(fh.fileno()).st_size
     try:
-        end = _complete_prefix(fh, size, path)
+        ranges, skipped = _scan_chunks(fh, size, path)
     except BaseException:
         fh.close()
         raise
-    truncated = end < size
+    truncated = bool(skipped) and skipped[-1][0] + skipped[-1][1] == size
+    middle = skipped[:-1] if truncated else skipped
+    if middle:
+        logger.warning("%s: skipped %d byte(s) of corrupt data in %d place(s) (first at byte %d) and "
+                       "resynchronised at the next Boundary chunk; samples in those bytes are lost.",
+                       path, sum(n for _, n in middle), len(middle), middle[0][0])
     if truncated:
+        end = skipped[-1][0]
         logger.warning("%s: the file ends with %d bytes of an incomplete or corrupt chunk (truncated "
-                       "recording?); reading the %d complete bytes before it.", path, size - end, end)
+                       "recording?); reading the %d complete bytes before it.", path, size - end,
+                       sum(b - a for a, b in ranges))
     fh.seek(0)
-    # pyxdf reports routine clock-segment bookkeeping as warnings on its own logger; they would
-    # reach the user's terminal through logging's last-resort handler. Keep them at debug level.
+    # pyxdf reports routine clock-segment bookkeeping as warnings on its own logger and its
+    # recoveries as logged exceptions; both would reach the user's terminal through logging's
+    # last-resort handler. Our own scan has already said what matters.
     pyxdf_log = logging.getLogger("pyxdf")
     level = pyxdf_log.level
-    pyxdf_log.setLevel(logging.ERROR)
+    pyxdf_log.setLevel(logging.CRITICAL)
     try:
-        streams, _ = pyxdf.load_xdf(io.BufferedReader(_Prefix(fh, end)), **kwargs)
+        streams, _ = pyxdf.load_xdf(io.BufferedReader(_Spliced(fh, ranges)), dejitter_timestamps=False,
+                                    **kwargs)
     except Exception as exc:  # pyxdf raises many types on a malformed chunk
         raise DataFormatError(
             f"{path}: pyxdf could not read this XDF file ({type(exc).__name__}: {exc}).") from None
     finally:
         pyxdf_log.setLevel(level)
         fh.close()
+    for s in streams:
+        _check_shape(s, path)
+        if _srate(s) > 0 and not _is_string(s) and _n_samples(s) > 1:
+            _join_clock_resets(s, path)
+            if dejitter_timestamps:
+                _dejitter(s)
     return streams, truncated
+
+
+def _check_shape(stream: dict, path: Path) -> None:
+    """A one-line error for a stream whose samples do not match its declared channel count."""
+    n = _n_samples(stream)
+    if not n or _is_string(stream):
+        return
+    shape = np.shape(stream["time_series"])
+    declared = _text(stream, "channel_count", "?")
+    if len(shape) != 2 or shape[0] != n or shape[1] < 1 or str(shape[1]) != declared.strip():
+        raise DataFormatError(f"{path}: stream {_text(stream, 'name')!r} (id {stream['info'].get('stream_id')}) "
+                              f"declares channel_count {declared} but its {n} samples have shape {shape}.")
+
+
+#: a regular stream's time stamp stepping back by more than this many sample periods (and at
+#: least _RESET_MIN_S) is a clock reset, not jitter
+_RESET_PERIODS = 5
+_RESET_MIN_S = 0.01
+
+
+def _join_clock_resets(stream: dict, path: Path) -> None:
+    """Repair time stamps of a regular stream that jump backwards (a reset of the sender's clock).
+
+    Sorting such stamps would interleave the samples from before and after the reset and make the
+    stream look faster than it is. Instead the recording is split at each reset and the part after
+    it is placed right after the part before, one nominal sample period later: every sample is
+    kept, in the order it was recorded, on the assumption that the sender kept sampling across the
+    reset. Steps back smaller than ``_RESET_PERIODS`` sample periods are jitter and left alone.
+    The stream's ``"clock_resets"`` entry lists ``(sample index, seconds stepped back)``.
+    """
+    ts = np.asarray(stream["time_stamps"], dtype=np.float64)
+    period = 1.0 / _srate(stream)
+    step = np.diff(ts)
+    resets = np.flatnonzero(step < -max(_RESET_PERIODS * period, _RESET_MIN_S))
+    if not len(resets):
+        return
+    ts = ts.copy()
+    shifts = np.zeros(len(ts))
+    for j in resets:
+        shifts[j + 1:] += (ts[j] + period) - ts[j + 1]
+    back = [float(ts[j] - ts[j + 1]) for j in resets]
+    stream["time_stamps"] = ts + shifts
+    stream["clock_resets"] = [(int(j + 1), b) for j, b in zip(resets, back)]
+    logger.warning("%s: stream %r has time stamps that jump back %d time(s) (first at sample %d, %.3f s "
+                   "into the stream, by %.3f s); split at each reset and joined end to end at %g Hz "
+                   "(no samples dropped).", path, _text(stream, "name"), len(resets), resets[0] + 1,
+                   float(ts[resets[0]] - ts[0]) + period, back[0], _srate(stream))
+
+
+def _dejitter(stream: dict, threshold_s: float = 1.0, threshold_samples: int = 500) -> None:
+    """Replace a regular stream's time stamps by a straight line per segment (pyxdf's method).
+
+    Segments break where consecutive stamps are more than ``threshold_s`` or
+    ``threshold_samples`` sample periods apart, whichever is larger, as in pyxdf's own
+    dejittering (which we run ourselves so that clock resets are repaired first).
+    """
+    ts = np.asarray(stream["time_stamps"], dtype=np.float64).copy()
+    breaks = np.flatnonzero(np.abs(np.diff(ts)) > max(threshold_s, threshold_samples / _srate(stream)))
+    starts = np.r_[0, breaks + 1]
+    stops = np.r_[breaks, len(ts) - 1]
+    for a, b in zip(starts, stops):
+        idx = np.arange(a, b + 1)[:, None]
+        design = np.concatenate((np.ones_like(idx), idx), axis=1)
+        coef = np.linalg.lstsq(design, ts[idx], rcond=-1)[0]
+        ts[idx] = coef[0] + coef[1] * idx
+    stream["time_stamps"] = ts
 
 
 def _text(stream: dict, key: str, default: str = "") -> str:
@@ -443,8 +619,48 @@ def xdf_info(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _matches(stream: dict, key: str) -> bool:
-    key = key.lower()
-    return key in (_text(stream, "name").lower(), _text(stream, "type").lower())
+    """``key`` is the stream's name, type, source_id or uid (case-insensitive), or ``id=N``."""
+    key = key.strip().lower()
+    if key.startswith("id="):
+        return key[3:].strip() == str(stream["info"].get("stream_id"))
+    return key in {_text(stream, k).lower() for k in ("name", "type", "source_id", "uid")} - {""}
+
+
+def _describe(stream: dict) -> str:
+    """``'name' (id 3, host lab-pc, source_id amp-1, 12800 samples)``: enough to tell twins apart."""
+    parts = [f"id {stream['info'].get('stream_id')}"]
+    for key in ("hostname", "source_id"):
+        if _text(stream, key):
+            parts.append(f"{key} {_text(stream, key)}")
+    return f"{_text(stream, 'name')!r} ({', '.join(parts)}, {_n_samples(stream)} samples)"
+
+
+def _drop_duplicates(streams: list[dict], path: Path, chosen: list[dict]) -> list[dict]:
+    """One stream per (name, type): the one with most samples (then the lowest stream id).
+
+    Two streams with the same name and type (an amplifier recorded twice, a sender restarted
+    under a new uid) are never merged: the others are left out with a warning that names them
+    all and says how to choose another (``eeg_stream="id=N"``). A stream in ``chosen`` (selected
+    by id) wins its group without a warning.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for s in streams:
+        groups.setdefault((_text(s, "name").lower(), _text(s, "type").lower()), []).append(s)
+    keep = []
+    for twins in groups.values():
+        picked = [s for s in twins if any(s is c for c in chosen)]
+        best = picked[0] if picked else min(twins, key=lambda s: (-_n_samples(s), int(s["info"].get("stream_id") or 0)))
+        keep.append(best)
+        if picked:
+            logger.info("%s: using stream %s as selected; leaving out its namesake(s) %s.", path, _describe(best),
+                        ", ".join(_describe(s) for s in twins if s is not best) or "none")
+        elif len(twins) > 1:
+            others = [s for s in twins if s is not best]
+            logger.warning("%s: %d streams have the same name and type %r; using %s (most samples) and leaving "
+                           "out %s. To use another, select it by id (read_xdf(..., eeg_stream='id=N')).",
+                           path, len(twins), _text(best, "type"), _describe(best),
+                           ", ".join(_describe(s) for s in others))
+    return [s for s in streams if any(s is k for k in keep)]
 
 
 def _lsl_channels(stream: dict) -> list[dict]:
@@ -533,11 +749,16 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     ----------
     path : path-like
         ``.xdf`` (or gzipped ``.xdfz``) file. A truncated file loads its complete chunks (warning).
-    protocol : Protocol | None
+    protocol : Protocol | path-like | None
         Names and types channels of streams its ``streams`` describe, picks the EEG stream by its
-        EEG spec, and turns markers into ``session.trials``.
+        EEG spec, and turns markers into ``session.trials``. A path (or shipped name such as
+        ``"deap"``) is read with :func:`~neuromer.protocol.read_protocol` (stimulus audio files
+        need not exist).
     eeg_stream : str | None
-        Default: the highest-rate numeric stream of type ``EEG`` (else of any type) with samples.
+        A stream's name, type, ``source_id`` or ``uid``, or ``"id=N"`` for the stream with XDF
+        stream id N (``neuromer info`` lists them). This and the two selectors below take the same
+        keys. Default: the highest-rate numeric stream of type ``EEG`` (else of any type) with
+        samples.
     marker_stream : str | None
         Default: every string stream and every stream of type ``Markers`` with samples.
     physio_streams : list of str | None
@@ -551,6 +772,18 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
         Let pyxdf regularise the time stamps of regular streams (clock synchronisation and
         clock-reset handling are always on).
 
+    Notes
+    -----
+    Damaged recordings load as much as can be trusted, with a warning for each repair:
+
+    - a corrupt stretch of bytes mid-file is skipped up to the next Boundary chunk;
+    - a regular stream whose time stamps jump backwards (a reset of the sender's clock) is split
+      at the reset and its parts joined end to end at the nominal rate: no sample is dropped or
+      reordered (``provenance["clock_resets"]``);
+    - two streams with the same name and type are never merged: the one with most samples is
+      used (ties: the lowest stream id), the warning names the others; select another with
+      ``eeg_stream="id=N"``.
+
     Returns
     -------
     Session
@@ -562,10 +795,19 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     Raises
     ------
     DataFormatError
-        Not an XDF file, truncated inside its header, no numeric stream with samples, or a
-        requested stream that is not in the file.
+        Not an XDF file, truncated inside its header, no numeric stream with samples, a stream
+        whose samples do not match its declared channel count, or a requested stream that is not
+        in the file.
     """
     path = check_file(path)
+    if isinstance(protocol, (str, os.PathLike)):
+        from ..protocol import read_protocol
+
+        protocol = read_protocol(protocol, check_files=False)
+    elif protocol is not None:
+        from ..protocol import Protocol
+
+        validate_type(protocol, (Protocol, str, os.PathLike), "protocol")
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
     streams, truncated = _load(path, synchronize_clocks=True, handle_clock_resets=True,
@@ -583,6 +825,9 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
         offsets[_text(s, "name")] = {"mean_offset_s": float(values.mean()) if len(values) else None,
                                      "n": int(len(values))}
     provenance = {"source_files": [str(path)], "clock_offsets": offsets, "steps": []}
+    resets = {_text(s, "name"): s["clock_resets"] for s in [eeg, *physio] if s.get("clock_resets")}
+    if resets:
+        provenance["clock_resets"] = resets
     out = Session(raw, protocol=protocol, subject=subject, session=session, provenance=provenance)
     out.add_step("read_xdf", eeg_stream=_text(eeg, "name"), physio_streams=[_text(s, "name") for s in physio],
                  marker_streams=[_text(s, "name") for s in markers], sfreq=out.sfreq, dejitter=bool(dejitter),
@@ -604,6 +849,8 @@ def _select(streams: list[dict], path: Path, protocol, eeg_stream, marker_stream
     for s in streams:
         if not _n_samples(s):
             logger.info("%s: skipping empty stream %r.", path, _text(s, "name"))
+    by_id = [k for k in (eeg_stream, marker_stream, *(physio_streams or ())) if k and k.strip().lower().startswith("id=")]
+    full = _drop_duplicates(full, path, chosen=[s for s in full if any(_matches(s, k) for k in by_id)])
     no_footer = [_text(s, "name") for s in full if "footer" not in s]
     if no_footer and warn_footers:
         logger.warning("%s: stream(s) %s have no footer; the recording was probably cut short (reading "

@@ -13,7 +13,10 @@ from neuromer.errors import DataFormatError, NeuromerError
 from neuromer.io.xdf import XdfWriter, read_xdf, stream_info_xml, xdf_info
 from neuromer.protocol import Protocol, Stimulus, StreamSpec, Timing
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "xdf"
+# ../shared/realdata/xdf from the repository root (a git worktree may sit one level deeper)
+REAL = next((d / "shared" / "realdata" / "xdf" for d in Path(__file__).resolve().parents[3:5]
+             if (d / "shared" / "realdata" / "xdf").is_dir()),
+            Path(__file__).resolve().parents[3] / "shared" / "realdata" / "xdf")
 
 
 def real(name: str) -> Path:
