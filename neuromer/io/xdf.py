@@ -541,7 +541,7 @@ def _join_clock_resets(stream: dict, path: Path) -> None:
     shifts = np.zeros(len(ts))
     for j in resets:
         shifts[j + 1:] += (ts[j] + period) - ts[j + 1]
-    back = [float(ts[j] - ts[j + 1]) for j in resets]
+    back = [float(ts[j] + period - ts[j + 1]) for j in resets]  # how far the clock was set back
     stream["time_stamps"] = ts + shifts
     stream["clock_resets"] = [(int(j + 1), b) for j, b in zip(resets, back)]
     logger.warning("%s: stream %r has time stamps that jump back %d time(s) (first at sample %d, %.3f s "
@@ -550,15 +550,26 @@ def _join_clock_resets(stream: dict, path: Path) -> None:
                    float(ts[resets[0]] - ts[0]) + period, back[0], _srate(stream))
 
 
+#: a step this many times the typical one is a dropout, where dejittering starts a new segment
+_DROPOUT_STEPS = 10
+
+
 def _dejitter(stream: dict, threshold_s: float = 1.0, threshold_samples: int = 500) -> None:
     """Replace a regular stream's time stamps by a straight line per segment (pyxdf's method).
 
     Segments break where consecutive stamps are more than ``threshold_s`` or
     ``threshold_samples`` sample periods apart, whichever is larger, as in pyxdf's own
-    dejittering (which we run ourselves so that clock resets are repaired first).
+    dejittering (which we run ourselves so that clock resets are repaired first), and also where
+    a step is more than ``_DROPOUT_STEPS`` times the median positive step: pyxdf's thresholds
+    alone let one line run across a dropout of up to 500 samples, which spreads the missing
+    time over the segment and makes the stream look slower than it is.
     """
     ts = np.asarray(stream["time_stamps"], dtype=np.float64).copy()
-    breaks = np.flatnonzero(np.abs(np.diff(ts)) > max(threshold_s, threshold_samples / _srate(stream)))
+    step = np.diff(ts)
+    positive = step[step > 0]
+    typical = float(np.median(positive)) if len(positive) else 0.0
+    limit = max(threshold_s, threshold_samples / _srate(stream))
+    breaks = np.flatnonzero((np.abs(step) > limit) | ((typical > 0) & (step > _DROPOUT_STEPS * typical)))
     starts = np.r_[0, breaks + 1]
     stops = np.r_[breaks, len(ts) - 1]
     for a, b in zip(starts, stops):
@@ -640,8 +651,8 @@ def _drop_duplicates(streams: list[dict], path: Path, chosen: list[dict]) -> lis
 
     Two streams with the same name and type (an amplifier recorded twice, a sender restarted
     under a new uid) are never merged: the others are left out with a warning that names them
-    all and says how to choose another (``eeg_stream="id=N"``). A stream in ``chosen`` (selected
-    by id) wins its group without a warning.
+    all and says how to choose another (``eeg_stream="id=N"``). A stream in ``chosen`` (named
+    by a selector that matches it alone) wins its group without a warning.
     """
     groups: dict[tuple[str, str], list[dict]] = {}
     for s in streams:
@@ -849,8 +860,10 @@ def _select(streams: list[dict], path: Path, protocol, eeg_stream, marker_stream
     for s in streams:
         if not _n_samples(s):
             logger.info("%s: skipping empty stream %r.", path, _text(s, "name"))
-    by_id = [k for k in (eeg_stream, marker_stream, *(physio_streams or ())) if k and k.strip().lower().startswith("id=")]
-    full = _drop_duplicates(full, path, chosen=[s for s in full if any(_matches(s, k) for k in by_id)])
+    # a selector that names exactly one stream (by id, source_id or uid) settles its twins
+    keys = [k for k in (eeg_stream, marker_stream, *(physio_streams or ())) if k]
+    hits = [[s for s in full if _matches(s, k)] for k in keys]
+    full = _drop_duplicates(full, path, chosen=[h[0] for h in hits if len(h) == 1])
     no_footer = [_text(s, "name") for s in full if "footer" not in s]
     if no_footer and warn_footers:
         logger.warning("%s: stream(s) %s have no footer; the recording was probably cut short (reading "
