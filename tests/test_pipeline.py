@@ -238,3 +238,73 @@ def test_run_folder_that_is_a_file(tmp_path):
     cfg = make_config({"study": {"inputs": ["*.xdf"], "out": "run"}}, path=tmp_path / "c.toml")
     with pytest.raises(NeuromerError, match="run: cannot use it as the run folder"):
         run(cfg, report=False)
+
+
+def plant_in_eeg(src, dst, value, samples=None):
+    """Copy an XDF file, writing ``value`` into the EEG stream's samples ``samples`` (all if None),
+    every channel, byte by byte (float32 EEG with one time stamp per sample, as neuromer writes)."""
+    import struct
+    import xml.etree.ElementTree as ET
+
+    blob = bytearray(src.read_bytes())
+    pos, eeg_id, count, k = 4, None, 0, 0
+    while pos < len(blob):
+        nb = blob[pos]
+        length = int.from_bytes(blob[pos + 1:pos + 1 + nb], "little")
+        tag = int.from_bytes(blob[pos + 1 + nb:pos + 3 + nb], "little")
+        body = pos + 3 + nb
+        sid = int.from_bytes(blob[body:body + 4], "little") if tag in (2, 3) else None
+        if tag == 2:
+            info = ET.fromstring(blob[body + 4:pos + 1 + nb + length].decode())
+            if info.findtext("type") == "EEG":
+                eeg_id, count = sid, int(info.findtext("channel_count"))
+                assert info.findtext("channel_format") == "float32"
+        elif tag == 3 and sid == eeg_id:
+            nbn = blob[body + 4]
+            n = int.from_bytes(blob[body + 5:body + 5 + nbn], "little")
+            rec = body + 5 + nbn
+            for _ in range(n):
+                if samples is None or k in samples:
+                    blob[rec + 9:rec + 9 + 4 * count] = struct.pack("<f", value) * count
+                rec += 9 + 4 * count
+                k += 1
+        pos += 1 + nb + length
+    dst.write_bytes(bytes(blob))
+
+
+def test_all_nan_subject_fails_with_its_reason_and_one_inf_stays_local(study, tmp_path, capsys):
+    """A subject whose EEG is all NaN fails (exit 1, reason in run.json); one Inf sample in another
+    subject outside every trial is counted in run.json and leaves its trials finite."""
+    xdf = tmp_path / "xdf"
+    xdf.mkdir()
+    plant_in_eeg(study.xdf[0], xdf / "sub-01.xdf", float("nan"))
+    plant_in_eeg(study.xdf[1], xdf / "sub-02.xdf", float("inf"), samples={100})  # 0.2 s in: before trial 1
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f"""
+[study]
+inputs = ["xdf/*.xdf"]
+protocol = "{study.protocol}"
+out = "run"
+[features]
+audio = false
+physio = false
+[models]
+targets = ["valence"]
+feature_sets = [["eeg"]]
+n_permutations = 0
+""")
+    code = main(["run", str(cfg), "-q", "--no-report"])
+    capsys.readouterr()
+    rec = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert code == 1 and rec["failed"] == ["01"]
+    error = rec["subjects"]["01"]["error"]
+    assert "sub-01.xdf: every EEG channel is more than 50% NaN or infinite (NaN/inf fraction 1.00 over 32 " \
+           "channels); nothing to analyse" in error
+    two = rec["subjects"]["02"]
+    assert two["status"] == "done"
+    assert two["bad_samples"]["n_nonfinite"] == 32 and len(two["bad_samples"]["nonfinite_fraction"]) == 32
+    quality = pd.read_csv(tmp_path / "run" / "subjects" / "sub-02" / "quality.csv")
+    eeg = quality[quality.type == "eeg"]
+    assert (eeg.nan_fraction == 0).all() and (eeg.flag != "nan").all()
+    features = pd.read_parquet(tmp_path / "run" / "subjects" / "sub-02" / "eeg.parquet")
+    assert features.filter(like="eeg_").notna().all().all()
