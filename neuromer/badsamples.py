@@ -101,11 +101,14 @@ def repair_nonfinite(raw: mne.io.BaseRaw, *, max_interp_s: float = MAX_INTERP_S,
         raw.set_annotations(raw.annotations + new)
     counts = ", ".join(f"{n}: {c}" for n, c in list(report["channels"].items())[:5])
     more = f", ... ({len(report['channels'])} channels)" if len(report["channels"]) > 5 else ""
-    logger.warning("%sNaN or infinite samples: %d in %d channel(s) (%s%s); %d run(s) of <= %g ms "
-                   "interpolated linearly, %d longer run(s) (%d samples) marked %s: the windows they "
-                   "touch get NaN features.", f"{source}: " if source else "", report["n_nonfinite"],
-                   len(report["channels"]), counts, more, report["interpolated_runs"], 1e3 * max_interp_s,
-                   report["bad_runs"], report["bad_samples"], BAD_NONFINITE)
+    parts = []
+    if report["interpolated_runs"]:
+        parts.append(f"{report['interpolated_runs']} run(s) of <= {1e3 * max_interp_s:g} ms interpolated linearly")
+    if report["bad_runs"]:
+        parts.append(f"{report['bad_runs']} longer run(s) ({report['bad_samples']} samples) marked "
+                     f"{BAD_NONFINITE}: the windows they touch get NaN features")
+    logger.warning("%sNaN or infinite samples: %d in %d channel(s) (%s%s); %s.", f"{source}: " if source else "",
+                   report["n_nonfinite"], len(report["channels"]), counts, more, "; ".join(parts))
     return report
 
 

@@ -67,7 +67,7 @@ def test_repair_interpolates_short_runs_and_annotates_long_ones(caplog):
     mask = nonfinite_mask(raw, ["Fz", "Cz"])
     assert mask.sum() == 113 and mask[0, 1000:1100].all() and mask[1, 2000:2013].all()
     assert warned(caplog, "rec.xdf: NaN or infinite samples: 121 in 2 channel(s) (Fz: 108, Cz: 13); 2 run(s) "
-                          "of <= 50 ms interpolated linearly, 2 longer run(s) (113 samples) marked BAD_nonfinite")
+                          "of <= 50 ms interpolated linearly; 2 longer run(s) (113 samples) marked BAD_nonfinite")
     clean = mne.io.RawArray(np.ones((1, 10)), mne.create_info(["Fz"], SFREQ, "eeg"), verbose="error")
     assert repair_nonfinite(clean)["n_nonfinite"] == 0 and len(clean.annotations) == 0
 
@@ -120,3 +120,27 @@ def test_preprocess_keeps_bad_samples_local():
     # Cz was rebuilt from its neighbours (no montage here: it stays bad, NaN where it was missing)
     trials = make_trials(out, protocol=PROTO, sfreq=None)
     assert np.isnan(trials.data[:, 1]).all() and np.isfinite(trials.data[:, [0, 2, 3, 4, 5, 6]]).all()
+
+
+def test_epochs_command_keeps_one_inf_local(study, study_protocol, tmp_path, capsys):
+    from xdf_damage import plant_in_eeg
+
+    from neuromer.cli import main
+    from neuromer.session import read_trials
+
+    damaged = tmp_path / "sub-01.xdf"
+    plant_in_eeg(study.xdf[0], damaged, float("inf"), samples={100})  # before the first trial
+    assert main(["epochs", str(study.xdf[0]), "--protocol", str(study.protocol),
+                 "--out", str(tmp_path / "clean-epo.fif")]) == 0
+    capsys.readouterr()
+    assert main(["epochs", str(damaged), "--protocol", str(study.protocol),
+                 "--out", str(tmp_path / "damaged-epo.fif")]) == 0
+    err = capsys.readouterr().err
+    assert "NaN or infinite samples: 32 in 32 channel(s)" in err
+    assert "32 run(s) of <= 50 ms interpolated linearly." in err and "longer" not in err
+    clean, trials = read_trials(tmp_path / "clean-epo.fif"), read_trials(tmp_path / "damaged-epo.fif")
+    assert np.isfinite(trials.data).all()  # was: every EEG channel NaN in every trial, exit 0, no warning
+    eeg = [i for i, t in enumerate(trials.ch_types) if t == "eeg"]
+    other = [i for i, t in enumerate(trials.ch_types) if t != "eeg"]
+    np.testing.assert_array_equal(trials.data[:, other], clean.data[:, other])
+    np.testing.assert_allclose(trials.data[:, eeg], clean.data[:, eeg], atol=0.05)  # µV; FFT resampling echo
