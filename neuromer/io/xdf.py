@@ -652,10 +652,14 @@ def _drop_duplicates(streams: list[dict], path: Path, chosen: list[dict]) -> lis
     Two streams with the same name and type (an amplifier recorded twice, a sender restarted
     under a new uid) are never merged: the others are left out with a warning that names them
     all and says how to choose another (``eeg_stream="id=N"``). A stream in ``chosen`` (named
-    by a selector that matches it alone) wins its group without a warning.
+    by a selector that matches it alone) wins its group without a warning. Marker streams are
+    exempt: their markers only add up, and a marker sent twice is reported by the trial parser.
     """
     groups: dict[tuple[str, str], list[dict]] = {}
     for s in streams:
+        if _is_marker(s):
+            groups[("", f"marker-{id(s)}")] = [s]
+            continue
         groups.setdefault((_text(s, "name").lower(), _text(s, "type").lower()), []).append(s)
     keep = []
     for twins in groups.values():
@@ -791,9 +795,9 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     - a regular stream whose time stamps jump backwards (a reset of the sender's clock) is split
       at the reset and its parts joined end to end at the nominal rate: no sample is dropped or
       reordered (``provenance["clock_resets"]``);
-    - two streams with the same name and type are never merged: the one with most samples is
-      used (ties: the lowest stream id), the warning names the others; select another with
-      ``eeg_stream="id=N"``.
+    - two signal streams with the same name and type are never merged: the one with most samples
+      is used (ties: the lowest stream id), the warning names the others; select another with
+      ``eeg_stream="id=N"`` (marker streams are all used, as before).
 
     Returns
     -------

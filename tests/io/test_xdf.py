@@ -570,3 +570,18 @@ def test_real_files_load_as_pyxdf_loads_them(name):
         else:
             np.testing.assert_array_equal(a["time_series"], b["time_series"])
         np.testing.assert_allclose(a["time_stamps"], b["time_stamps"], rtol=0, atol=1e-9)
+
+
+def test_twin_marker_streams_are_both_used(tmp_path, caplog):
+    path = tmp_path / "mk2.xdf"
+    with XdfWriter(path) as w:
+        w.add_stream(1, stream_info_xml(name="amp", type="EEG", channel_count=1, nominal_srate=100,
+                                        channel_format="float32"))
+        w.write_samples(1, 10 + np.arange(500) / 100, np.zeros(500, np.float32))
+        for sid, texts in ((2, ["a", "b"]), (3, ["c"])):
+            w.add_stream(sid, stream_info_xml(name="Markers", type="Markers", channel_count=1,
+                                              nominal_srate=0, channel_format="string"))
+            w.write_samples(sid, 11 + np.arange(len(texts)) + 0.5 * (sid - 2), texts)
+    s = read_xdf(path)
+    assert list(s.markers.description) == ["a", "c", "b"]
+    assert not warned(caplog, "same name and type")
