@@ -8,7 +8,9 @@ crash or power loss still loads up to its last complete chunk. :func:`stream_inf
 Reading: :func:`read_xdf` loads a recording with pyxdf (clock synchronisation, clock-reset
 handling, optional dejittering) and puts every stream on one clock, the EEG stream's sample grid,
 as a :class:`~neuromer.session.Session`. :func:`xdf_info` summarises the streams of a file.
-A truncated file (cut at any byte) loads every complete chunk, with a warning.
+A truncated file (cut at any byte) loads every complete chunk, with a warning; a corrupt stretch
+mid-file is skipped up to the next Boundary chunk; time stamps that jump backwards are repaired
+(see :func:`read_xdf` and :mod:`neuromer.io._xdf_recovery`).
 
 Units. LSL EEG is taken to be in microvolts: EEG, EOG, EMG and ECG channels are multiplied by 1e-6
 to get MNE's volts, unless the channel's ``unit`` in the stream metadata says volts (``V``,
@@ -18,11 +20,11 @@ to get MNE's volts, unless the channel's ``unit`` in the stream metadata says vo
 from __future__ import annotations
 
 import io
+import logging
 import os
 import struct
 import uuid
 import xml.etree.ElementTree as ET
-import zlib
 from pathlib import Path
 
 import mne
@@ -30,19 +32,16 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_file, check_positive, validate_type
-import logging
-
 from .._logging import logger
 from ..errors import DataFormatError, NeuromerError
 from ..session import Session, infer_channel_types, set_standard_montage
+from ._xdf_recovery import (_BOUNDARY_UUID, _MAGIC, _TAG_BOUNDARY, _TAG_CLOCK, _TAG_FILE_HEADER, _TAG_FOOTER,
+                            _TAG_SAMPLES, _TAG_STREAM_HEADER, Spliced, dejitter, gunzip, join_clock_resets,
+                            scan_chunks)
 
 #: XDF channel formats and their little-endian numpy dtypes (``None``: strings).
 CHANNEL_FORMATS = {"int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8",
                    "float32": "<f4", "double64": "<f8", "string": None}
-_MAGIC = b"XDF:"
-_TAG_FILE_HEADER, _TAG_STREAM_HEADER, _TAG_SAMPLES, _TAG_CLOCK, _TAG_BOUNDARY, _TAG_FOOTER = range(1, 7)
-#: the Boundary chunk's fixed UUID from the specification
-_BOUNDARY_UUID = bytes.fromhex("43A546DCCBF5410FB30ED5467383CBE4")
 _MARKER_TYPES = ("markers", "marker", "events", "stringmarker")
 _LSL_TYPES = {"eeg": "eeg", "eog": "eog", "emg": "emg", "ecg": "ecg", "ekg": "ecg", "gsr": "gsr",
               "eda": "gsr", "resp": "resp", "respiration": "resp", "ppg": "bio", "bvp": "bio",
@@ -280,190 +279,25 @@ class XdfWriter:
 
 
 # ------------------------------------------------------------------------------------- reading
-class _Spliced(io.RawIOBase):
-    """A read-only view of byte ranges of a binary file, joined end to end.
-
-    Parameters
-    ----------
-    fh : binary file
-    ranges : list of (start, stop)
-        Byte ranges of ``fh`` (stop excluded), in file order.
-    """
-
-    def __init__(self, fh, ranges: list[tuple[int, int]]) -> None:
-        self._fh, self._ranges, self._pos = fh, list(ranges), 0
-        self._size = sum(stop - start for start, stop in self._ranges)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, min(self._size, base + offset))
-        return self._pos
-
-    def readinto(self, buf) -> int:
-        view, done, virtual = memoryview(buf), 0, 0
-        for start, stop in self._ranges:
-            length = stop - start
-            if self._pos < virtual + length and done < len(view):
-                offset = self._pos - virtual
-                n = min(len(view) - done, length - offset)
-                self._fh.seek(start + offset)
-                got = self._fh.readinto(view[done:done + n])
-                done += got
-                self._pos += got
-                if got < n:
-                    break
-            virtual += length
-        return done
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
-#: the 20 bytes of a whole Boundary chunk: 1-byte length (18), tag 5, the UUID
-_BOUNDARY_CHUNK = b"\x01\x12" + struct.pack("<H", _TAG_BOUNDARY) + _BOUNDARY_UUID
-
-
-def _stream_header_fields(content: bytes) -> tuple[str, int | None]:
-    """Name and declared channel count (None if unreadable) of a StreamHeader chunk's XML."""
-    try:
-        root = ET.fromstring(content[4:].decode("utf-8", "replace"))
-        name = (root.findtext("name") or "").strip()
-        count = int(str(root.findtext("channel_count")).strip())
-    except (ET.ParseError, TypeError, ValueError):
-        return "", None
-    return name, count
-
-
-def _scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """The well-formed chunks of an XDF file as byte ranges, resynchronising at Boundary chunks.
-
-    A chunk is well formed when its length field, tag and stream id make sense (a Samples,
-    ClockOffset or StreamFooter chunk must follow its stream's header) and it ends inside the
-    file. After a malformed chunk the scan jumps to the next Boundary chunk (LabRecorder writes
-    one every few seconds for this purpose); with none left, the rest of the file is dropped.
-
-    Returns
-    -------
-    ranges : list of (start, stop)
-        Byte ranges to read (the magic and file header first), stop excluded.
-    skipped : list of (start, n_bytes)
-        Corrupt stretches that were skipped; one that runs to the end of the file is a
-        truncation (or a corrupt tail).
-
-    Raises
-    ------
-    DataFormatError
-        Not an XDF file, truncated inside its file header, or a stream that declares no channels
-        but carries samples.
-    """
-    head = fh.read(4)
-    if head != _MAGIC:
-        if size == 0:
-            raise DataFormatError(f"{path}: empty file; expected an XDF recording.")
-        if len(head) < 4 and _MAGIC.startswith(head):
-            raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
-        raise DataFormatError(f"{path}: not an XDF file (it does not start with 'XDF:').")
-    headers: dict[int, tuple[str, int | None]] = {}  # stream id -> (name, channel_count)
-    ranges: list[tuple[int, int]] = []
-    skipped: list[tuple[int, int]] = []
-    pos, start, first = 4, 0, True
-    while pos < size:
-        fh.seek(pos)
-        hdr = fh.read(15)
-        nb = hdr[0]
-        ok = nb in (1, 4, 8) and len(hdr) >= 3 + nb
-        if ok:
-            length = int.from_bytes(hdr[1:1 + nb], "little")
-            tag = int.from_bytes(hdr[1 + nb:3 + nb], "little")
-            minimum = {_TAG_FILE_HEADER: 2, _TAG_BOUNDARY: 18, _TAG_CLOCK: 22}.get(tag, 6)
-            ok = 1 <= tag <= 6 and length >= minimum and pos + 1 + nb + length <= size
-        if ok and first and tag != _TAG_FILE_HEADER:
-            raise DataFormatError(f"{path}: not an XDF file (no file header chunk after 'XDF:').")
-        if ok and tag in (_TAG_SAMPLES, _TAG_CLOCK, _TAG_FOOTER):
-            sid = int.from_bytes(hdr[3 + nb:7 + nb], "little")
-            ok = sid in headers
-            if ok and tag == _TAG_SAMPLES and not (headers[sid][1] or 0) >= 1:
-                name, count = headers[sid]
-                raise DataFormatError(f"{path}: stream {name!r} (id {sid}) declares channel_count "
-                                      f"{count if count is not None else '(unreadable)'} in its header but "
-                                      "carries samples; the file is malformed.")
-        if ok and tag == _TAG_STREAM_HEADER:
-            fh.seek(pos + 3 + nb)
-            headers[int.from_bytes(hdr[3 + nb:7 + nb], "little")] = _stream_header_fields(fh.read(length - 2))
-        if ok:
-            first = False
-            pos += 1 + nb + length
-            continue
-        if first:
-            raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
-        ranges.append((start, pos))
-        resync = _find(fh, _BOUNDARY_CHUNK, pos + 1, size)
-        skipped.append((pos, (resync if resync is not None else size) - pos))
-        if resync is None:
-            return ranges, skipped
-        pos = start = resync
-    if first:
-        raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
-    ranges.append((start, pos))
-    return ranges, skipped
-
-
-def _find(fh, needle: bytes, begin: int, size: int, block: int = 1 << 20) -> int | None:
-    """Byte offset of the first ``needle`` at or after ``begin`` in ``fh``, or None."""
-    pos = begin
-    while pos < size:
-        fh.seek(pos)
-        data = fh.read(block + len(needle) - 1)
-        hit = data.find(needle)
-        if hit >= 0:
-            return pos + hit
-        pos += block
-    return None
-
-
-def _gunzip(path: Path) -> bytes:
-    """Decompress a gzip file, keeping what precedes a truncation or corruption."""
-    rest, out = path.read_bytes(), []
-    while rest:
-        dec = zlib.decompressobj(wbits=31)  # 31: gzip container
-        try:
-            out.append(dec.decompress(rest))
-        except zlib.error:
-            break
-        if not dec.eof:
-            break
-        rest = dec.unused_data
-    return b"".join(out)
-
-
 def _load(path: Path, dejitter_timestamps: bool = False, **kwargs) -> tuple[list[dict], bool]:
     """pyxdf streams of every well-formed chunk of ``path``; ``True`` if the file was cut short.
 
     Corrupt stretches are skipped up to the next Boundary chunk (warning with the byte counts).
-    Regular streams whose time stamps jump backwards are repaired (:func:`_join_clock_resets`)
-    before the optional dejittering (:func:`_dejitter`), which pyxdf would otherwise fit across
-    the reset.
+    Regular streams whose time stamps jump backwards are repaired
+    (:func:`~neuromer.io._xdf_recovery.join_clock_resets`, ``stream["clock_resets"]``) before the
+    optional dejittering (:func:`~neuromer.io._xdf_recovery.dejitter`), which pyxdf would
+    otherwise fit across the reset.
     """
     import pyxdf
 
     if path.name.lower().endswith((".xdfz", ".xdf.gz")):
-        data = _gunzip(path)
+        data = gunzip(path)
         fh, size = io.BytesIO(data), len(data)
     else:
         fh = open(path, "rb")  # noqa: SIM115 -- closed by pyxdf or below
         size = os.fstat(fh.fileno()).st_size
     try:
-        ranges, skipped = _scan_chunks(fh, size, path)
+        ranges, skipped = scan_chunks(fh, size, path)
     except BaseException:
         fh.close()
         raise
@@ -486,7 +320,7 @@ def _load(path: Path, dejitter_timestamps: bool = False, **kwargs) -> tuple[list
     level = pyxdf_log.level
     pyxdf_log.setLevel(logging.CRITICAL)
     try:
-        streams, _ = pyxdf.load_xdf(io.BufferedReader(_Spliced(fh, ranges)), dejitter_timestamps=False,
+        streams, _ = pyxdf.load_xdf(io.BufferedReader(Spliced(fh, ranges)), dejitter_timestamps=False,
                                     **kwargs)
     except Exception as exc:  # pyxdf raises many types on a malformed chunk
         raise DataFormatError(
@@ -497,9 +331,15 @@ def _load(path: Path, dejitter_timestamps: bool = False, **kwargs) -> tuple[list
     for s in streams:
         _check_shape(s, path)
         if _srate(s) > 0 and not _is_string(s) and _n_samples(s) > 1:
-            _join_clock_resets(s, path)
+            ts, resets = join_clock_resets(np.asarray(s["time_stamps"], dtype=np.float64), _srate(s))
+            if resets:
+                s["time_stamps"], s["clock_resets"] = ts, resets
+                logger.warning("%s: stream %r has time stamps that jump back %d time(s) (first at sample %d, "
+                               "%.3f s into the stream, by %.3f s); split at each reset and joined end to end "
+                               "at %g Hz (no samples dropped).", path, _text(s, "name"), len(resets),
+                               resets[0][0], resets[0][0] / _srate(s), resets[0][1], _srate(s))
             if dejitter_timestamps:
-                _dejitter(s)
+                s["time_stamps"] = dejitter(np.asarray(s["time_stamps"], dtype=np.float64), _srate(s))
     return streams, truncated
 
 
@@ -513,71 +353,6 @@ def _check_shape(stream: dict, path: Path) -> None:
     if len(shape) != 2 or shape[0] != n or shape[1] < 1 or str(shape[1]) != declared.strip():
         raise DataFormatError(f"{path}: stream {_text(stream, 'name')!r} (id {stream['info'].get('stream_id')}) "
                               f"declares channel_count {declared} but its {n} samples have shape {shape}.")
-
-
-#: a regular stream's time stamp stepping back by more than this many sample periods (and at
-#: least _RESET_MIN_S) is a clock reset, not jitter
-_RESET_PERIODS = 5
-_RESET_MIN_S = 0.01
-
-
-def _join_clock_resets(stream: dict, path: Path) -> None:
-    """Repair time stamps of a regular stream that jump backwards (a reset of the sender's clock).
-
-    Sorting such stamps would interleave the samples from before and after the reset and make the
-    stream look faster than it is. Instead the recording is split at each reset and the part after
-    it is placed right after the part before, one nominal sample period later: every sample is
-    kept, in the order it was recorded, on the assumption that the sender kept sampling across the
-    reset. Steps back smaller than ``_RESET_PERIODS`` sample periods are jitter and left alone.
-    The stream's ``"clock_resets"`` entry lists ``(sample index, seconds stepped back)``.
-    """
-    ts = np.asarray(stream["time_stamps"], dtype=np.float64)
-    period = 1.0 / _srate(stream)
-    step = np.diff(ts)
-    resets = np.flatnonzero(step < -max(_RESET_PERIODS * period, _RESET_MIN_S))
-    if not len(resets):
-        return
-    ts = ts.copy()
-    shifts = np.zeros(len(ts))
-    for j in resets:
-        shifts[j + 1:] += (ts[j] + period) - ts[j + 1]
-    back = [float(ts[j] + period - ts[j + 1]) for j in resets]  # how far the clock was set back
-    stream["time_stamps"] = ts + shifts
-    stream["clock_resets"] = [(int(j + 1), b) for j, b in zip(resets, back)]
-    logger.warning("%s: stream %r has time stamps that jump back %d time(s) (first at sample %d, %.3f s "
-                   "into the stream, by %.3f s); split at each reset and joined end to end at %g Hz "
-                   "(no samples dropped).", path, _text(stream, "name"), len(resets), resets[0] + 1,
-                   float(ts[resets[0]] - ts[0]) + period, back[0], _srate(stream))
-
-
-#: a step this many times the typical one is a dropout, where dejittering starts a new segment
-_DROPOUT_STEPS = 10
-
-
-def _dejitter(stream: dict, threshold_s: float = 1.0, threshold_samples: int = 500) -> None:
-    """Replace a regular stream's time stamps by a straight line per segment (pyxdf's method).
-
-    Segments break where consecutive stamps are more than ``threshold_s`` or
-    ``threshold_samples`` sample periods apart, whichever is larger, as in pyxdf's own
-    dejittering (which we run ourselves so that clock resets are repaired first), and also where
-    a step is more than ``_DROPOUT_STEPS`` times the median positive step: pyxdf's thresholds
-    alone let one line run across a dropout of up to 500 samples, which spreads the missing
-    time over the segment and makes the stream look slower than it is.
-    """
-    ts = np.asarray(stream["time_stamps"], dtype=np.float64).copy()
-    step = np.diff(ts)
-    positive = step[step > 0]
-    typical = float(np.median(positive)) if len(positive) else 0.0
-    limit = max(threshold_s, threshold_samples / _srate(stream))
-    breaks = np.flatnonzero((np.abs(step) > limit) | ((typical > 0) & (step > _DROPOUT_STEPS * typical)))
-    starts = np.r_[0, breaks + 1]
-    stops = np.r_[breaks, len(ts) - 1]
-    for a, b in zip(starts, stops):
-        idx = np.arange(a, b + 1)[:, None]
-        design = np.concatenate((np.ones_like(idx), idx), axis=1)
-        coef = np.linalg.lstsq(design, ts[idx], rcond=-1)[0]
-        ts[idx] = coef[0] + coef[1] * idx
-    stream["time_stamps"] = ts
 
 
 def _text(stream: dict, key: str, default: str = "") -> str:

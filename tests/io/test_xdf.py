@@ -1,4 +1,5 @@
-"""Tests of neuromer.io.xdf: our XDF writer against pyxdf, the reader on real files, truncation."""
+"""Tests of neuromer.io.xdf (and _xdf_recovery): our XDF writer against pyxdf, the reader on real files,
+truncation, clock resets, duplicate streams, corrupt chunks, malformed headers."""
 
 from __future__ import annotations
 
@@ -585,3 +586,22 @@ def test_twin_marker_streams_are_both_used(tmp_path, caplog):
     s = read_xdf(path)
     assert list(s.markers.description) == ["a", "c", "b"]
     assert not warned(caplog, "same name and type")
+
+
+def test_join_clock_resets_and_dejitter_exact():
+    from neuromer.io._xdf_recovery import dejitter, join_clock_resets
+
+    ts = 50.0 + np.arange(1000) / 100.0
+    broken = ts.copy()
+    broken[300:] -= 3.0   # reset back 3 s at sample 300
+    broken[700:] -= 0.5   # and 0.5 s at sample 700
+    fixed, resets = join_clock_resets(broken, 100.0)
+    np.testing.assert_allclose(fixed, ts, rtol=0, atol=1e-9)
+    assert [j for j, _ in resets] == [300, 700]
+    np.testing.assert_allclose([b for _, b in resets], [3.0, 0.5], atol=1e-9)
+    same, none = join_clock_resets(ts, 100.0)
+    assert same is ts and none == []
+    # a 0.3 s dropout (30 samples, far below pyxdf's 500-sample threshold) keeps its own segment
+    gap = np.r_[ts[:400], ts[430:]]
+    jitter = gap + np.random.default_rng(0).normal(0, 1e-4, len(gap))
+    np.testing.assert_allclose(dejitter(jitter, 100.0), gap, atol=5e-5)
