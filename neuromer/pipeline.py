@@ -280,7 +280,9 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
               "config_hash": cfg.subject_hash(),
               "audio_hash": file_hash(Path(audio_table_path)) if audio_table_path else None}
     try:
-        status["outputs"], status["dropped"] = _subject_stages(path, sub, cfg, out, audio_table_path)
+        status["outputs"], status["dropped"], bad = _subject_stages(path, sub, cfg, out, audio_table_path)
+        if bad:
+            status["bad_samples"] = bad
         status["status"] = "done"
     except Exception as exc:  # recorded, not raised: one bad subject must not stop the study
         status["status"] = "failed"
@@ -292,7 +294,8 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
     return status
 
 
-def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table_path: str | None) -> dict:
+def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
+                    audio_table_path: str | None) -> tuple[dict, list, dict]:
     from .epochs import make_trials
     from .io import is_trials_file, read_session
     from .session import LABEL_NAMES, read_trials
@@ -303,8 +306,13 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     protocol = cfg.protocol()
     if is_trials_file(path):
         trials = read_trials(path)
+        bad = nonfinite_qc(path, trials.data.transpose(1, 0, 2).reshape(len(trials.ch_names), -1),
+                           trials.ch_names, trials.ch_types, need_eeg=bool(feats["eeg"]))
     else:
         session = read_session(path, protocol=protocol, subject=sub, events=cfg.events_for(path))
+        # QC of the recording as read, before any step repairs or fills its samples
+        bad = nonfinite_qc(path, session.raw.get_data(), session.raw.ch_names, session.raw.get_channel_types(),
+                           need_eeg=bool(feats["eeg"]))
         if pre["enabled"]:
             from .preprocess import preprocess
 
@@ -339,7 +347,48 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     labels = trials.metadata[["trial", *LABEL_NAMES]]
     aligned = aligned.drop(columns=[c for c in LABEL_NAMES if c in aligned]).merge(labels, on="trial", how="left")
     outputs["aligned"] = _write_table(aligned, out / "aligned.parquet")
-    return outputs, dropped
+    return outputs, dropped, bad
+
+
+#: a subject whose every EEG channel is more than this fraction NaN/inf has nothing to analyse
+_MAX_EEG_NONFINITE = 0.5
+
+
+def nonfinite_qc(path: Path, data: np.ndarray, ch_names: list[str], ch_types: list[str], *,
+                 need_eeg: bool = True) -> dict:
+    """NaN/inf counts of a recording as read (before any repair), and a failure if no EEG is left.
+
+    Parameters
+    ----------
+    path : Path
+        Named in the error.
+    data : ndarray, shape (n_channels, n_samples)
+    ch_names, ch_types : list of str
+    need_eeg : bool
+        Raise when every EEG channel is more than half NaN/infinite (EEG features are wanted).
+
+    Returns
+    -------
+    dict
+        ``{}`` for a clean recording, else ``n_nonfinite`` (samples) and ``nonfinite_fraction``
+        per channel that has any (0-1), as recorded in the subject's ``run.json`` entry.
+
+    Raises
+    ------
+    NeuromerError
+        Every EEG channel is more than half NaN/infinite and ``need_eeg``.
+    """
+    counts = (~np.isfinite(data)).sum(axis=1)
+    frac = counts / max(data.shape[1], 1)
+    eeg = np.array([t == "eeg" for t in ch_types], bool)
+    if need_eeg and eeg.any() and (frac[eeg] > _MAX_EEG_NONFINITE).all():
+        raise NeuromerError(f"{path}: every EEG channel is more than {_MAX_EEG_NONFINITE:.0%} NaN or infinite "
+                            f"(NaN/inf fraction {frac[eeg].mean():.2f} over {int(eeg.sum())} channels); "
+                            "nothing to analyse.")
+    if not frac.any():
+        return {}
+    return {"n_nonfinite": int(counts.sum()),
+            "nonfinite_fraction": {n: round(float(f), 6) for n, f in zip(ch_names, frac) if f > 0}}
 
 
 def signal_quality(trials) -> pd.DataFrame:
