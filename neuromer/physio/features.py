@@ -243,9 +243,22 @@ def _eog(x, sfreq, seg, opts):
     return {"blink_count": count, "blink_rate_per_min": count / seg.minutes(sfreq)}, None
 
 
+def _ecg_rate(signal, sampling_rate):
+    """``ecg_process`` without the QRS delineation and cardiac phases (slow, and unused here).
+
+    The same calls as neurokit2's ``ecg_process``: ``ecg_clean``, ``ecg_peaks`` with artefact
+    correction, ``signal_rate``; so ``ECG_R_Peaks`` and ``ECG_Rate`` are identical to it.
+    """
+    nk = _nk()
+    clean = nk.ecg_clean(signal, sampling_rate=sampling_rate)
+    _, info = nk.ecg_peaks(ecg_cleaned=clean, sampling_rate=sampling_rate, correct_artifacts=True)
+    rate = nk.signal_rate(info, sampling_rate=sampling_rate, desired_length=len(clean))
+    return pd.DataFrame({"ECG_Rate": rate}), info
+
+
 def _processor(kind):
     nk = _nk()
-    return {"gsr": _eda, "ecg": _heart(nk.ecg_process, "ECG", "ECG_R_Peaks"),
+    return {"gsr": _eda, "ecg": _heart(_ecg_rate, "ECG", "ECG_R_Peaks"),
             "bio": _heart(nk.ppg_process, "PPG", "PPG_Peaks"), "resp": _rsp, "temperature": _temperature,
             "emg": _emg, "eog": _eog}[kind]
 
@@ -373,8 +386,8 @@ def _segment_features(trials: Trials, seg_trial: np.ndarray, starts: np.ndarray,
             inside = (r >= 0) & (seg.start >= 0)
             inside &= seg.stop <= np.where(r >= 0, run_hi[np.maximum(r, 0)], -1)
             if (~inside).any():
-                issues.add(f"Channel {name!r} has NaN or infinite samples (or none) in some {rows_name} of {{n}}; "
-                           "those are NaN.", labels[seg_trial[rows[~inside]]])
+                issues.add(f"Channel {name!r} has NaN or infinite samples (or no samples) in {rows_name} of "
+                           f"{{n}}; those {rows_name} are NaN.", labels[seg_trial[rows[~inside]]])
             for run in np.unique(r[inside]):
                 at = inside & (r == run)
                 lo, hi = int(run_lo[run]), int(run_hi[run])
