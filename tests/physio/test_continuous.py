@@ -203,3 +203,23 @@ def test_bad_arguments_are_one_line_errors(recording):
     other = Trials(trials.data[:, :1], SF, ["EDA2"], ["gsr"], baseline_s=3.0, metadata=trials.metadata)
     with pytest.raises(NeuromerError, match="no channel 'EDA2'"):
         physio_window_features(other, session=session)
+
+
+@pytest.mark.slow
+def test_pipeline_processes_physio_over_the_session(study, tmp_path):
+    from neuromer.pipeline import make_config, process_subject
+
+    xdf = study.xdf[0]
+    cfg = make_config({"study": {"inputs": [str(xdf)], "protocol": str(study.protocol)},
+                       "features": {"eeg": False, "audio": False, "physio_min_scr_amplitude_us": 0.2,
+                                    "physio_context_s": 20.0}},
+                      path=tmp_path / "c.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = process_subject(str(xdf), {"sections": cfg.sections, "path": str(tmp_path / "c.toml")},
+                                 str(tmp_path / "run"), None)
+    assert status["status"] == "done", status
+    table = pd.read_parquet(status["outputs"]["physio"])
+    assert table.attrs["physio_span"] == "session"
+    assert (table["physio_scr_amplitude"].dropna() >= 0.2).all()
+    assert table["physio_hr_bpm"].notna().all()
