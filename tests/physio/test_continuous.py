@@ -223,3 +223,21 @@ def test_pipeline_processes_physio_over_the_session(study, tmp_path):
     assert table.attrs["physio_span"] == "session"
     assert (table["physio_scr_amplitude"].dropna() >= 0.2).all()
     assert table["physio_hr_bpm"].notna().all()
+
+
+def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path):
+    from neuromer.cli import main
+
+    _, trials = recording
+    path = trials.pick(["gsr", "ecg"]).save(tmp_path / "sub-01-epo.fif")
+    counts = {}
+    for threshold in ("0", "0.01"):
+        out = tmp_path / f"physio_{threshold}.parquet"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["features", "physio", str(path), "--out", str(out), "--per-trial",
+                         "--min-scr-amplitude-us", threshold, "--context-s", "0"]) == 0
+        table = pd.read_parquet(out)
+        counts[threshold] = table["physio_scr_count"].to_numpy()
+        assert table.attrs["physio_sources"]["physio_hr_bpm"] == "ECG channel 'ECG'"
+    assert (counts["0"] >= 5).all() and (counts["0.01"] == 0).all()
