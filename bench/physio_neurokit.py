@@ -40,7 +40,8 @@ def _session(frame: pd.DataFrame, columns: dict[str, str], sfreq: float, onsets_
     # ECG values are taken as microvolts (a Trials' unit); a Session holds volts
     data = np.array([frame[n].to_numpy(float) * (1e-6 if t == "ecg" else 1.0) for n, t in zip(names, types)])
     raw = mne.io.RawArray(data, mne.create_info(names, sfreq, types), verbose="error")
-    table = pd.DataFrame({"trial": np.arange(1, len(onsets_s) + 1), "stimulus_id": [f"e{i + 1}" for i in range(len(onsets_s))],
+    table = pd.DataFrame({"trial": np.arange(1, len(onsets_s) + 1),
+                          "stimulus_id": [f"e{i + 1}" for i in range(len(onsets_s))],
                           "onset_s": np.asarray(onsets_s, float), "duration_s": float(duration_s)})
     return Session(raw, trials=table, subject="nk")
 
@@ -97,7 +98,8 @@ def resting(path: Path) -> None:
         ref = nk.hrv_time(rpeaks[(rpeaks >= a) & (rpeaks < b)], sampling_rate=int(sf))
         print(f" {i + 1:5d} | {both['physio_hrv_sdnn_ms'][i]:9.4f} {ref['HRV_SDNN'].iloc[0]:12.4f} | "
               f"{both['physio_hrv_rmssd_ms'][i]:9.4f} {ref['HRV_RMSSD'].iloc[0]:12.4f} | "
-              f"{both['physio_hr_bpm'][i]:7.3f} {ppg['physio_hr_bpm'][i]:7.3f} {ppg_sig['PPG_Rate'].iloc[a:b].mean():9.3f}")
+              f"{both['physio_hr_bpm'][i]:7.3f} {ppg['physio_hr_bpm'][i]:7.3f} "
+              f"{ppg_sig['PPG_Rate'].iloc[a:b].mean():9.3f}")
     print(f"  heart columns from {both.attrs['physio_sources']['physio_hr_bpm']} (ECG preferred over PPG)")
 
 

@@ -337,30 +337,61 @@ def _session_signals(session: Session, trials: Trials, names: list[str]) -> dict
     return out
 
 
+def _contexts(starts, stops, n_samples, context_s, sfreq) -> _Segments:
+    """Segments with the context of their interval measures: ``context_s`` centred on each segment
+    (and at least the segment), clipped to the trial's samples ``[0, n_samples)``."""
+    half = context_s * sfreq / 2.0
+    centre = (starts + stops) / 2.0
+    ctx_start = np.clip(np.minimum(starts, np.floor(centre - half)), 0, n_samples).astype(np.int64)
+    ctx_stop = np.clip(np.maximum(stops, np.ceil(centre + half)), 0, n_samples).astype(np.int64)
+    return _Segments(starts, stops, ctx_start, ctx_stop)
+
+
+def _trial_origins(trials: Trials) -> np.ndarray:
+    """Sample of the session at which each trial's first (baseline) sample lies."""
+    onset = trials.metadata["onset_s"].to_numpy(float)
+    if not np.isfinite(onset).all():
+        raise NeuromerError("The trials' 'onset_s' column has missing values; physio features need each "
+                            "trial's onset in the session to cut the continuous signals.")
+    return np.round(onset * trials.sfreq).astype(np.int64) - int(round(trials.baseline_s * trials.sfreq))
+
+
+def _process_span(x, sfreq, seg: _Segments, process, opts):
+    """Process each finite stretch of one span that holds segments.
+
+    Yields ``(mask of seg rows, values dict or None, reason or None)``; rows touching a NaN/inf
+    sample (or outside the span) come first with the reason ``"nan"``.
+    """
+    run_lo, run_hi = finite_runs(x)
+    r = np.searchsorted(run_lo, seg.start, "right") - 1
+    inside = (r >= 0) & (seg.start >= 0) & (seg.stop <= np.where(r >= 0, run_hi[np.maximum(r, 0)], -1))
+    if (~inside).any():
+        yield ~inside, None, "nan"
+    for run in np.unique(r[inside]):
+        at = inside & (r == run)
+        lo, hi = int(run_lo[run]), int(run_hi[run])
+        part = seg.subset(at, lo)
+        part.ctx_start = np.clip(part.ctx_start, 0, hi - lo)
+        part.ctx_stop = np.clip(part.ctx_stop, 0, hi - lo)
+        values, err = process(x[lo:hi], sfreq, part, opts)
+        yield at, values, err
+
+
 def _segment_features(trials: Trials, seg_trial: np.ndarray, starts: np.ndarray, stops: np.ndarray,
                       n_rows: int, *, session: Session | None, min_scr_amplitude_us: float,
                       context_s: float, rows_name: str) -> pd.DataFrame:
     """Features for segments ``[starts, stops)`` (samples of each trial) of trials ``seg_trial``."""
-    min_scr_amplitude_us = check_positive(min_scr_amplitude_us, "min_scr_amplitude_us", allow_zero=True)
+    opts = {"min_scr_amplitude_us": check_positive(min_scr_amplitude_us, "min_scr_amplitude_us",
+                                                   allow_zero=True)}
     context_s = check_positive(context_s, "context_s", allow_zero=True)
     sf, n = trials.sfreq, trials.n_samples
     valid = (stops <= n) & (stops > starts) & (starts >= 0)
-    # the context of interval measures: centred on the segment, at least the segment, in the trial
-    half = context_s * sf / 2.0
-    centre = (starts + stops) / 2.0
-    ctx_start = np.clip(np.minimum(starts, np.floor(centre - half)), 0, n).astype(np.int64)
-    ctx_stop = np.clip(np.maximum(stops, np.ceil(centre + half)), 0, n).astype(np.int64)
-    rel = _Segments(starts, stops, ctx_start, ctx_stop)
+    rel = _contexts(starts, stops, n, context_s, sf)
     labels = trials.metadata["trial"].to_numpy()
     chans = _channels(trials)
     if session is not None and len(trials.metadata):
-        onset = trials.metadata["onset_s"].to_numpy(float)
-        if not np.isfinite(onset).all():
-            raise NeuromerError("The trials' 'onset_s' column has missing values; physio features need each "
-                                "trial's onset in the session to cut the continuous signals.")
-        origin = np.round(onset * sf).astype(np.int64) - int(round(trials.baseline_s * sf))
+        offset = _trial_origins(trials)[seg_trial]  # segment positions in the session
         continuous = _session_signals(session, trials, [trials.ch_names[ch] for _, ch, _ in chans])
-    opts = {"min_scr_amplitude_us": min_scr_amplitude_us}
     issues = _Issues(trials.n_trials)
     columns: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}
@@ -370,38 +401,29 @@ def _segment_features(trials: Trials, seg_trial: np.ndarray, starts: np.ndarray,
         feats = {f"physio_{key}{suffix}": np.full(n_rows, np.nan) for key in FEATURE_KEYS[kind]}
         sources.update({col: f"{PHYSIO_KINDS[kind]} channel {name!r}" for col in feats})
         if session is None:  # each trial is its own span
-            spans = [trials.data[i, ch].astype(np.float64) for i in range(trials.n_trials)]
-            seg_span, offset = seg_trial, np.zeros(n_rows, np.int64)
+            spans = [(trials.data[i, ch].astype(np.float64), np.flatnonzero((seg_trial == i) & valid), 0)
+                     for i in range(trials.n_trials)]
+        elif n_rows:
+            rows = np.flatnonzero(valid)
+            spans = [(continuous[name], rows, offset[rows])]
         else:
-            spans = [continuous[name]]
-            seg_span, offset = np.zeros(n_rows, np.int64), origin[seg_trial] if n_rows else np.zeros(0, np.int64)
+            spans = []
         process = _processor(kind)
-        for s, x in enumerate(spans):
-            rows = np.flatnonzero((seg_span == s) & valid)
+        for x, rows, shift in spans:
             if rows.size == 0:
                 continue
-            seg = rel.subset(rows, -offset[rows])  # positions in the span
-            run_lo, run_hi = finite_runs(x)
-            r = np.searchsorted(run_lo, seg.start, "right") - 1
-            inside = (r >= 0) & (seg.start >= 0)
-            inside &= seg.stop <= np.where(r >= 0, run_hi[np.maximum(r, 0)], -1)
-            if (~inside).any():
-                issues.add(f"Channel {name!r} has NaN or infinite samples (or no samples) in {rows_name} of "
-                           f"{{n}}; those {rows_name} are NaN.", labels[seg_trial[rows[~inside]]])
-            for run in np.unique(r[inside]):
-                at = inside & (r == run)
-                lo, hi = int(run_lo[run]), int(run_hi[run])
-                part = seg.subset(at, lo)
-                part.ctx_start = np.clip(part.ctx_start, 0, hi - lo)
-                part.ctx_stop = np.clip(part.ctx_stop, 0, hi - lo)
-                values, err = process(x[lo:hi], sf, part, opts)
-                if values is None:
+            for at, values, err in _process_span(x, sf, rel.subset(rows, -shift), process, opts):
+                where = labels[seg_trial[rows[at]]]
+                if err == "nan":
+                    issues.add(f"Channel {name!r} has NaN or infinite samples (or no samples) in {rows_name} of "
+                               f"{{n}}; those {rows_name} are NaN.", where)
+                elif values is None:
                     issues.add(f"Channel {name!r}: {err}, in {{n}}; their {PHYSIO_KINDS[kind]} features are NaN.",
-                               labels[seg_trial[rows[at]]])
-                    continue
-                for key, v in values.items():
-                    feats[f"physio_{key}{suffix}"][rows[at]] = v
-                done[rows[at]] = True
+                               where)
+                else:
+                    for key, v in values.items():
+                        feats[f"physio_{key}{suffix}"][rows[at]] = v
+                    done[rows[at]] = True
         for key, reason in _UNDEFINED.items():
             col = f"physio_{key}{suffix}"
             bad = done & ~np.isfinite(feats[col]) if col in feats else np.zeros(0, bool)

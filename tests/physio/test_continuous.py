@@ -31,7 +31,8 @@ def _session(channels: dict[str, tuple[str, np.ndarray]]) -> Session:
     # ECG in microvolts like a Trials; the Session holds volts
     data = np.array([channels[n][1] * (1e-6 if channels[n][0] == "ecg" else 1.0) for n in names])
     raw = mne.io.RawArray(data, mne.create_info(names, SF, types), verbose="error")
-    table = pd.DataFrame({"trial": np.arange(1, len(ONSETS_S) + 1), "stimulus_id": [f"s{i}" for i in range(len(ONSETS_S))],
+    table = pd.DataFrame({"trial": np.arange(1, len(ONSETS_S) + 1),
+                          "stimulus_id": [f"s{i}" for i in range(len(ONSETS_S))],
                           "onset_s": ONSETS_S, "duration_s": 13.0})
     return Session(raw, trials=table, subject="01")
 
