@@ -12,7 +12,8 @@ Config file (all sections optional except ``[study]``; paths relative to the con
     [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
     [windows]                         # window_s, hop_s
     [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline,
-                                      # audio_melody (melody/expressive features), audio_vocal (also on the voice)
+                                      # audio_melody (melody/expressive features), audio_vocal (also on the voice),
+                                      # physio_min_scr_amplitude_us (0.01), physio_context_s (30: HRV/breath context)
     [models]                          # targets, feature_sets, estimator, cv, n_permutations, threshold, seed
     [execution]                       # workers, scheduler, memory_limit
 
@@ -57,7 +58,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                    "reference": "average", "eog": "regression"},
     "windows": {"window_s": 1.0, "hop_s": 0.5},
     "features": {"eeg": True, "physio": True, "audio": True, "audio_latency_s": 0.0, "eeg_baseline": "none",
-                 "audio_melody": True, "audio_vocal": False},
+                 "audio_melody": True, "audio_vocal": False, "physio_min_scr_amplitude_us": 0.01,
+                 "physio_context_s": 30.0},
     "models": {"targets": ["valence", "arousal"], "feature_sets": [["eeg"], ["physio"], ["eeg", "physio"], ["audio"]],
                "estimator": "logreg", "cv": "trial", "n_permutations": 100, "threshold": "fixed", "seed": 0,
                "n_jobs": 1, "shuffle_labels": False, "k_best": 0},
@@ -207,7 +209,8 @@ def _check_values(sections: dict[str, dict[str, Any]], where: str) -> None:
             if not ok:
                 raise NeuromerError(f"{where}: '{name}.{key}' must be {kind}, got {value!r}.")
     positive = [("windows", "window_s"), ("windows", "hop_s"), ("preprocess", "sfreq")]
-    non_negative = [("features", "audio_latency_s"), ("models", "n_permutations"), ("models", "k_best")]
+    non_negative = [("features", "audio_latency_s"), ("models", "n_permutations"), ("models", "k_best"),
+                    ("features", "physio_min_scr_amplitude_us"), ("features", "physio_context_s")]
     for name, key in positive + non_negative:
         value = sections[name][key]
         if value < 0 or (value == 0 and (name, key) in positive):
@@ -304,6 +307,7 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
     pre, feats = cfg["preprocess"], cfg["features"]
     grid = WindowGrid(cfg["windows"]["window_s"], cfg["windows"]["hop_s"])
     protocol = cfg.protocol()
+    session = None  # a trials file holds nothing between trials: physio is processed per trial
     if is_trials_file(path):
         trials = read_trials(path)
         bad = nonfinite_qc(path, trials.data.transpose(1, 0, 2).reshape(len(trials.ch_names), -1),
@@ -332,10 +336,13 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
         baseline = None if feats["eeg_baseline"] in (None, "none") else feats["eeg_baseline"]
         eeg = eeg_window_features(trials, grid=grid, baseline=baseline)
         outputs["eeg"] = _write_table(eeg, out / "eeg.parquet")
-    if feats["physio"] and len(trials.picks(["gsr", "bio", "resp", "temperature", "emg", "eog"])):
+    if feats["physio"] and len(trials.picks(["gsr", "ecg", "bio", "resp", "temperature", "emg", "eog"])):
         from .physio.features import physio_window_features
 
-        physio = physio_window_features(trials, grid=grid)
+        # the continuous recording, so that SCRs, beats and breaths are found over the whole of it
+        physio = physio_window_features(trials, grid=grid, session=session,
+                                        min_scr_amplitude_us=feats["physio_min_scr_amplitude_us"],
+                                        context_s=feats["physio_context_s"])
         outputs["physio"] = _write_table(physio, out / "physio.parquet")
     from .align import align
 

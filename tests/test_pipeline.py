@@ -226,6 +226,8 @@ def test_config_errors_name_the_field(tmp_path):
     ("windows", "hop_s", "half", "'windows.hop_s' must be a finite number"),
     ("features", "audio_latency_s", "zero", "'features.audio_latency_s' must be a finite number"),
     ("preprocess", "enabled", "yes", "'preprocess.enabled' must be true or false"),
+    ("features", "physio_min_scr_amplitude_us", -0.1, "'features.physio_min_scr_amplitude_us' must be >= 0"),
+    ("features", "physio_context_s", "long", "'features.physio_context_s' must be a finite number"),
 ])
 def test_config_values_are_checked(tmp_path, section, key, value, message):
     (tmp_path / "a.xdf").write_bytes(b"")
