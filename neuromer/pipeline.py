@@ -268,6 +268,8 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     protocol = cfg.protocol()
     if is_trials_file(path):
         trials = read_trials(path)
+        if protocol is not None:
+            trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
     else:
         session = read_session(path, protocol=protocol, subject=sub)
         if pre["enabled"]:

@@ -58,7 +58,10 @@ def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | No
     from ..session import read_trials
 
     if is_trials_file(path):
-        return read_trials(path)
+        trials = read_trials(path)
+        if protocol is not None:
+            trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
+        return trials
     from ..epochs import make_trials
 
     session = read_session(path, protocol=protocol, subject=subject)
