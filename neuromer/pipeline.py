@@ -390,7 +390,7 @@ def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None
 # --------------------------------------------------------------------------- execution
 def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = None,
         progress: Callable[[str, int, int], None] | None = None, report: bool = True,
-        announce: Callable[[str], None] | None = None) -> dict:
+        announce: Callable[[str], None] | None = None, overwrite: bool = False) -> dict:
     """Run the whole pipeline; returns the ``run.json`` record.
 
     Parameters
@@ -406,15 +406,25 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         Write ``report.html``.
     announce : callable | None
         Called with messages the user should see (the Dask dashboard address); default: log.
+    overwrite : bool
+        Write into an existing folder that is not a run folder (no ``run.json``); files with the
+        run's names there are replaced. Without it such a folder is refused, so a mistyped
+        ``--out`` never replaces a user's files. A run folder itself is always resumed.
     """
     workers = workers or cfg["execution"]["workers"]
     scheduler = scheduler if scheduler is not None else cfg["execution"]["scheduler"]
+    out = Path(cfg.out)
+    if not overwrite and out.is_dir() and not (out / "run.json").is_file() and any(out.iterdir()):
+        raise NeuromerError(f"{out}: folder holds files but is not a run folder (no run.json); refusing to "
+                            "write the run into it. Choose another run folder or pass --overwrite.")
     out = ensure_dir(cfg.out, "run folder")
     record = {"config": cfg.sections, "config_path": str(cfg.path) if cfg.path else None,
               "versions": _versions(), "python": platform.python_version(),
               "inputs": {str(p): file_hash(p) for p in cfg.inputs}, "subjects": {},
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     progress = progress or (lambda stage, done, total: None)
+    if not (out / "run.json").is_file():  # the folder is a run folder from now on (resumable)
+        _write_json(out / "run.json", record)
 
     audio_errors: dict = {}
     audio_path = audio_stage(cfg, progress, audio_errors)

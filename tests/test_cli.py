@@ -139,3 +139,61 @@ def test_align_rejects_a_table_of_the_wrong_modality(tmp_path, capsys, study):
     assert code == 0
     code, _, err = run(capsys, "align", trials, "--out", str(tmp_path / "a.parquet"), "--eeg", str(physio))
     assert code == 2 and "physio.parquet: the --eeg table has no eeg_* feature columns" in err
+
+
+# ------------------------------------------------------------------ no overwrite without --overwrite
+def test_run_refuses_a_folder_that_is_not_a_run_folder(tmp_path, capsys):
+    (tmp_path / "a.xdf").write_bytes(b"")  # a subject that fails at once: the run itself is quick
+    (tmp_path / "c.toml").write_text('[study]\ninputs = ["a.xdf"]\nout = "mine"\n')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("my own report")
+    code, _, err = run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q")
+    assert code == 2 and "not a run folder (no run.json)" in err and "--overwrite" in err
+    assert sorted(p.name for p in mine.iterdir()) == ["report.html"]
+    code, _, err = run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q", "--overwrite")
+    assert code == 1 and "not a run folder" not in err  # ran (its one subject failed)
+    assert (mine / "run.json").is_file() and (mine / "report.html").read_text() == "my own report"
+    # now a run folder: resumed without --overwrite; an empty or new folder needs nothing either
+    assert run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q")[0] == 1
+    assert run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q", "--out", str(tmp_path / "new"))[0] == 1
+
+
+def test_report_out_refuses_an_existing_file(tmp_path, capsys):
+    (tmp_path / "run.json").write_text("{}")
+    mine = tmp_path / "mine.html"
+    mine.write_text("my page")
+    code, _, err = run(capsys, "report", str(tmp_path), "--out", str(mine))
+    assert code == 2 and "mine.html: file exists; refusing to overwrite it" in err
+    assert mine.read_text() == "my page"
+    assert run(capsys, "report", str(tmp_path), "--out", str(mine), "--overwrite")[0] == 0
+    assert "<html" in mine.read_text().lower()
+    # the run's own report.html is rebuilt without asking
+    (tmp_path / "report.html").write_text("old")
+    assert run(capsys, "report", str(tmp_path))[0] == 0 and "<html" in (tmp_path / "report.html").read_text().lower()
+
+
+@pytest.mark.parametrize("which", ["--out", "--report"])
+def test_audio_train_refuses_existing_outputs(tmp_path, capsys, which):
+    ann = tmp_path / "ann.csv"
+    ann.write_text("audio,valence,arousal\nmissing.wav,5,5\n")
+    model, report = tmp_path / "m.skops", tmp_path / "r.csv"
+    (model if which == "--out" else report).write_text("mine")
+    code, _, err = run(capsys, "audio", "train", str(ann), "--out", str(model), "--report", str(report))
+    assert code == 2 and "file exists; refusing to overwrite it" in err and "internal error" not in err
+    assert (model if which == "--out" else report).read_text() == "mine"
+    code, _, err = run(capsys, "audio", "train", str(ann), "--out", str(model), "--report", str(report),
+                       "--overwrite")
+    assert code == 2 and "refusing to overwrite" not in err  # past the check: the CSV's audio is missing
+
+
+def test_demo_refuses_a_folder_with_the_users_files(tmp_path, capsys):
+    (tmp_path / "demo.toml").write_text("# my own config\n")
+    code, _, err = run(capsys, "demo", str(tmp_path))
+    assert code == 2 and "not a neuromer demo folder" in err and "--overwrite" in err
+    assert (tmp_path / "demo.toml").read_text() == "# my own config\n"
+    other = tmp_path / "other"
+    (other / "study").mkdir(parents=True)
+    (other / "study" / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "demo", str(other))
+    assert code == 2 and (other / "study" / "notes.txt").read_text() == "mine"
