@@ -85,6 +85,28 @@ def ensure_dir(path: str | os.PathLike, name: str = "folder") -> Path:
     return path
 
 
+def read_toml(path: Path, error: type[NeuromerError] = NeuromerError) -> dict:
+    """Parse a TOML file, raising ``error`` with the file name for anything that is not valid TOML.
+
+    Besides syntax errors this covers text that is not UTF-8 and nesting so deep that the parser
+    runs out of stack (``a = [[[[...]]]]``; Python's ``tomllib`` recurses once per level).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not valid TOML (not UTF-8 text: {exc.reason} at byte {exc.start}).") from None
+    except IsADirectoryError:
+        raise error(f"{path}: expected a TOML file, got a directory.") from None
+    try:
+        import tomllib
+
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML ({exc}).") from None
+    except RecursionError:
+        raise error(f"{path}: not valid TOML for neuromer (arrays or tables nested too deeply).") from None
+
+
 def check_array(x: Any, name: str, *, ndim: int | None = None, finite: bool = False) -> np.ndarray:
     """Return ``x`` as an ndarray, checking its number of dimensions (and finiteness)."""
     try:

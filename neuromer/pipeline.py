@@ -34,7 +34,6 @@ import os
 import platform
 import re
 import time
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -44,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ._checks import ensure_dir
+from ._checks import ensure_dir, read_toml
 from ._logging import logger
 from .errors import NeuromerError
 from .io._atomic import atomic_path, write_table
@@ -105,10 +104,7 @@ def read_config(path: str | os.PathLike, **overrides: Any) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise NeuromerError(f"{path}: config file not found.")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise NeuromerError(f"{path}: not valid TOML ({exc}).") from None
+    raw = read_toml(path)
     return make_config(raw, path=path.resolve(), **overrides)
 
 

@@ -23,17 +23,19 @@ import difflib
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._checks import read_toml
 from .errors import ProtocolError
 
 #: MNE channel types a protocol may name for a channel.
 CHANNEL_KINDS = ("eeg", "eog", "emg", "ecg", "gsr", "resp", "bio", "temperature", "misc", "stim")
 MARKER_KINDS = ("trial_start", "baseline_start", "stimulus_on", "stimulus_off", "rating", "trial_end")
 SAM_SCALES = ("valence", "arousal", "dominance", "liking")
+#: Longest duration a protocol may give to one part of a trial (one day), in seconds.
+MAX_DURATION_S = 86400.0
 
 _ALLOWED = {
     "": {"protocol", "timing", "markers", "ratings", "streams", "stimuli"},
@@ -239,11 +241,9 @@ def read_protocol(path: str | os.PathLike, *, check_files: bool = True) -> Proto
     """
     path = _locate(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_toml(path, ProtocolError)
     except FileNotFoundError:
         raise ProtocolError(f"{path}: protocol file not found.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"{path}: not valid TOML ({exc}).") from None
     return _build(raw, path, check_files=check_files)
 
 
@@ -282,11 +282,14 @@ def _check_keys(where: str, section: str, table: dict, label: str) -> None:
             raise ProtocolError(f"{where}: unknown key '{label}{key}'{tip}")
 
 
-def _number(where: str, label: str, value: Any, *, minimum: float | None = 0.0) -> float:
+def _number(where: str, label: str, value: Any, *, minimum: float | None = 0.0,
+            maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ProtocolError(f"{where}: '{label}' must be a number, got {value!r}.")
     if minimum is not None and value < minimum:
         raise ProtocolError(f"{where}: '{label}' must be >= {minimum:g}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ProtocolError(f"{where}: '{label}' must be <= {maximum:g}, got {value!r}.")
     return float(value)
 
 
@@ -307,7 +310,8 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
     name = _string(where, "protocol.name", head.get("name", path.stem))
 
     t = raw.get("timing", {})
-    timing = Timing(**{k: _number(where, f"timing.{k}", v) for k, v in t.items()})
+    # a part of a trial longer than a day is a typo (1e300 would overflow the sample counts)
+    timing = Timing(**{k: _number(where, f"timing.{k}", v, maximum=MAX_DURATION_S) for k, v in t.items()})
     if timing.stimulus_s <= 0:
         raise ProtocolError(f"{where}: 'timing.stimulus_s' must be > 0, got {timing.stimulus_s!r}.")
 

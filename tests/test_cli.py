@@ -197,3 +197,11 @@ def test_demo_refuses_a_folder_with_the_users_files(tmp_path, capsys):
     (other / "study" / "notes.txt").write_text("mine")
     code, _, err = run(capsys, "demo", str(other))
     assert code == 2 and (other / "study" / "notes.txt").read_text() == "mine"
+
+
+def test_deeply_nested_run_config_is_one_line(tmp_path, capsys):
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text('[study]\ninputs = ["a.xdf"]\nx = ' + "[" * 50000 + "]" * 50000 + "\n")
+    code, _, err = run(capsys, "run", str(cfg))
+    assert code == 2 and "deep.toml: not valid TOML for neuromer (arrays or tables nested too deeply)" in err
+    assert "internal error" not in err and err.count("\n") == 1

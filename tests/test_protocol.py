@@ -203,3 +203,19 @@ def test_rating_template_that_cannot_read_its_own_scale_back(folder):
         '\n[ratings]\nscales = ["v1"]\nmin = 1\nmax = 10\n'
     with pytest.raises(ProtocolError, match="ratings.scales 'v1'.*read back as rating"):
         read_protocol(write(folder, text))
+
+
+def test_deeply_nested_toml_is_a_protocol_error(folder):
+    path = write(folder, "a = " + "[" * 50000 + "]" * 50000 + "\n")  # tomllib recurses per level
+    with pytest.raises(ProtocolError, match="nested too deeply") as info:
+        read_protocol(path)
+    assert str(path) in str(info.value)
+    path.write_bytes(b"name = \"\xff\xfe\"\n")
+    with pytest.raises(ProtocolError, match="not UTF-8"):
+        read_protocol(path)
+
+
+@pytest.mark.parametrize("value", ["1e300", "1e6"])
+def test_absurd_durations_are_refused(folder, value):
+    with pytest.raises(ProtocolError, match=r"'timing.stimulus_s' must be <= 86400"):
+        read_protocol(write(folder, GOOD.replace("stimulus_s = 30.0", f"stimulus_s = {value}")))
