@@ -313,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuromer: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine, not neuromer: a full disk, a folder we may not write...
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"neuromer: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not a user error: still one line unless --debug
         if args.debug:
             traceback.print_exc()

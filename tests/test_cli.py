@@ -205,3 +205,73 @@ def test_deeply_nested_run_config_is_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "run", str(cfg))
     assert code == 2 and "deep.toml: not valid TOML for neuromer (arrays or tables nested too deeply)" in err
     assert "internal error" not in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ a machine that will not take the write
+_LIMITED = """
+import contextlib, io, json, resource, signal, sys
+limit, commands = int(sys.argv[1]), json.loads(sys.argv[2])
+# write() past the limit fails with EFBIG (File too large) instead of killing the process: a real
+# OSError from the real write path, as a full disk gives ENOSPC
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from neuromer.cli import main
+results = []
+for argv in commands:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    results.append((code, err.getvalue()))
+print(json.dumps(results))
+"""
+
+
+def _cli_limited(commands, *, fsize, cwd, drop_root_override):
+    """Run CLI commands in one child process with a file-size limit (and, as root, without the
+    capability that lets root write into read-only folders); returns [(exit code, stderr)]."""
+    import json
+    import os
+    import shutil
+
+    cmd = [sys.executable, "-c", _LIMITED, str(fsize), json.dumps([[str(a) for a in c] for c in commands])]
+    if drop_root_override:
+        cmd = [shutil.which("setpriv"), "--inh-caps=-dac_override,-dac_read_search",
+               "--bounding-set=-dac_override,-dac_read_search", "--", *cmd]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=os.environ, timeout=600)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_read_only_folder_and_full_disk_are_one_line_errors(tmp_path, study):
+    import os
+    import shutil
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    as_root = os.geteuid() == 0
+    if as_root and not shutil.which("setpriv"):
+        pytest.skip("running as root, where a read-only folder is still writable, and setpriv is missing")
+    full = tmp_path / "full"
+    full.mkdir()
+    trials = study.deap[0]  # ~1 MB of trials: every output is larger than the 32 kB limit
+    cases = [  # (argv, file named in the error, cause)
+        (["epochs", trials, "--out", ro / "x.dat"], "ro/x.dat", "ermission denied"),
+        (["features", "eeg", trials, "--out", ro / "sub" / "x.parquet"], "x.parquet", "ermission denied"),
+        (["simulate", ro / "sim", "--subjects", "1", "--trials", "1"], "ro/sim", "ermission denied"),
+        (["epochs", trials, "--out", full / "x.dat"], "x.dat", "File too large"),
+        (["epochs", trials, "--out", full / "x-epo.fif"], "x-epo.fif", "File too large"),
+        (["features", "eeg", trials, "--out", full / "x.parquet"], "x.parquet", "File too large"),
+        (["simulate", full / "sim", "--subjects", "1", "--trials", "1", "--stimulus-s", "4"], "stim01.wav",
+         "File too large"),
+    ]
+    results = _cli_limited([c[0] for c in cases], fsize=32_000, cwd=tmp_path, drop_root_override=as_root)
+    for (argv, target, cause), (code, err) in zip(cases, results):
+        assert code == 2, (argv, err)
+        assert err.startswith("neuromer: error:") and err.count("\n") == 1, (argv, err)
+        assert target in err and cause in err and "internal error" not in err, (argv, err)
+    # atomic writes: no partial output and no temporary file left behind
+    assert list(ro.iterdir()) == []
+    left = sorted(str(p.relative_to(full)) for p in full.rglob("*") if p.is_file())
+    assert left == [], left
