@@ -226,6 +226,11 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
         if resample:
             raw.resample(sfreq, npad="auto", verbose="error")
     rate = float(raw.info["sfreq"])
+    if baseline_s + duration_s > raw.n_times / rate:
+        # no trial can fit; say so once instead of dropping each trial (and sizing arrays by it)
+        raise MarkerError(f"{problem.where}baseline_s {baseline_s:g} s + stimulus duration {duration_s:g} s is "
+                          f"longer than the whole recording ({raw.n_times / rate:g} s); check the protocol's "
+                          "timing (timing.stimulus_s, timing.baseline_s).")
     n_base = int(round(baseline_s * rate))
     n_samples = n_base + int(round(duration_s * rate))
     data = raw.get_data(picks=picks)

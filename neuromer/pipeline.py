@@ -37,7 +37,6 @@ import os
 import platform
 import re
 import time
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -47,7 +46,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ._checks import ensure_dir
+from ._checks import ensure_dir, read_toml
 from ._logging import logger
 from .errors import NeuromerError
 from .io._atomic import atomic_path, write_table
@@ -117,10 +116,7 @@ def read_config(path: str | os.PathLike, **overrides: Any) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise NeuromerError(f"{path}: config file not found.")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise NeuromerError(f"{path}: not valid TOML ({exc}).") from None
+    raw = read_toml(path)
     return make_config(raw, path=path.resolve(), **overrides)
 
 
@@ -312,6 +308,8 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
         trials = read_trials(path)
         bad = nonfinite_qc(path, trials.data.transpose(1, 0, 2).reshape(len(trials.ch_names), -1),
                            trials.ch_names, trials.ch_types, need_eeg=bool(feats["eeg"]))
+        if protocol is not None:
+            trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
     else:
         session = read_session(path, protocol=protocol, subject=sub, events=cfg.events_for(path))
         # QC of the recording as read, before any step repairs or fills its samples
@@ -482,7 +480,7 @@ def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None
 # --------------------------------------------------------------------------- execution
 def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = None,
         progress: Callable[[str, int, int], None] | None = None, report: bool = True,
-        announce: Callable[[str], None] | None = None) -> dict:
+        announce: Callable[[str], None] | None = None, overwrite: bool = False) -> dict:
     """Run the whole pipeline; returns the ``run.json`` record.
 
     Parameters
@@ -498,15 +496,25 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         Write ``report.html``.
     announce : callable | None
         Called with messages the user should see (the Dask dashboard address); default: log.
+    overwrite : bool
+        Write into an existing folder that is not a run folder (no ``run.json``); files with the
+        run's names there are replaced. Without it such a folder is refused, so a mistyped
+        ``--out`` never replaces a user's files. A run folder itself is always resumed.
     """
     workers = workers or cfg["execution"]["workers"]
     scheduler = scheduler if scheduler is not None else cfg["execution"]["scheduler"]
+    out = Path(cfg.out)
+    if not overwrite and out.is_dir() and not (out / "run.json").is_file() and any(out.iterdir()):
+        raise NeuromerError(f"{out}: folder holds files but is not a run folder (no run.json); refusing to "
+                            "write the run into it. Choose another run folder or pass --overwrite.")
     out = ensure_dir(cfg.out, "run folder")
     record = {"config": cfg.sections, "config_path": str(cfg.path) if cfg.path else None,
               "versions": _versions(), "python": platform.python_version(),
               "inputs": {str(p): file_hash(p) for p in cfg.inputs}, "subjects": {},
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     progress = progress or (lambda stage, done, total: None)
+    if not (out / "run.json").is_file():  # the folder is a run folder from now on (resumable)
+        _write_json(out / "run.json", record)
 
     audio_errors: dict = {}
     audio_path = audio_stage(cfg, progress, audio_errors)
