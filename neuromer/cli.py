@@ -110,12 +110,22 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .simulate import simulate_study
 
+    from .io._atomic import atomic_path
+
     out = Path(args.out).resolve()
+    config = out / "demo.toml"
+    # a folder of an earlier demo (its demo.toml starts with our header) is rebuilt; any other
+    # folder with files in it may be the user's: `study/` would be deleted and demo.toml replaced
+    ours = config.is_file() and config.read_bytes().startswith(DEMO_CONFIG.split("\n", 1)[0].encode())
+    if out.is_dir() and any(out.iterdir()) and not ours and not args.overwrite:
+        raise NeuromerError(f"{out}: folder holds files but is not a neuromer demo folder (no demo.toml "
+                            "written by `neuromer demo`); refusing to replace them. Choose another folder "
+                            "or pass --overwrite.")
     study = simulate_study(out / "study", n_subjects=args.subjects, n_trials=args.trials, seed=args.seed,
                            overwrite=True)
     print(f"Simulated {len(study.xdf)} subjects x {len(study.stimuli)} stimuli in {study.root}")
-    config = out / "demo.toml"
-    config.write_text(DEMO_CONFIG.format(permutations=args.permutations), encoding="utf-8")
+    with atomic_path(config) as tmp:
+        tmp.write_text(DEMO_CONFIG.format(permutations=args.permutations), encoding="utf-8")
     print(f"Running the pipeline configured in {config}")
     args.config, args.out, args.scheduler, args.no_report, args.quiet = str(config), None, None, False, False
     args.workers = None
@@ -160,7 +170,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         record = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=progress,
-                     report=not args.no_report, announce=lambda msg: print(msg, file=sys.stderr))
+                     report=not args.no_report, announce=lambda msg: print(msg, file=sys.stderr),
+                     overwrite=args.overwrite)
     finally:
         for bar in bars.values():
             bar.close()
@@ -203,7 +214,7 @@ def _print_agreement(path: Path) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import make_report
 
-    print(make_report(args.run_dir, out=args.out))
+    print(make_report(args.run_dir, out=args.out, overwrite=args.overwrite))
     return 0
 
 
@@ -254,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=8, help="trials per subject (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--permutations", type=int, default=50, help="label permutations for chance levels (default 50)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="use a folder that holds other files (its study/ folder and demo.toml are replaced); "
+                        "an earlier demo's folder is always rebuilt")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run", help="run the analysis pipeline described by a config file",
@@ -265,12 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="use an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an existing folder that is not a run folder (no run.json); files with the "
+                        "run's names are replaced. A run folder is always resumed without it")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="(re)build report.html of a run folder",
                        description="Build the self-contained HTML report of a run folder from its files.")
     p.add_argument("run_dir", help="the run folder (holds run.json)")
-    p.add_argument("--out", help="output HTML file (default RUN_DIR/report.html)")
+    p.add_argument("--out", help="output HTML file (default RUN_DIR/report.html, always rebuilt)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_cmd_report)
 
     for register in _extensions():
@@ -318,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuromer: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine, not neuromer: a full disk, a folder we may not write...
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"neuromer: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not a user error: still one line unless --debug
         if args.debug:
             traceback.print_exc()

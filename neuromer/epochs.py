@@ -187,7 +187,9 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
     Returns
     -------
     Trials
-        EEG/EOG/EMG/ECG in microvolts; stim channels are left out.
+        EEG/EOG/EMG/ECG in microvolts; stim channels are left out. NaN/infinite samples of the
+        session stay local (:func:`~neuromer.badsamples.repair_nonfinite`): runs up to 50 ms are
+        interpolated, samples under ``BAD_nonfinite`` annotations are NaN, the rest is untouched.
     """
     protocol = protocol or session.protocol
     problem = _Problems(on_problem, f"{(session.provenance.get('source_files') or [''])[0] or 'session'}: ")
@@ -212,14 +214,32 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
     picks = [i for i, t in enumerate(raw.get_channel_types()) if t != "stim"]
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
-    if sfreq is not None and abs(sfreq - session.sfreq) > 1e-9:
-        raw = raw.copy().pick(picks).resample(sfreq, npad="auto", verbose="error")
+    resample = sfreq is not None and abs(sfreq - session.sfreq) > 1e-9
+    if resample or not np.isfinite(raw.get_data(picks=picks)).all():
+        # NaN/inf samples stay local (see neuromer.badsamples): repaired before the FFT resampling
+        # would spread them, and put back as NaN below where they ran long
+        from .badsamples import repair_nonfinite
+
+        raw = raw.copy().pick(picks).load_data()
         picks = list(range(len(raw.ch_names)))
+        repair_nonfinite(raw, source=problem.where.rstrip(": "))
+        if resample:
+            raw.resample(sfreq, npad="auto", verbose="error")
     rate = float(raw.info["sfreq"])
+    if baseline_s + duration_s > raw.n_times / rate:
+        # no trial can fit; say so once instead of dropping each trial (and sizing arrays by it)
+        raise MarkerError(f"{problem.where}baseline_s {baseline_s:g} s + stimulus duration {duration_s:g} s is "
+                          f"longer than the whole recording ({raw.n_times / rate:g} s); check the protocol's "
+                          "timing (timing.stimulus_s, timing.baseline_s).")
     n_base = int(round(baseline_s * rate))
     n_samples = n_base + int(round(duration_s * rate))
     data = raw.get_data(picks=picks)
     ch_names = [raw.ch_names[i] for i in picks]
+    from .badsamples import nonfinite_mask
+
+    bad_mask = nonfinite_mask(raw, ch_names)
+    if bad_mask is not None:
+        data = np.where(bad_mask, np.nan, data)
     ch_types = [raw.get_channel_types()[i] for i in picks]
     scale = np.array([1e6 if t in MICROVOLT_TYPES else 1.0 for t in ch_types])[:, None]
 

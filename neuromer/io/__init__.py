@@ -110,7 +110,10 @@ def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | No
     if is_trials_file(path):
         if events is not None:
             raise DataFormatError(f"{path}: holds trials already; an events file applies to recordings only.")
-        return read_trials(path)
+        trials = read_trials(path)
+        if protocol is not None:
+            trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
+        return trials
     from ..epochs import make_trials
 
     session = read_session(path, protocol=protocol, subject=subject, events=events, encoding=encoding)
