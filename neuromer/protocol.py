@@ -494,7 +494,6 @@ def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, sti
     return dataclasses.replace(markers, codes=tuple(table), trigger_bits=int(trigger_bits))
 
 
-
 # ------------------------------------------------------------------ marker vocabulary ambiguity
 # Each template is a regular language over characters: literal text, {stimulus_id} (one or more
 # of any character but a line break), {scale} (an identifier) and {value} (a decimal number).

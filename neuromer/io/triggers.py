@@ -248,9 +248,11 @@ def explain_unmatched(markers: pd.DataFrame, protocol, *, triggers: dict | None 
         else:
             mapped = [c for c in coded if c in table]
             numbers = [c for c in table if isinstance(c, int)]
-            if not mapped:
+            if not mapped and numbers:
                 reasons.append(f"the protocol's [markers.codes] maps codes {', '.join(map(str, numbers))}, "
-                               "none of which occur" if numbers else "the protocol's [markers.codes] maps no numeric codes")
+                               "none of which occur")
+            elif not mapped:
+                reasons.append("the protocol's [markers.codes] maps no numeric codes")
             elif not any(table[c] == "stimulus_on" or str(table[c]).startswith(
                     protocol.markers.stimulus_on.split("{")[0]) for c in mapped):
                 reasons.append("no code that occurs is mapped to 'stimulus_on'")
