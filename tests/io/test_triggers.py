@@ -410,29 +410,6 @@ def test_eegbci_names_give_montage_and_asymmetry(tmp_path, caplog):
     assert "asymmetry" not in caplog.text
 
 
-def test_missing_feature_families_warn_once(caplog):
-    from neuromer.eeg.features import eeg_trial_features, eeg_window_features
-    from neuromer.session import Trials
-
-    data = np.random.default_rng(6).standard_normal((2, 3, 5 * SF)) * 10
-    meta = pd.DataFrame({"trial": [1, 2], "stimulus_id": ["a", "b"], "onset_s": [3.0, 10.0],
-                         "duration_s": [2.0, 2.0]})
-    trials = Trials(data, SF, ["F3", "Cz", "Pz"], ["eeg"] * 3, baseline_s=3.0, metadata=meta)
-    table = eeg_window_features(trials)
-    assert "eeg_faa" not in table and not any(c.startswith("eeg_dasm") for c in table)
-    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert said == [
-        "no asymmetry features (eeg_dasm_*, eeg_rasm_*): none of the 14 symmetric pairs (Fp1/Fp2, AF3/AF4, F3/F4, "
-        "F7/F8, ...) is among the EEG channels (F3, Cz, Pz).",
-        "no frontal alpha asymmetry (eeg_faa): channel F4 not found (EEG channels: F3, Cz, Pz)."]
-    caplog.clear()
-    eeg_window_features(trials, bands={"theta": (4.0, 8.0)})
-    assert "the bands (theta) have no 'alpha'" in caplog.text
-    caplog.clear()
-    eeg_trial_features(trials)
-    assert [r.getMessage()[:40] for r in caplog.records] == ["no asymmetry features (eeg_asym_*): none"]
-
-
 def test_edf_copied_as_text_is_refused(tmp_path, caplog):
     data = np.random.default_rng(7).standard_normal((2, 10 * SF)) * 50
     path = write_bdf(tmp_path / "rec.edf", data, ["Fz", "Cz"], SF, fmt="edf")
