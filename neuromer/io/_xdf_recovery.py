@@ -78,15 +78,23 @@ class Spliced(io.RawIOBase):
 _BOUNDARY_CHUNK = b"\x01\x12" + struct.pack("<H", _TAG_BOUNDARY) + _BOUNDARY_UUID
 
 
-def _stream_header_fields(content: bytes) -> tuple[str, int | None]:
-    """Name and declared channel count (None if unreadable) of a StreamHeader chunk's XML."""
+#: the channel formats of the specification
+_FORMATS = ("int8", "int16", "int32", "int64", "float32", "double64", "string")
+
+
+def _stream_header_problem(content: bytes) -> tuple[str, str]:
+    """Name of a StreamHeader chunk's stream and what makes its samples unreadable ('' if nothing)."""
     try:
         root = ET.fromstring(content[4:].decode("utf-8", "replace"))
-        name = (root.findtext("name") or "").strip()
-        count = int(str(root.findtext("channel_count")).strip())
-    except (ET.ParseError, TypeError, ValueError):
-        return "", None
-    return name, count
+    except ET.ParseError:
+        return "", "its header is not valid XML"
+    name = (root.findtext("name") or "").strip()
+    count, fmt = (root.findtext("channel_count") or "").strip(), (root.findtext("channel_format") or "").strip()
+    if not count.isdigit() or int(count) < 1:
+        return name, f"its header declares channel_count {count or '(missing)'}"
+    if fmt not in _FORMATS:
+        return name, f"its header declares channel_format {fmt or '(missing)'!r} (expected one of {', '.join(_FORMATS)})"
+    return name, ""
 
 
 def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -108,8 +116,8 @@ def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[
     Raises
     ------
     DataFormatError
-        Not an XDF file, truncated inside its file header, or a stream that declares no channels
-        but carries samples.
+        Not an XDF file, truncated inside its file header, or a stream that carries samples but
+        whose header declares no channels, an unknown channel format or is not XML.
     """
     head = fh.read(4)
     if head != _MAGIC:
@@ -118,7 +126,7 @@ def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[
         if len(head) < 4 and _MAGIC.startswith(head):
             raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
         raise DataFormatError(f"{path}: not an XDF file (it does not start with 'XDF:').")
-    headers: dict[int, tuple[str, int | None]] = {}  # stream id -> (name, channel_count)
+    headers: dict[int, tuple[str, str]] = {}  # stream id -> (name, what makes its samples unreadable)
     ranges: list[tuple[int, int]] = []
     skipped: list[tuple[int, int]] = []
     pos, start, first = 4, 0, True
@@ -137,14 +145,14 @@ def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[
         if ok and tag in (_TAG_SAMPLES, _TAG_CLOCK, _TAG_FOOTER):
             sid = int.from_bytes(hdr[3 + nb:7 + nb], "little")
             ok = sid in headers
-            if ok and tag == _TAG_SAMPLES and not (headers[sid][1] or 0) >= 1:
-                name, count = headers[sid]
-                raise DataFormatError(f"{path}: stream {name!r} (id {sid}) declares channel_count "
-                                      f"{count if count is not None else '(unreadable)'} in its header but "
-                                      "carries samples; the file is malformed.")
+            if ok and tag == _TAG_SAMPLES and headers[sid][1]:
+                name, problem = headers[sid]
+                label = f"{name!r} (id {sid})" if name else f"id {sid}"
+                raise DataFormatError(f"{path}: stream {label} carries samples but {problem}; the file is "
+                                      "malformed.")
         if ok and tag == _TAG_STREAM_HEADER:
             fh.seek(pos + 3 + nb)
-            headers[int.from_bytes(hdr[3 + nb:7 + nb], "little")] = _stream_header_fields(fh.read(length - 2))
+            headers[int.from_bytes(hdr[3 + nb:7 + nb], "little")] = _stream_header_problem(fh.read(length - 2))
         if ok:
             first = False
             pos += 1 + nb + length

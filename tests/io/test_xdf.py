@@ -486,8 +486,10 @@ def test_corrupt_chunk_mid_file_resyncs_at_next_boundary(tmp_path, caplog):
     assert len(streams["amp"]["time_stamps"]) == 5 * n
 
 
-def write_zero_channel_stream(path: Path, *, name: str, type: str, n_samples: int) -> None:
-    """A file whose stream 1 declares channel_count 0 (written byte by byte; our writer refuses)."""
+def write_zero_channel_stream(path: Path, *, name: str, type: str, n_samples: int,
+                              edit=("<channel_count>1</channel_count>", "<channel_count>0</channel_count>")) -> None:
+    """A file whose stream 1 declares channel_count 0 (or another ``edit`` of its header XML),
+    written byte by byte: our writer refuses such headers."""
     import struct
 
     from neuromer.io.xdf import _varlen
@@ -496,7 +498,7 @@ def write_zero_channel_stream(path: Path, *, name: str, type: str, n_samples: in
         return _varlen(len(content) + 2) + struct.pack("<H", tag) + content
 
     xml = stream_info_xml(name=name, type=type, channel_count=1, nominal_srate=100, channel_format="float32")
-    xml = xml.replace("<channel_count>1</channel_count>", "<channel_count>0</channel_count>")
+    xml = xml.replace(*edit)
     with XdfWriter(path) as w:
         w.add_stream(2, stream_info_xml(name="ok", type="Misc", channel_count=1, nominal_srate=100,
                                         channel_format="float32"))
@@ -515,15 +517,28 @@ def test_zero_channel_stream_with_samples_is_a_one_line_error(tmp_path, capsys, 
 
     path = tmp_path / "zero.xdf"
     write_zero_channel_stream(path, name=name, type=type, n_samples=10)
-    msg = f"{path}: stream {name!r} (id 1) declares channel_count 0 in its header but carries samples"
+    msg = f"{path}: stream {name!r} (id 1) carries samples but its header declares channel_count 0; the file"
     with pytest.raises(DataFormatError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         read_xdf(path)
-    with pytest.raises(DataFormatError, match="declares channel_count 0"):
+    with pytest.raises(DataFormatError, match="its header declares channel_count 0"):
         xdf_info(path)
     capsys.readouterr()
     assert main(["info", str(path)]) == 2
     err = capsys.readouterr().err
     assert "declares channel_count 0" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("edit,problem", [
+    (("<channel_count>1<", "<channel_count>two<"), "stream 'amp' (id 1) carries samples but its header declares channel_count two"),
+    (("<channel_count>1</channel_count>", ""), "its header declares channel_count (missing)"),
+    (("float32", "float16"), "its header declares channel_format 'float16' (expected one of int8"),
+    (("</info>", "</inf>"), "stream id 1 carries samples but its header is not valid XML"),
+])
+def test_unreadable_stream_header_with_samples_is_a_one_line_error(tmp_path, edit, problem):
+    path = tmp_path / "bad.xdf"
+    write_zero_channel_stream(path, name="amp", type="EEG", n_samples=10, edit=edit)
+    with pytest.raises(DataFormatError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        read_xdf(path)
 
 
 def test_zero_channel_stream_without_samples_is_skipped(tmp_path):
