@@ -620,3 +620,120 @@ def test_join_clock_resets_and_dejitter_exact():
     gap = np.r_[ts[:400], ts[430:]]
     jitter = gap + np.random.default_rng(0).normal(0, 1e-4, len(gap))
     np.testing.assert_allclose(dejitter(jitter, 100.0), gap, atol=5e-5)
+
+
+def test_damaged_file_sweep_never_ends_in_an_internal_error(tmp_path):
+    """Bit flips, inserted, deleted, overwritten and zeroed bytes at random places: every damaged
+    file loads (with the EEG rate intact) or raises DataFormatError. Bytes inserted or deleted
+    leave the EEG either as recorded or NaN (a sample whose time stamp went bad is taken as
+    missing), except at most one sample at the edge of a chunk whose framing the damage kept
+    consistent; a changed sample value cannot be detected at all (XDF has no checksums)."""
+    clean_path = tmp_path / "clean.xdf"
+    write_recording(clean_path, n_rounds=3)
+    clean = read_xdf(clean_path)
+    recorded = {tuple(r) for r in clean.raw.get_data().T}
+    blob = clean_path.read_bytes()
+    rng = np.random.default_rng(2026)
+    outcomes = {"loaded": 0, "refused": 0}
+    for i in range(150):
+        damaged = bytearray(blob)
+        kind, pos, k = i % 5, int(rng.integers(4, len(blob))), int(rng.integers(1, 64))
+        if kind == 0:
+            damaged[pos] ^= 1 << int(rng.integers(0, 8))
+        elif kind == 1:
+            damaged[pos:pos] = rng.integers(0, 256, k, dtype=np.uint8).tobytes()
+        elif kind == 2:
+            del damaged[pos:pos + k]
+        elif kind == 3:
+            damaged[pos:pos + k] = rng.integers(0, 256, len(damaged[pos:pos + k]), dtype=np.uint8).tobytes()
+        else:
+            damaged[pos:pos + 8 * k] = bytes(len(damaged[pos:pos + 8 * k]))
+        path = tmp_path / "damaged.xdf"
+        path.write_bytes(bytes(damaged))
+        try:
+            s = read_xdf(path)
+        except DataFormatError as exc:
+            assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+            outcomes["refused"] += 1
+            continue
+        outcomes["loaded"] += 1
+        assert s.sfreq == RATE and s.raw.n_times <= clean.raw.n_times and s.raw.ch_names == clean.raw.ch_names
+        if kind in (1, 2):
+            rows = s.raw.get_data().T
+            foreign = [j for j, r in enumerate(rows) if np.isfinite(r).all() and tuple(r) not in recorded]
+            assert len(foreign) <= 1, (i, pos, k, foreign)
+    assert outcomes["loaded"] > 120 and outcomes["refused"] > 0
+
+
+def chunk_table(blob: bytes) -> list[tuple[int, int, int]]:
+    """(start, tag, end) of every chunk of an XDF file."""
+    out, pos = [], 4
+    while pos < len(blob):
+        nb = blob[pos]
+        length = int.from_bytes(blob[pos + 1:pos + 1 + nb], "little")
+        out.append((pos, int.from_bytes(blob[pos + 1 + nb:pos + 3 + nb], "little"), pos + 1 + nb + length))
+        pos += 1 + nb + length
+    return out
+
+
+def eeg_chunks(blob: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the EEG Samples chunks of write_recording (each: 256 records of 41 bytes)."""
+    return [(a, e) for a, tag, e in chunk_table(blob) if tag == 3 and e - a > 1000]
+
+
+def record(chunk_start: int, k: int) -> int:
+    """Byte offset of sample k in an EEG chunk of write_recording: 7 bytes of chunk length and
+    tag, the stream id (4), the sample count 256 (5: a 4-byte varlen), 41 bytes a sample."""
+    return chunk_start + 7 + 4 + 5 + 41 * k
+
+
+def test_corrupt_time_stamp_is_mended_and_its_sample_taken_as_missing(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "flip.xdf"
+    data = write_recording(clean, n_rounds=3)
+    blob = bytearray(clean.read_bytes())
+    start, _ = eeg_chunks(bytes(blob))[1]
+    k = 100  # the 100th sample of the second chunk: sample 356 of the stream
+    stamp_byte = record(start, k) + 1 + 7  # last byte of its double time stamp
+    blob[stamp_byte] ^= 0x40  # flip an exponent bit: the stamp becomes astronomically large
+    broken.write_bytes(bytes(blob))
+    s = read_xdf(broken)
+    ref = read_xdf(clean)
+    assert s.sfreq == RATE and s.raw.n_times == len(data)
+    got = s.raw.get_data()
+    assert np.isnan(got[:, 256 + k]).all() and np.isfinite(np.delete(got, 256 + k, axis=1)).all()
+    np.testing.assert_array_equal(np.delete(got, 256 + k, axis=1), np.delete(ref.raw.get_data(), 256 + k, axis=1))
+    np.testing.assert_allclose(s.markers.onset_s, ref.markers.onset_s, atol=1e-9)
+    assert warned(caplog, "stream 'amp' has 1 time stamp(s) out of line with their neighbours")
+    assert "clock_resets" not in s.provenance
+
+
+def test_samples_chunk_with_shifted_layout_is_skipped_alone(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "shift.xdf"
+    data = write_recording(clean, n_rounds=3)
+    blob = bytearray(clean.read_bytes())
+    start, end = eeg_chunks(bytes(blob))[1]
+    assert blob[record(start, 50)] == 8
+    blob[record(start, 50)] = 0x03  # a time-stamp length byte that is neither 0 nor 8
+    broken.write_bytes(bytes(blob))
+    s = read_xdf(broken)
+    assert s.raw.n_times == 512 and s.sfreq == RATE
+    np.testing.assert_array_equal(s.raw.get_data(), np.r_[data[:256], data[512:]].T.astype(float) * 1e-6)
+    assert list(s.markers.description) == ["m0", "m1", "m2"]  # the chunks after it are intact
+    assert warned(caplog, f"skipped {end - start} byte(s) of corrupt data in 1 place(s) (first at byte {start})")
+
+
+def test_deleted_bytes_that_swallow_a_boundary_resync_there(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "del.xdf"
+    data = write_recording(clean, n_rounds=3)
+    blob = clean.read_bytes()
+    start, end = eeg_chunks(blob)[1]
+    # 50 bytes cut from the end of the second EEG chunk: its length now runs over the marker
+    # chunk (23 bytes) and the Boundary chunk (20) after it
+    broken.write_bytes(blob[:end - 50] + blob[end:])
+    boundary = [a for a, tag, _ in chunk_table(blob) if tag == 5][1]
+    s = read_xdf(broken)
+    assert s.raw.n_times == 512 and s.sfreq == RATE
+    np.testing.assert_array_equal(s.raw.get_data(), np.r_[data[:256], data[512:]].T.astype(float) * 1e-6)
+    assert list(s.markers.description) == ["m0", "m2"]
+    assert warned(caplog, f"skipped {boundary - 50 - start} byte(s) of corrupt data in 1 place(s) "
+                          f"(first at byte {start})")
