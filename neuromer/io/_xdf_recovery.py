@@ -290,8 +290,6 @@ def mend_stray_stamps(ts: np.ndarray, srate: float) -> tuple[np.ndarray, np.ndar
     stray : array of int
         Indices of the stray stamps (their samples' values are suspect too).
     """
-    from scipy.ndimage import median_filter
-
     finite = np.isfinite(ts)
     none = np.zeros(0, dtype=int)
     if not finite.any():
@@ -300,7 +298,19 @@ def mend_stray_stamps(ts: np.ndarray, srate: float) -> tuple[np.ndarray, np.ndar
     filled = ts if finite.all() else np.interp(index, index[finite], ts[finite])
     tol = max(_RESET_PERIODS / srate, _RESET_MIN_S)
     with np.errstate(invalid="ignore", over="ignore"):
-        stray = ~finite | ~(np.abs(filled - median_filter(filled, size=5, mode="nearest")) <= tol)
+        # only a stamp next to an unusual step can be stray: look at those alone
+        big = ~(np.abs(np.diff(filled)) <= tol)
+        near = ~finite
+        near[:-1] |= big
+        near[1:] |= big
+        candidates = np.flatnonzero(near)
+        if not len(candidates):
+            return ts, none
+        padded = np.pad(filled, 2, mode="edge")
+        windows = padded[candidates[:, None] + np.arange(5)]  # the 5 stamps around each candidate
+        median = np.partition(windows, 2, axis=1)[:, 2]
+        stray = ~finite
+        stray[candidates] |= ~(np.abs(filled[candidates] - median) <= tol)
     if not stray.any() or stray.all():
         return ts, none
     good = ~stray
