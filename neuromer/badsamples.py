@@ -14,6 +14,9 @@ every trial. :func:`repair_nonfinite` runs before any step that mixes samples:
   same straight line only so that filters can run. :func:`~neuromer.epochs.make_trials` puts NaN
   back in those spans, so the feature windows that touch them are NaN (models impute them) and
   every other window is exactly what it would be without the bad samples;
+- the straight line still goes through resampling, filtering and re-referencing, so samples
+  within about half a filter length of a long run (and other channels, through the average
+  reference) carry a little of it; those are not marked;
 - the counts go to a warning and to ``session.provenance["bad_samples"]`` (and, in
   ``neuromer run``, to the subject's record in ``run.json``).
 

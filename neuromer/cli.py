@@ -65,6 +65,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(session)
         raw = session.raw
         print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(raw.ch_names, raw.get_channel_types())))
+        import numpy as np
+
+        bad = (~np.isfinite(raw.get_data())).sum(axis=1)
+        if bad.any():  # what `epochs` and `run` will interpolate or mark BAD_nonfinite
+            listed = [f"{n} ({c})" for n, c in zip(raw.ch_names, bad) if c]
+            print(f"NaN/inf samples: {int(bad.sum())} in {len(listed)} channel(s): {', '.join(listed[:10])}"
+                  f"{' ...' if len(listed) > 10 else ''}")
         markers = session.markers
         if len(markers):
             counts = markers["description"].value_counts()

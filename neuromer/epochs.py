@@ -214,17 +214,19 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
     picks = [i for i, t in enumerate(raw.get_channel_types()) if t != "stim"]
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
+    from .badsamples import nonfinite_mask, repair_nonfinite
+
     resample = sfreq is not None and abs(sfreq - session.sfreq) > 1e-9
-    if resample or not np.isfinite(raw.get_data(picks=picks)).all():
+    data = None if resample else raw.get_data(picks=picks)
+    if resample or not np.isfinite(data).all():
         # NaN/inf samples stay local (see neuromer.badsamples): repaired before the FFT resampling
         # would spread them, and put back as NaN below where they ran long
-        from .badsamples import repair_nonfinite
-
         raw = raw.copy().pick(picks).load_data()
         picks = list(range(len(raw.ch_names)))
         repair_nonfinite(raw, source=problem.where.rstrip(": "))
         if resample:
             raw.resample(sfreq, npad="auto", verbose="error")
+        data = raw.get_data(picks=picks)
     rate = float(raw.info["sfreq"])
     if baseline_s + duration_s > raw.n_times / rate:
         # no trial can fit; say so once instead of dropping each trial (and sizing arrays by it)
@@ -233,13 +235,8 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
                           "timing (timing.stimulus_s, timing.baseline_s).")
     n_base = int(round(baseline_s * rate))
     n_samples = n_base + int(round(duration_s * rate))
-    data = raw.get_data(picks=picks)
     ch_names = [raw.ch_names[i] for i in picks]
-    from .badsamples import nonfinite_mask
-
-    bad_mask = nonfinite_mask(raw, ch_names)
-    if bad_mask is not None:
-        data = np.where(bad_mask, np.nan, data)
+    bad_mask = nonfinite_mask(raw, ch_names)  # (n_channels, n_times) or None
     ch_types = [raw.get_channel_types()[i] for i in picks]
     scale = np.array([1e6 if t in MICROVOLT_TYPES else 1.0 for t in ch_types])[:, None]
 
@@ -252,7 +249,10 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
             problem(f"trial {row['trial']} (stimulus {row['stimulus_id']!r}) {what}; trial dropped.")
             lost.append({"trial": row["trial"], "stimulus_id": row["stimulus_id"], "reason": what})
             continue
-        segments.append(data[:, start:stop] * scale)
+        segment = data[:, start:stop] * scale
+        if bad_mask is not None:
+            segment[bad_mask[:, start:stop]] = np.nan
+        segments.append(segment)
         keep.append(idx)
     if lost:
         dropped = pd.concat([dropped, pd.DataFrame(lost)], ignore_index=True)

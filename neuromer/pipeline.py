@@ -325,7 +325,7 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
     if trials.n_trials == 0:
         raise NeuromerError(f"{path}: no usable trials.")
     outputs = {"trials": str(trials.save(out / "trials-epo.fif", overwrite=True)),
-               "quality": _write_table(signal_quality(trials), out / "quality.csv")}
+               "quality": _write_table(signal_quality(trials, bad.get("nonfinite_fraction")), out / "quality.csv")}
     dropped = trials.dropped.assign(trial=lambda d: d["trial"].astype(int)).to_dict("records")
     eeg = physio = None
     if feats["eeg"] and len(trials.picks("eeg")):
@@ -393,11 +393,17 @@ def nonfinite_qc(path: Path, data: np.ndarray, ch_names: list[str], ch_types: li
     if not frac.any():
         return {}
     return {"n_nonfinite": int(counts.sum()),
-            "nonfinite_fraction": {n: round(float(f), 6) for n, f in zip(ch_names, frac) if f > 0}}
+            "nonfinite_fraction": {n: float(f) for n, f in zip(ch_names, frac) if f > 0}}
 
 
-def signal_quality(trials) -> pd.DataFrame:
-    """Per channel: type, SD (µV for EEG/EOG/EMG), NaN fraction and a flag (flat/nan/noisy)."""
+def signal_quality(trials, recorded_nonfinite: dict | None = None) -> pd.DataFrame:
+    """Per channel: type, SD (µV for EEG/EOG/EMG), NaN fraction and a flag (flat/nan/noisy).
+
+    ``nan_fraction`` is measured in the trials (NaN left where long runs of bad samples were);
+    ``nonfinite_recorded`` is the fraction of the channel's samples that were NaN/infinite in the
+    recording as read (``recorded_nonfinite``, ``{channel: fraction}`` from :func:`nonfinite_qc`),
+    before short runs were interpolated.
+    """
     data = trials.data
     with np.errstate(invalid="ignore"):
         sd = np.nanstd(data, axis=(0, 2))
@@ -415,8 +421,9 @@ def signal_quality(trials) -> pd.DataFrame:
             flags.append("noisy")
         else:
             flags.append("")
+    recorded = [float((recorded_nonfinite or {}).get(n, 0.0)) for n in trials.ch_names]
     return pd.DataFrame({"subject": trials.subject, "channel": trials.ch_names, "type": types, "std": sd,
-                         "nan_fraction": nan_frac, "flag": flags})
+                         "nan_fraction": nan_frac, "nonfinite_recorded": recorded, "flag": flags})
 
 
 def _write_table(df: pd.DataFrame, path: Path) -> str:

@@ -144,3 +144,6 @@ def test_epochs_command_keeps_one_inf_local(study, study_protocol, tmp_path, cap
     other = [i for i, t in enumerate(trials.ch_types) if t != "eeg"]
     np.testing.assert_array_equal(trials.data[:, other], clean.data[:, other])
     np.testing.assert_allclose(trials.data[:, eeg], clean.data[:, eeg], atol=0.05)  # µV; FFT resampling echo
+    assert main(["info", str(damaged)]) == 0
+    out = capsys.readouterr().out
+    assert "NaN/inf samples: 32 in 32 channel(s): Fp1 (1), AF3 (1)" in out

@@ -277,5 +277,10 @@ n_permutations = 0
     quality = pd.read_csv(tmp_path / "run" / "subjects" / "sub-02" / "quality.csv")
     eeg = quality[quality.type == "eeg"]
     assert (eeg.nan_fraction == 0).all() and (eeg.flag != "nan").all()
+    from neuromer.io.xdf import xdf_info
+
+    n_samples = xdf_info(study.xdf[1]).set_index("type").loc["EEG", "n_samples"]
+    np.testing.assert_allclose(eeg.nonfinite_recorded, 1 / n_samples)  # QC of the recording as read
+    assert two["bad_samples"]["nonfinite_fraction"]["Fp1"] == pytest.approx(1 / n_samples, abs=1e-6)
     features = pd.read_parquet(tmp_path / "run" / "subjects" / "sub-02" / "eeg.parquet")
     assert features.filter(like="eeg_").notna().all().all()

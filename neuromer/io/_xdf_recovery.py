@@ -78,24 +78,76 @@ class Spliced(io.RawIOBase):
 _BOUNDARY_CHUNK = b"\x01\x12" + struct.pack("<H", _TAG_BOUNDARY) + _BOUNDARY_UUID
 
 
-def _stream_header_fields(content: bytes) -> tuple[str, int | None]:
-    """Name and declared channel count (None if unreadable) of a StreamHeader chunk's XML."""
+#: the channel formats of the specification
+_FORMATS = ("int8", "int16", "int32", "int64", "float32", "double64", "string")
+
+
+_ITEM_BYTES = {"int8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4, "double64": 8}
+
+
+def _stream_header_problem(content: bytes) -> tuple[str, str, int, str]:
+    """Name, what makes its samples unreadable ('' if nothing), channel count and format of a
+    StreamHeader chunk's stream."""
     try:
         root = ET.fromstring(content[4:].decode("utf-8", "replace"))
-        name = (root.findtext("name") or "").strip()
-        count = int(str(root.findtext("channel_count")).strip())
-    except (ET.ParseError, TypeError, ValueError):
-        return "", None
-    return name, count
+    except ET.ParseError:
+        return "", "its header is not valid XML", 0, ""
+    name = (root.findtext("name") or "").strip()
+    count, fmt = (root.findtext("channel_count") or "").strip(), (root.findtext("channel_format") or "").strip()
+    if not count.isdigit() or int(count) < 1:
+        return name, f"its header declares channel_count {count or '(missing)'}", 0, fmt
+    if fmt not in _FORMATS:
+        return (name, f"its header declares channel_format {fmt or '(missing)'!r} (expected one of "
+                f"{', '.join(_FORMATS)})", int(count), fmt)
+    return name, "", int(count), fmt
+
+
+def _samples_fit(content: bytes, count: int, fmt: str) -> bool:
+    """Whether a Samples chunk's content (after its tag) is laid out exactly as its stream's header
+    says: a sample count, then per sample a time stamp length of 0 or 8 bytes, the time stamp and
+    the values. Bytes inserted into or cut from a chunk shift this layout, so the values read from
+    it would be garbage."""
+    if len(content) < 6 or content[4] not in (1, 4, 8) or len(content) < 5 + content[4]:
+        return False
+    nbn = content[4]
+    n = int.from_bytes(content[5:5 + nbn], "little")
+    body = memoryview(content)[5 + nbn:]
+    if fmt != "string":
+        values = count * _ITEM_BYTES[fmt]
+        full = 9 + values  # every sample with its 8-byte time stamp: LabRecorder's usual layout
+        if len(body) == n * full:
+            return bool(n == 0 or (np.frombuffer(body, np.uint8)[::full] == 8).all())
+        if not n * (1 + values) <= len(body) <= n * full:
+            return False
+    pos = 0
+    for _ in range(n):  # the general layout, sample by sample
+        if pos >= len(body) or body[pos] not in (0, 8):
+            return False
+        pos += 1 + body[pos]
+        if fmt != "string":
+            pos += values
+            continue
+        for _ in range(count):
+            if pos >= len(body) or body[pos] not in (1, 4, 8):
+                return False
+            nb = body[pos]
+            pos += 1 + nb + int.from_bytes(body[pos + 1:pos + 1 + nb], "little")
+    return pos == len(body)
 
 
 def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """The well-formed chunks of an XDF file as byte ranges, resynchronising at Boundary chunks.
 
     A chunk is well formed when its length field, tag and stream id make sense (a Samples,
-    ClockOffset or StreamFooter chunk must follow its stream's header) and it ends inside the
-    file. After a malformed chunk the scan jumps to the next Boundary chunk (LabRecorder writes
-    one every few seconds for this purpose); with none left, the rest of the file is dropped.
+    ClockOffset or StreamFooter chunk must follow its stream's header), it ends inside the file,
+    and, for a Samples chunk, its content is laid out as the stream's header says. A Samples chunk
+    that is not is skipped alone; after any other malformed chunk the scan jumps to the next
+    Boundary chunk (LabRecorder writes one every few seconds for this purpose); with none left,
+    the rest of the file is dropped. A Samples chunk that holds a whole Boundary chunk has run
+    over the chunks after it (bytes were lost inside it): it is skipped up to that Boundary.
+    XDF has no checksums, so damage that keeps the layout cannot be detected: a flipped bit in a
+    sample value, or lost bytes that leave the framing consistent, which can change the values of
+    the last sample of a chunk.
 
     Returns
     -------
@@ -108,8 +160,8 @@ def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[
     Raises
     ------
     DataFormatError
-        Not an XDF file, truncated inside its file header, or a stream that declares no channels
-        but carries samples.
+        Not an XDF file, truncated inside its file header, or a stream that carries samples but
+        whose header declares no channels, an unknown channel format or is not XML.
     """
     head = fh.read(4)
     if head != _MAGIC:
@@ -118,7 +170,7 @@ def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[
         if len(head) < 4 and _MAGIC.startswith(head):
             raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
         raise DataFormatError(f"{path}: not an XDF file (it does not start with 'XDF:').")
-    headers: dict[int, tuple[str, int | None]] = {}  # stream id -> (name, channel_count)
+    headers: dict[int, tuple[str, str, int, str]] = {}  # stream id -> (name, problem, count, format)
     ranges: list[tuple[int, int]] = []
     skipped: list[tuple[int, int]] = []
     pos, start, first = 4, 0, True
@@ -137,14 +189,32 @@ def scan_chunks(fh, size: int, path: Path) -> tuple[list[tuple[int, int]], list[
         if ok and tag in (_TAG_SAMPLES, _TAG_CLOCK, _TAG_FOOTER):
             sid = int.from_bytes(hdr[3 + nb:7 + nb], "little")
             ok = sid in headers
-            if ok and tag == _TAG_SAMPLES and not (headers[sid][1] or 0) >= 1:
-                name, count = headers[sid]
-                raise DataFormatError(f"{path}: stream {name!r} (id {sid}) declares channel_count "
-                                      f"{count if count is not None else '(unreadable)'} in its header but "
-                                      "carries samples; the file is malformed.")
+            if ok and tag == _TAG_SAMPLES and headers[sid][1]:
+                name, problem, _, _ = headers[sid]
+                label = f"{name!r} (id {sid})" if name else f"id {sid}"
+                raise DataFormatError(f"{path}: stream {label} carries samples but {problem}; the file is "
+                                      "malformed.")
+            if ok and tag == _TAG_SAMPLES:
+                fh.seek(pos + 3 + nb)
+                content = fh.read(length - 2)
+                inside = content.find(_BOUNDARY_CHUNK)
+                if inside >= 0:
+                    # bytes were lost and this chunk's length now runs over the next chunks: the
+                    # Boundary chunk inside it (20 bytes no sample would hold) is where to resync
+                    ranges.append((start, pos))
+                    skipped.append((pos, 3 + nb + inside))
+                    pos = start = pos + 3 + nb + inside
+                    continue
+                if not _samples_fit(content, *headers[sid][2:]):
+                    # a chunk whose bytes were shifted: its values would be garbage; the chunk after
+                    # it may still be intact (the length field held), else we resync below
+                    ranges.append((start, pos))
+                    skipped.append((pos, 1 + nb + length))
+                    pos = start = pos + 1 + nb + length
+                    continue
         if ok and tag == _TAG_STREAM_HEADER:
             fh.seek(pos + 3 + nb)
-            headers[int.from_bytes(hdr[3 + nb:7 + nb], "little")] = _stream_header_fields(fh.read(length - 2))
+            headers[int.from_bytes(hdr[3 + nb:7 + nb], "little")] = _stream_header_problem(fh.read(length - 2))
         if ok:
             first = False
             pos += 1 + nb + length
@@ -195,6 +265,60 @@ def gunzip(path: Path) -> bytes:
 #: least _RESET_MIN_S) is a clock reset, not jitter
 _RESET_PERIODS = 5
 _RESET_MIN_S = 0.01
+
+
+def mend_stray_stamps(ts: np.ndarray, srate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replace time stamps that are out of line with their neighbours (a flipped bit, NaN).
+
+    A regular stream's stamp is stray when it is not finite, or when it lies more than
+    ``_RESET_PERIODS`` sample periods (at least ``_RESET_MIN_S``) from the median of the five
+    stamps around it. A step (a clock reset or a dropout) moves that median with it, so only
+    isolated stamps, up to two in a row, are stray. They are interpolated from the good stamps
+    around them (extrapolated one nominal period per sample at either end).
+
+    Parameters
+    ----------
+    ts : array, shape (n,)
+        Time stamps in s, in recorded order.
+    srate : float
+        Nominal rate in Hz (> 0).
+
+    Returns
+    -------
+    ts : array, shape (n,)
+        The mended stamps (the input itself when none is stray).
+    stray : array of int
+        Indices of the stray stamps (their samples' values are suspect too).
+    """
+    finite = np.isfinite(ts)
+    none = np.zeros(0, dtype=int)
+    if not finite.any():
+        return ts, none
+    index = np.arange(len(ts))
+    filled = ts if finite.all() else np.interp(index, index[finite], ts[finite])
+    tol = max(_RESET_PERIODS / srate, _RESET_MIN_S)
+    with np.errstate(invalid="ignore", over="ignore"):
+        # only a stamp next to an unusual step can be stray: look at those alone
+        big = ~(np.abs(np.diff(filled)) <= tol)
+        near = ~finite
+        near[:-1] |= big
+        near[1:] |= big
+        candidates = np.flatnonzero(near)
+        if not len(candidates):
+            return ts, none
+        padded = np.pad(filled, 2, mode="edge")
+        windows = padded[candidates[:, None] + np.arange(5)]  # the 5 stamps around each candidate
+        median = np.partition(windows, 2, axis=1)[:, 2]
+        stray = ~finite
+        stray[candidates] |= ~(np.abs(filled[candidates] - median) <= tol)
+    if not stray.any() or stray.all():
+        return ts, none
+    good = ~stray
+    out = np.interp(index, index[good], ts[good])
+    first, last = index[good][0], index[good][-1]
+    out[:first] = ts[first] - (first - index[:first]) / srate
+    out[last + 1:] = ts[last] + (index[last + 1:] - last) / srate
+    return out, np.flatnonzero(stray)
 
 
 def join_clock_resets(ts: np.ndarray, srate: float) -> tuple[np.ndarray, list[tuple[int, float]]]:

@@ -37,7 +37,7 @@ from ..errors import DataFormatError, NeuromerError
 from ..session import Session, infer_channel_types, set_standard_montage
 from ._xdf_recovery import (_BOUNDARY_UUID, _MAGIC, _TAG_BOUNDARY, _TAG_CLOCK, _TAG_FILE_HEADER, _TAG_FOOTER,
                             _TAG_SAMPLES, _TAG_STREAM_HEADER, Spliced, dejitter, gunzip, join_clock_resets,
-                            scan_chunks)
+                            mend_stray_stamps, scan_chunks)
 
 #: XDF channel formats and their little-endian numpy dtypes (``None``: strings).
 CHANNEL_FORMATS = {"int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8",
@@ -331,7 +331,15 @@ def _load(path: Path, dejitter_timestamps: bool = False, **kwargs) -> tuple[list
     for s in streams:
         _check_shape(s, path)
         if _srate(s) > 0 and not _is_string(s) and _n_samples(s) > 1:
-            ts, resets = join_clock_resets(np.asarray(s["time_stamps"], dtype=np.float64), _srate(s))
+            ts, stray = mend_stray_stamps(np.asarray(s["time_stamps"], dtype=np.float64), _srate(s))
+            if len(stray):
+                s["time_stamps"], s["stray_samples"] = ts, stray
+                logger.warning("%s: stream %r has %d time stamp(s) out of line with their neighbours (corrupt "
+                               "bytes?); interpolated from the stamps around them, and the values of those "
+                               "samples taken as missing.", path, _text(s, "name"), len(stray))
+            if not np.isfinite(ts).all():
+                raise DataFormatError(f"{path}: stream {_text(s, 'name')!r} has no finite time stamp.")
+            ts, resets = join_clock_resets(ts, _srate(s))
             if resets:
                 s["time_stamps"], s["clock_resets"] = ts, resets
                 logger.warning("%s: stream %r has time stamps that jump back %d time(s) (first at sample %d, "
@@ -707,10 +715,15 @@ def _signals_on_eeg_grid(eeg: dict, physio: list[dict], protocol,
     for s in [eeg, *physio]:
         ch_names, ch_types, scales = _channels(s, protocol, path)
         values = np.asarray(s["time_series"], dtype=np.float64)
+        # a sample with a corrupt time stamp is suspect too: NaN in the EEG (then handled as a bad
+        # sample, see neuromer.badsamples), left out of a stream interpolated onto the EEG grid
+        stray = np.zeros(len(values), bool)
+        stray[s.get("stray_samples", [])] = True
         if s is eeg:
-            values = values[order]
+            values = np.where(stray[:, None], np.nan, values)[order]
         else:
-            ts = np.asarray(s["time_stamps"], dtype=float)
+            ts = np.asarray(s["time_stamps"], dtype=float)[~stray]
+            values = values[~stray]
             idx = np.argsort(ts, kind="stable")
             ts, values = ts[idx], values[idx]
             gap = max(ts[0] - eeg_ts[0], eeg_ts[-1] - ts[-1], np.max(np.diff(ts), initial=0.0))

@@ -486,8 +486,10 @@ def test_corrupt_chunk_mid_file_resyncs_at_next_boundary(tmp_path, caplog):
     assert len(streams["amp"]["time_stamps"]) == 5 * n
 
 
-def write_zero_channel_stream(path: Path, *, name: str, type: str, n_samples: int) -> None:
-    """A file whose stream 1 declares channel_count 0 (written byte by byte; our writer refuses)."""
+def write_zero_channel_stream(path: Path, *, name: str, type: str, n_samples: int,
+                              edit=("<channel_count>1</channel_count>", "<channel_count>0</channel_count>")) -> None:
+    """A file whose stream 1 declares channel_count 0 (or another ``edit`` of its header XML),
+    written byte by byte: our writer refuses such headers."""
     import struct
 
     from neuromer.io.xdf import _varlen
@@ -496,7 +498,7 @@ def write_zero_channel_stream(path: Path, *, name: str, type: str, n_samples: in
         return _varlen(len(content) + 2) + struct.pack("<H", tag) + content
 
     xml = stream_info_xml(name=name, type=type, channel_count=1, nominal_srate=100, channel_format="float32")
-    xml = xml.replace("<channel_count>1</channel_count>", "<channel_count>0</channel_count>")
+    xml = xml.replace(*edit)
     with XdfWriter(path) as w:
         w.add_stream(2, stream_info_xml(name="ok", type="Misc", channel_count=1, nominal_srate=100,
                                         channel_format="float32"))
@@ -515,15 +517,28 @@ def test_zero_channel_stream_with_samples_is_a_one_line_error(tmp_path, capsys, 
 
     path = tmp_path / "zero.xdf"
     write_zero_channel_stream(path, name=name, type=type, n_samples=10)
-    msg = f"{path}: stream {name!r} (id 1) declares channel_count 0 in its header but carries samples"
+    msg = f"{path}: stream {name!r} (id 1) carries samples but its header declares channel_count 0; the file"
     with pytest.raises(DataFormatError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         read_xdf(path)
-    with pytest.raises(DataFormatError, match="declares channel_count 0"):
+    with pytest.raises(DataFormatError, match="its header declares channel_count 0"):
         xdf_info(path)
     capsys.readouterr()
     assert main(["info", str(path)]) == 2
     err = capsys.readouterr().err
     assert "declares channel_count 0" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("edit,problem", [
+    (("<channel_count>1<", "<channel_count>two<"), "stream 'amp' (id 1) carries samples but its header declares channel_count two"),
+    (("<channel_count>1</channel_count>", ""), "its header declares channel_count (missing)"),
+    (("float32", "float16"), "its header declares channel_format 'float16' (expected one of int8"),
+    (("</info>", "</inf>"), "stream id 1 carries samples but its header is not valid XML"),
+])
+def test_unreadable_stream_header_with_samples_is_a_one_line_error(tmp_path, edit, problem):
+    path = tmp_path / "bad.xdf"
+    write_zero_channel_stream(path, name="amp", type="EEG", n_samples=10, edit=edit)
+    with pytest.raises(DataFormatError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        read_xdf(path)
 
 
 def test_zero_channel_stream_without_samples_is_skipped(tmp_path):
@@ -605,3 +620,120 @@ def test_join_clock_resets_and_dejitter_exact():
     gap = np.r_[ts[:400], ts[430:]]
     jitter = gap + np.random.default_rng(0).normal(0, 1e-4, len(gap))
     np.testing.assert_allclose(dejitter(jitter, 100.0), gap, atol=5e-5)
+
+
+def test_damaged_file_sweep_never_ends_in_an_internal_error(tmp_path):
+    """Bit flips, inserted, deleted, overwritten and zeroed bytes at random places: every damaged
+    file loads (with the EEG rate intact) or raises DataFormatError. Bytes inserted or deleted
+    leave the EEG either as recorded or NaN (a sample whose time stamp went bad is taken as
+    missing), except at most one sample at the edge of a chunk whose framing the damage kept
+    consistent; a changed sample value cannot be detected at all (XDF has no checksums)."""
+    clean_path = tmp_path / "clean.xdf"
+    write_recording(clean_path, n_rounds=3)
+    clean = read_xdf(clean_path)
+    recorded = {tuple(r) for r in clean.raw.get_data().T}
+    blob = clean_path.read_bytes()
+    rng = np.random.default_rng(2026)
+    outcomes = {"loaded": 0, "refused": 0}
+    for i in range(150):
+        damaged = bytearray(blob)
+        kind, pos, k = i % 5, int(rng.integers(4, len(blob))), int(rng.integers(1, 64))
+        if kind == 0:
+            damaged[pos] ^= 1 << int(rng.integers(0, 8))
+        elif kind == 1:
+            damaged[pos:pos] = rng.integers(0, 256, k, dtype=np.uint8).tobytes()
+        elif kind == 2:
+            del damaged[pos:pos + k]
+        elif kind == 3:
+            damaged[pos:pos + k] = rng.integers(0, 256, len(damaged[pos:pos + k]), dtype=np.uint8).tobytes()
+        else:
+            damaged[pos:pos + 8 * k] = bytes(len(damaged[pos:pos + 8 * k]))
+        path = tmp_path / "damaged.xdf"
+        path.write_bytes(bytes(damaged))
+        try:
+            s = read_xdf(path)
+        except DataFormatError as exc:
+            assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+            outcomes["refused"] += 1
+            continue
+        outcomes["loaded"] += 1
+        assert s.sfreq == RATE and s.raw.n_times <= clean.raw.n_times and s.raw.ch_names == clean.raw.ch_names
+        if kind in (1, 2):
+            rows = s.raw.get_data().T
+            foreign = [j for j, r in enumerate(rows) if np.isfinite(r).all() and tuple(r) not in recorded]
+            assert len(foreign) <= 1, (i, pos, k, foreign)
+    assert outcomes["loaded"] > 120 and outcomes["refused"] > 0
+
+
+def chunk_table(blob: bytes) -> list[tuple[int, int, int]]:
+    """(start, tag, end) of every chunk of an XDF file."""
+    out, pos = [], 4
+    while pos < len(blob):
+        nb = blob[pos]
+        length = int.from_bytes(blob[pos + 1:pos + 1 + nb], "little")
+        out.append((pos, int.from_bytes(blob[pos + 1 + nb:pos + 3 + nb], "little"), pos + 1 + nb + length))
+        pos += 1 + nb + length
+    return out
+
+
+def eeg_chunks(blob: bytes) -> list[tuple[int, int]]:
+    """(start, end) of the EEG Samples chunks of write_recording (each: 256 records of 41 bytes)."""
+    return [(a, e) for a, tag, e in chunk_table(blob) if tag == 3 and e - a > 1000]
+
+
+def record(chunk_start: int, k: int) -> int:
+    """Byte offset of sample k in an EEG chunk of write_recording: 7 bytes of chunk length and
+    tag, the stream id (4), the sample count 256 (5: a 4-byte varlen), 41 bytes a sample."""
+    return chunk_start + 7 + 4 + 5 + 41 * k
+
+
+def test_corrupt_time_stamp_is_mended_and_its_sample_taken_as_missing(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "flip.xdf"
+    data = write_recording(clean, n_rounds=3)
+    blob = bytearray(clean.read_bytes())
+    start, _ = eeg_chunks(bytes(blob))[1]
+    k = 100  # the 100th sample of the second chunk: sample 356 of the stream
+    stamp_byte = record(start, k) + 1 + 7  # last byte of its double time stamp
+    blob[stamp_byte] ^= 0x40  # flip an exponent bit: the stamp becomes astronomically large
+    broken.write_bytes(bytes(blob))
+    s = read_xdf(broken)
+    ref = read_xdf(clean)
+    assert s.sfreq == RATE and s.raw.n_times == len(data)
+    got = s.raw.get_data()
+    assert np.isnan(got[:, 256 + k]).all() and np.isfinite(np.delete(got, 256 + k, axis=1)).all()
+    np.testing.assert_array_equal(np.delete(got, 256 + k, axis=1), np.delete(ref.raw.get_data(), 256 + k, axis=1))
+    np.testing.assert_allclose(s.markers.onset_s, ref.markers.onset_s, atol=1e-9)
+    assert warned(caplog, "stream 'amp' has 1 time stamp(s) out of line with their neighbours")
+    assert "clock_resets" not in s.provenance
+
+
+def test_samples_chunk_with_shifted_layout_is_skipped_alone(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "shift.xdf"
+    data = write_recording(clean, n_rounds=3)
+    blob = bytearray(clean.read_bytes())
+    start, end = eeg_chunks(bytes(blob))[1]
+    assert blob[record(start, 50)] == 8
+    blob[record(start, 50)] = 0x03  # a time-stamp length byte that is neither 0 nor 8
+    broken.write_bytes(bytes(blob))
+    s = read_xdf(broken)
+    assert s.raw.n_times == 512 and s.sfreq == RATE
+    np.testing.assert_array_equal(s.raw.get_data(), np.r_[data[:256], data[512:]].T.astype(float) * 1e-6)
+    assert list(s.markers.description) == ["m0", "m1", "m2"]  # the chunks after it are intact
+    assert warned(caplog, f"skipped {end - start} byte(s) of corrupt data in 1 place(s) (first at byte {start})")
+
+
+def test_deleted_bytes_that_swallow_a_boundary_resync_there(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "del.xdf"
+    data = write_recording(clean, n_rounds=3)
+    blob = clean.read_bytes()
+    start, end = eeg_chunks(blob)[1]
+    # 50 bytes cut from the end of the second EEG chunk: its length now runs over the marker
+    # chunk (23 bytes) and the Boundary chunk (20) after it
+    broken.write_bytes(blob[:end - 50] + blob[end:])
+    boundary = [a for a, tag, _ in chunk_table(blob) if tag == 5][1]
+    s = read_xdf(broken)
+    assert s.raw.n_times == 512 and s.sfreq == RATE
+    np.testing.assert_array_equal(s.raw.get_data(), np.r_[data[:256], data[512:]].T.astype(float) * 1e-6)
+    assert list(s.markers.description) == ["m0", "m2"]
+    assert warned(caplog, f"skipped {boundary - 50 - start} byte(s) of corrupt data in 1 place(s) "
+                          f"(first at byte {start})")
