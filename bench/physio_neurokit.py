@@ -63,14 +63,17 @@ def event_related(path: Path) -> None:
     peaks = np.asarray(eda_info["SCR_Peaks"])
     print(f"{path.name}: {len(frame) / sf:.0f} s, events at {np.round(onsets, 2).tolist()} s")
     print(" trial  SCRs: per-trial  per-trial>=0.01  session  nk-whole |  HR: ours    nk   | RSP: ours    nk")
+    diffs = []
     for i, on in enumerate(onsets):
         a, b = int(round(on * sf)), int(round((on + 10.0) * sf))
         nk_scr = int(((peaks >= a) & (peaks < b)).sum())
         hr_nk = ecg_sig["ECG_Rate"].iloc[a:b].mean()
         rsp_nk = rsp_sig["RSP_Rate"].iloc[a:b].mean()
+        diffs += [abs(new["physio_hr_bpm"][i] - hr_nk), abs(new["physio_resp_rate_bpm"][i] - rsp_nk)]
         print(f" {i + 1:5d}  {old['physio_scr_count'][i]:16.0f} {minimum['physio_scr_count'][i]:16.0f} "
               f"{new['physio_scr_count'][i]:8.0f} {nk_scr:9d} | {new['physio_hr_bpm'][i]:8.4f} {hr_nk:8.4f} | "
               f"{new['physio_resp_rate_bpm'][i]:7.4f} {rsp_nk:7.4f}")
+    print(f"  largest |ours - neurokit2| of HR and RSP rate: {max(diffs):.2g}")
     amps = np.asarray(eda_info["SCR_Amplitude"])
     old_amp = old["physio_scr_amplitude"]
     print(f"  old per-trial SCR amplitudes (mean per trial, µS): {np.round(old_amp.to_numpy(), 4).tolist()}")
@@ -93,13 +96,18 @@ def resting(path: Path) -> None:
     rpeaks = np.asarray(ecg_info["ECG_R_Peaks"])
     print(f"{path.name}: {len(frame) / sf:.0f} s; four 60 s 'trials' at {onsets.tolist()} s")
     print(" trial | SDNN ours    nk hrv_time | RMSSD ours   nk hrv_time | HR ECG   HR PPG  nk PPG_Rate")
+    diffs = []
     for i, on in enumerate(onsets):
         a, b = int(round(on * sf)), int(round((on + 60.0) * sf))
         ref = nk.hrv_time(rpeaks[(rpeaks >= a) & (rpeaks < b)], sampling_rate=int(sf))
+        diffs += [abs(both["physio_hrv_sdnn_ms"][i] - ref["HRV_SDNN"].iloc[0]),
+                  abs(both["physio_hrv_rmssd_ms"][i] - ref["HRV_RMSSD"].iloc[0]),
+                  abs(ppg["physio_hr_bpm"][i] - ppg_sig["PPG_Rate"].iloc[a:b].mean())]
         print(f" {i + 1:5d} | {both['physio_hrv_sdnn_ms'][i]:9.4f} {ref['HRV_SDNN'].iloc[0]:12.4f} | "
               f"{both['physio_hrv_rmssd_ms'][i]:9.4f} {ref['HRV_RMSSD'].iloc[0]:12.4f} | "
               f"{both['physio_hr_bpm'][i]:7.3f} {ppg['physio_hr_bpm'][i]:7.3f} "
               f"{ppg_sig['PPG_Rate'].iloc[a:b].mean():9.3f}")
+    print(f"  largest |ours - neurokit2| of SDNN, RMSSD (ms) and PPG rate (bpm): {max(diffs):.2g}")
     print(f"  heart columns from {both.attrs['physio_sources']['physio_hr_bpm']} (ECG preferred over PPG)")
 
 
