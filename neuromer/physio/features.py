@@ -95,6 +95,9 @@ from ._segments import (finite_runs, seg_event_mean, seg_events, seg_intervals, 
 PHYSIO_KINDS = {"gsr": "EDA", "ecg": "ECG", "bio": "PPG", "resp": "respiration",
                 "temperature": "skin temperature", "emg": "EMG", "eog": "EOG"}
 _EMG_CLEAN_MIN_SFREQ = 250.0  # neurokit2's emg_clean high-passes at 100 Hz
+# skin conductance levels lie within ~0.5-60 µS (Boucsein 2012, Electrodermal Activity, ch. 2.4);
+# a level far above that is another unit (skin resistance in Ohm, conductance in nS...)
+_MAX_SKIN_CONDUCTANCE_US = 100.0
 _HEART = ("hr_bpm", "hrv_sdnn_ms", "hrv_rmssd_ms")
 #: Feature keys per channel kind (columns are ``physio_{key}``, EMG ``physio_{key}_{channel}``).
 FEATURE_KEYS = {
@@ -270,15 +273,19 @@ class _Issues:
     def __init__(self, n_trials: int):
         self.n_trials = n_trials
         self.items: dict[str, set] = {}
+        self.examples: dict[str, str] = {}
 
-    def add(self, message: str, trials) -> None:
+    def add(self, message: str, trials, example: str = "") -> None:
+        """``{n}`` in ``message`` becomes the trial count, ``{example}`` the first example given."""
         self.items.setdefault(message, set()).update(trials)
+        self.examples.setdefault(message, example)
 
     def emit(self) -> None:
         for message, trials in self.items.items():
             listed = sorted(trials)
             shown = ", ".join(str(t) for t in listed[:5]) + (", ..." if len(listed) > 5 else "")
-            _warn(message.replace("{n}", f"{len(listed)} of {self.n_trials} trials ({shown})"))
+            _warn(message.replace("{n}", f"{len(listed)} of {self.n_trials} trials ({shown})")
+                  .replace("{example}", self.examples[message]))
 
 
 def _channels(trials: Trials) -> list[tuple[str, int, str]]:
@@ -412,6 +419,12 @@ def _segment_features(trials: Trials, seg_trial: np.ndarray, starts: np.ndarray,
         for x, rows, shift in spans:
             if rows.size == 0:
                 continue
+            level = np.nanmedian(x) if np.isfinite(x).any() else np.nan
+            if kind == "gsr" and not 0.0 <= level <= _MAX_SKIN_CONDUCTANCE_US:
+                issues.add(f"Channel {name!r} has a median level outside the 0-{_MAX_SKIN_CONDUCTANCE_US:g} µS of "
+                           "skin conductance ({example}) in {n}: SCR amplitudes and the "
+                           f"{opts['min_scr_amplitude_us']:g} µS minimum assume µS (is it skin resistance in Ohm, "
+                           "or nS?).", labels[seg_trial[rows]], example=f"{level:.3g}")
             for at, values, err in _process_span(x, sf, rel.subset(rows, -shift), process, opts):
                 where = labels[seg_trial[rows[at]]]
                 if err == "nan":

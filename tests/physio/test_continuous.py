@@ -242,3 +242,17 @@ def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path):
         counts[threshold] = table["physio_scr_count"].to_numpy()
         assert table.attrs["physio_sources"]["physio_hr_bpm"] == "ECG channel 'ECG'"
     assert (counts["0"] >= 5).all() and (counts["0.01"] == 0).all()
+
+
+def test_eda_in_another_unit_is_warned_once(recording):
+    _, trials = recording
+    eda = trials.pick("gsr")
+    ohm = Trials(1e6 / eda.data, SF, eda.ch_names, eda.ch_types, baseline_s=3.0, metadata=eda.metadata)
+    with pytest.warns(RuntimeWarning) as record:
+        physio_trial_features(ohm)
+    about = [str(w.message) for w in record if "median level" in str(w.message)]
+    assert len(about) == 1 and "in 7 of 7 trials" in about[0] and "e+05)" in about[0], about
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        physio_trial_features(eda)
+    assert not [w for w in record if "median level" in str(w.message)]
