@@ -1,8 +1,8 @@
 """Physiological features per window of the shared grid and per trial, via neurokit2.
 
 Processing span. Each physiological signal is processed **once per continuous span** by neurokit2
-(``eda_process``, ``ecg_process``, ``ppg_process``, ``rsp_process``, ``eog_process``,
-``emg_clean``); the per-sample outputs and detected events are then aggregated over every
+(``eda_process``; ``ecg_process``'s cleaning, R-peak and rate steps; ``ppg_process``,
+``rsp_process``, ``eog_process``, ``emg_clean``); the per-sample outputs and detected events are then aggregated over every
 segment (window or whole stimulus period) at once with running sums and ``searchsorted``, with no
 Python loop per window.
 
@@ -20,8 +20,8 @@ SCRs. neurokit2 keeps SCRs above a fraction (10 %) of the largest one in the spa
 short calm span that fraction is tiny: a 13 s trial cut out of NeuroKit2's
 ``bio_eventrelated_100hz`` example gives 16 "SCRs" of 0.003-0.007 µS, noise, while the
 whole recording gives none there. SCRs below ``min_scr_amplitude_us`` (0.01 µS by default, the
-usual minimum in the EDA literature: Boucsein et al. 2012, Psychophysiology 49:1017) are dropped,
-as are SCRs without a measurable amplitude.
+lowest of the amplitude criteria in common use, 0.01-0.05 µS; Boucsein et al. 2012,
+Psychophysiology 49:1017) are dropped, as are SCRs without a measurable amplitude.
 
 Interval measures and the context. HRV (SDNN, RMSSD) and respiration irregularity describe the
 spread of beat-to-beat or breath-to-breath intervals: a 1 s window holds at most one heartbeat
@@ -29,11 +29,11 @@ interval and no breath interval. They are therefore computed from the intervals 
 ``context_s`` (30 s by default) context **centred on each window** (or spanning at least the
 whole segment), clipped to the trial's own samples (baseline + stimulus period), so no signal of
 another trial or of the rating period enters a trial's features and by-trial cross-validation
-stays clean. RMSSD over 10-30 s agrees well with 5 min recordings, SDNN needs the longer end
-(Munoz et al. 2015, PLoS ONE 10:e0138921); with 13 s trials the context is the trial's 16 s. Beat
-and breath rates are the mean of neurokit2's per-sample rate in the window; where neurokit2
-gives none (it needs 4 breaths or more in the span processed), the rate is 60 / mean interval
-in the context. A measure that stays undefined (fewer than 2 intervals in the context) is NaN,
+stays clean. Against 4-5 min recordings, a 10 s recording already gives a valid RMSSD and 30 s is
+recommended for SDNN (Munoz et al. 2015, PLoS ONE 10:e0138921, 3,387 adults); with 13 s trials
+the context is the trial's 16 s. Beat and breath rates are the mean of neurokit2's per-sample
+rate in the window; where neurokit2 gives none (a span with only a few breaths, such as a 16 s
+trial on its own), the rate is 60 / mean interval in the context. A measure that stays undefined (fewer than 2 intervals in the context) is NaN,
 with one warning per column saying why and how many rows.
 
 Columns (channel kinds are MNE channel types in ``trials.ch_types``):
@@ -95,8 +95,8 @@ from ._segments import (finite_runs, seg_event_mean, seg_events, seg_intervals, 
 PHYSIO_KINDS = {"gsr": "EDA", "ecg": "ECG", "bio": "PPG", "resp": "respiration",
                 "temperature": "skin temperature", "emg": "EMG", "eog": "EOG"}
 _EMG_CLEAN_MIN_SFREQ = 250.0  # neurokit2's emg_clean high-passes at 100 Hz
-# skin conductance levels lie within ~0.5-60 µS (Boucsein 2012, Electrodermal Activity, ch. 2.4);
-# a level far above that is another unit (skin resistance in Ohm, conductance in nS...)
+# skin conductance levels are a few to a few tens of µS; a median level above 100 is another unit
+# (skin resistance in Ohm, conductance in nS...), a negative one an offset or inverted signal
 _MAX_SKIN_CONDUCTANCE_US = 100.0
 _HEART = ("hr_bpm", "hrv_sdnn_ms", "hrv_rmssd_ms")
 #: Feature keys per channel kind (columns are ``physio_{key}``, EMG ``physio_{key}_{channel}``).
