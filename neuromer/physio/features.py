@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_positive, validate_type
+from ..badsamples import nonfinite_mask
 from .._logging import logger
 from ..errors import NeuromerError
 from ..session import MICROVOLT_TYPES, Session, Trials
@@ -325,10 +326,15 @@ def _session_signals(session: Session, trials: Trials, names: list[str]) -> dict
         raise NeuromerError(f"The session has no channel {missing[0]!r} of the trials; pass the session "
                             "the trials were cut from.")
     types = dict(zip(raw.ch_names, raw.get_channel_types()))
+    # long runs of NaN/inf samples were filled (so that filters run) and marked BAD_nonfinite:
+    # they are NaN again here, as in the trials (neuromer.badsamples)
+    bad = nonfinite_mask(raw, names)
     out = {}
     ratio = trials.sfreq / session.sfreq
-    for name in names:
+    for i, name in enumerate(names):
         x = raw.get_data(picks=[name])[0] * (1e6 if types[name] in MICROVOLT_TYPES else 1.0)
+        if bad is not None:
+            x = np.where(bad[i], np.nan, x)
         if abs(ratio - 1.0) > 1e-9:
             # each finite stretch on its own: an FFT resampler would spread one NaN over everything
             import mne

@@ -256,3 +256,24 @@ def test_eda_in_another_unit_is_warned_once(recording):
         warnings.simplefilter("always")
         physio_trial_features(eda)
     assert not [w for w in record if "median level" in str(w.message)]
+
+
+def test_bad_sample_spans_stay_nan_in_the_session_path(recording):
+    """Long NaN runs are filled with a line (so filters run) and marked BAD_nonfinite: not signal."""
+    from neuromer.badsamples import repair_nonfinite
+
+    session, _ = recording
+    raw = session.raw.copy().pick(["Resp", "GSR"]).load_data()
+    raw._data[:, int(145.0 * SF):int(146.0 * SF)] = np.nan  # 1 s lost 5-6 s into trial 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        repair_nonfinite(raw)
+    assert np.isfinite(raw.get_data()).all()
+    sess = Session(raw, trials=session.trials, subject="01")
+    trials = make_trials(sess, sfreq=None, baseline_s=3.0, duration_s=13.0)
+    with pytest.warns(RuntimeWarning, match=r"'Resp' has NaN or infinite samples .* windows of 1 of 7 trials \(5\)"):
+        table = physio_window_features(trials, session=sess)
+    touching = (table["trial"] == 5) & (table["t_end"] > 5.0) & (table["t_start"] < 6.0)
+    assert touching.sum() == 3
+    assert table.loc[touching, ["physio_resp_rate_bpm", "physio_eda_tonic"]].isna().all().all()
+    assert table.loc[~touching, ["physio_resp_rate_bpm", "physio_eda_tonic"]].notna().all().all()
