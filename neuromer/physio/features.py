@@ -69,10 +69,10 @@ column (kept in Parquet files), and ``table.attrs["physio_span"]`` says whether 
 processed over the recording (``"session"``) or per trial (``"trial"``).
 
 One channel per kind is used (the first; for EOG a vertical one, ``vEOG``, if present), except
-EMG where every channel gets its own column. A missing kind leaves its columns out, with a
-warning naming it. A signal neurokit2 cannot process (flat, NaN, too short, sampling rate too low)
-gives NaN features there; problems are warned once per channel and reason, with the count of
-trials concerned; nothing raises.
+EMG where every channel gets its own column. A missing kind leaves its columns out, with one
+warning naming all missing kinds. A signal neurokit2 cannot process (flat, NaN, too short,
+sampling rate too low) gives NaN features there; problems are warned once per channel and
+reason, with the count of trials concerned; nothing raises.
 """
 
 from __future__ import annotations
@@ -290,8 +290,8 @@ class _Issues:
 
 
 def _channels(trials: Trials) -> list[tuple[str, int, str]]:
-    """(kind, channel index, column suffix) of the channels used; warns about missing kinds."""
-    out = []
+    """(kind, channel index, column suffix) of the channels used; warns once about missing kinds."""
+    out, missing = [], []
     ecg = list(trials.picks("ecg"))
     for kind, human in PHYSIO_KINDS.items():
         idx = list(trials.picks(kind))
@@ -303,9 +303,7 @@ def _channels(trials: Trials) -> list[tuple[str, int, str]]:
                             trials.subject or "?", trials.ch_names[ecg[0]], trials.ch_names[idx[0]])
             continue
         if not idx:
-            what = "ECG or PPG channel (channel type 'ecg' or 'bio')" if kind == "bio" else \
-                f"{human} channel (channel type {kind!r})"
-            _warn(f"No {what} in the trials of subject {trials.subject or '?'}; its physio_ features are absent.")
+            missing.append(("ECG or PPG", "'ecg' or 'bio'") if kind == "bio" else (human, repr(kind)))
             continue
         if kind == "emg":
             out += [(kind, i, f"_{trials.ch_names[i]}") for i in idx]
@@ -314,6 +312,10 @@ def _channels(trials: Trials) -> list[tuple[str, int, str]]:
             vertical = [i for i in idx if trials.ch_names[i].lower().startswith("v")]
             idx = vertical or idx
         out.append((kind, idx[0], ""))
+    if missing:
+        listed = ", ".join(f"{human} ({types})" for human, types in missing)
+        _warn(f"No {listed} channel in the trials of subject {trials.subject or '?'} (channel types in "
+              "brackets); their physio_ features are absent.")
     return out
 
 
