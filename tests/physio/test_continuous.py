@@ -226,7 +226,7 @@ def test_pipeline_processes_physio_over_the_session(study, tmp_path):
     assert table["physio_hr_bpm"].notna().all()
 
 
-def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path):
+def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path, capsys):
     from neuromer.cli import main
 
     _, trials = recording
@@ -242,6 +242,9 @@ def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path):
         counts[threshold] = table["physio_scr_count"].to_numpy()
         assert table.attrs["physio_sources"]["physio_hr_bpm"] == "ECG channel 'ECG'"
     assert (counts["0"] >= 5).all() and (counts["0.01"] == 0).all()
+    assert main(["features", "physio", str(path), "--out", str(tmp_path / "x.parquet"),
+                 "--min-scr-amplitude-us", "-1"]) == 2
+    assert "min_scr_amplitude_us" in capsys.readouterr().err
 
 
 def test_eda_in_another_unit_is_warned_once(recording):
