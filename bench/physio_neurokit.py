@@ -2,7 +2,8 @@
 
 Needs the CSV files of the public repository ``neuropsychology/NeuroKit`` (folder ``data/``):
 ``bio_eventrelated_100hz.csv`` (ECG, EDA, photosensor, RSP; 150 s, 4 events) and
-``bio_resting_5min_100hz.csv`` (ECG, PPG, RSP; 5 min at rest), in ``--data`` (default
+``bio_resting_5min_100hz.csv`` (ECG, PPG, RSP; 5 min at rest) and ``bio_resting_8min_100hz.csv``
+(ECG, RSP, EDA; 8 min at rest), in ``--data`` (default
 ``/work/data/neurokit``). Nothing is downloaded.
 
 Prints, per trial:
@@ -14,6 +15,7 @@ Prints, per trial:
    ``ECG_Rate``/``RSP_Rate`` from ``ecg_process``/``rsp_process`` on the whole recording.
 3. On the resting recording cut into four 60 s "trials": SDNN/RMSSD over each against
    neurokit2's ``hrv_time`` on the R peaks of ``ecg_process``; heart rate from ECG and from PPG.
+4. On the 8 min resting recording cut into 10 s "stimuli" every 30 s: SCRs per trial, old and new.
 
 Run: ``python bench/physio_neurokit.py [--data DIR]``.
 """
@@ -63,14 +65,17 @@ def event_related(path: Path) -> None:
     peaks = np.asarray(eda_info["SCR_Peaks"])
     print(f"{path.name}: {len(frame) / sf:.0f} s, events at {np.round(onsets, 2).tolist()} s")
     print(" trial  SCRs: per-trial  per-trial>=0.01  session  nk-whole |  HR: ours    nk   | RSP: ours    nk")
+    diffs = []
     for i, on in enumerate(onsets):
         a, b = int(round(on * sf)), int(round((on + 10.0) * sf))
         nk_scr = int(((peaks >= a) & (peaks < b)).sum())
         hr_nk = ecg_sig["ECG_Rate"].iloc[a:b].mean()
         rsp_nk = rsp_sig["RSP_Rate"].iloc[a:b].mean()
+        diffs += [abs(new["physio_hr_bpm"][i] - hr_nk), abs(new["physio_resp_rate_bpm"][i] - rsp_nk)]
         print(f" {i + 1:5d}  {old['physio_scr_count'][i]:16.0f} {minimum['physio_scr_count'][i]:16.0f} "
               f"{new['physio_scr_count'][i]:8.0f} {nk_scr:9d} | {new['physio_hr_bpm'][i]:8.4f} {hr_nk:8.4f} | "
               f"{new['physio_resp_rate_bpm'][i]:7.4f} {rsp_nk:7.4f}")
+    print(f"  largest |ours - neurokit2| of HR and RSP rate: {max(diffs):.2g}")
     amps = np.asarray(eda_info["SCR_Amplitude"])
     old_amp = old["physio_scr_amplitude"]
     print(f"  old per-trial SCR amplitudes (mean per trial, µS): {np.round(old_amp.to_numpy(), 4).tolist()}")
@@ -93,14 +98,39 @@ def resting(path: Path) -> None:
     rpeaks = np.asarray(ecg_info["ECG_R_Peaks"])
     print(f"{path.name}: {len(frame) / sf:.0f} s; four 60 s 'trials' at {onsets.tolist()} s")
     print(" trial | SDNN ours    nk hrv_time | RMSSD ours   nk hrv_time | HR ECG   HR PPG  nk PPG_Rate")
+    diffs = []
     for i, on in enumerate(onsets):
         a, b = int(round(on * sf)), int(round((on + 60.0) * sf))
         ref = nk.hrv_time(rpeaks[(rpeaks >= a) & (rpeaks < b)], sampling_rate=int(sf))
+        diffs += [abs(both["physio_hrv_sdnn_ms"][i] - ref["HRV_SDNN"].iloc[0]),
+                  abs(both["physio_hrv_rmssd_ms"][i] - ref["HRV_RMSSD"].iloc[0]),
+                  abs(ppg["physio_hr_bpm"][i] - ppg_sig["PPG_Rate"].iloc[a:b].mean())]
         print(f" {i + 1:5d} | {both['physio_hrv_sdnn_ms'][i]:9.4f} {ref['HRV_SDNN'].iloc[0]:12.4f} | "
               f"{both['physio_hrv_rmssd_ms'][i]:9.4f} {ref['HRV_RMSSD'].iloc[0]:12.4f} | "
               f"{both['physio_hr_bpm'][i]:7.3f} {ppg['physio_hr_bpm'][i]:7.3f} "
               f"{ppg_sig['PPG_Rate'].iloc[a:b].mean():9.3f}")
+    print(f"  largest |ours - neurokit2| of SDNN, RMSSD (ms) and PPG rate (bpm): {max(diffs):.2g}")
     print(f"  heart columns from {both.attrs['physio_sources']['physio_hr_bpm']} (ECG preferred over PPG)")
+
+
+def resting_eda(path: Path) -> None:
+    """SCRs in 10 s "stimuli" every 30 s of 8 min at rest: per trial (old) against the whole recording."""
+    sf = 100.0
+    frame = pd.read_csv(path)
+    onsets = np.arange(10.0, len(frame) / sf - 20.0, 30.0)
+    session = _session(frame, {"EDA": "gsr"}, sf, onsets, 10.0)
+    trials = make_trials(session, sfreq=None, baseline_s=3.0, duration_s=10.0)
+    old = physio_trial_features(trials, min_scr_amplitude_us=0.0)["physio_scr_count"]
+    minimum = physio_trial_features(trials)["physio_scr_count"]
+    new = physio_trial_features(trials, session=session)["physio_scr_count"]
+    _, info = nk.eda_process(frame["EDA"].to_numpy(), sampling_rate=int(sf))
+    peaks = np.asarray(info["SCR_Peaks"])
+    whole = [int(((peaks >= on * sf) & (peaks < (on + 10.0) * sf)).sum()) for on in onsets]
+    print(f"{path.name}: {len(frame) / sf:.0f} s at rest, {len(onsets)} 10 s 'stimuli' every 30 s")
+    print(f"  SCRs per trial, per-trial no minimum (old): {old.astype(int).tolist()} (total {int(old.sum())})")
+    print(f"  per-trial >= 0.01 µS:                       {minimum.astype(int).tolist()} (total {int(minimum.sum())})")
+    print(f"  whole recording >= 0.01 µS (new):           {new.astype(int).tolist()} (total {int(new.sum())})")
+    print(f"  neurokit2 eda_process on the whole:         {whole} (total {sum(whole)})")
 
 
 def main() -> None:
@@ -110,6 +140,8 @@ def main() -> None:
     event_related(args.data / "bio_eventrelated_100hz.csv")
     print()
     resting(args.data / "bio_resting_5min_100hz.csv")
+    print()
+    resting_eda(args.data / "bio_resting_8min_100hz.csv")
 
 
 if __name__ == "__main__":

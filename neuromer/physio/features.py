@@ -1,8 +1,8 @@
 """Physiological features per window of the shared grid and per trial, via neurokit2.
 
 Processing span. Each physiological signal is processed **once per continuous span** by neurokit2
-(``eda_process``, ``ecg_process``, ``ppg_process``, ``rsp_process``, ``eog_process``,
-``emg_clean``); the per-sample outputs and detected events are then aggregated over every
+(``eda_process``; ``ecg_process``'s cleaning, R-peak and rate steps; ``ppg_process``,
+``rsp_process``, ``eog_process``, ``emg_clean``); the per-sample outputs and detected events are then aggregated over every
 segment (window or whole stimulus period) at once with running sums and ``searchsorted``, with no
 Python loop per window.
 
@@ -20,8 +20,8 @@ SCRs. neurokit2 keeps SCRs above a fraction (10 %) of the largest one in the spa
 short calm span that fraction is tiny: a 13 s trial cut out of NeuroKit2's
 ``bio_eventrelated_100hz`` example gives 16 "SCRs" of 0.003-0.007 µS, noise, while the
 whole recording gives none there. SCRs below ``min_scr_amplitude_us`` (0.01 µS by default, the
-usual minimum in the EDA literature: Boucsein et al. 2012, Psychophysiology 49:1017) are dropped,
-as are SCRs without a measurable amplitude.
+lowest of the amplitude criteria in common use, 0.01-0.05 µS; Boucsein et al. 2012,
+Psychophysiology 49:1017) are dropped, as are SCRs without a measurable amplitude.
 
 Interval measures and the context. HRV (SDNN, RMSSD) and respiration irregularity describe the
 spread of beat-to-beat or breath-to-breath intervals: a 1 s window holds at most one heartbeat
@@ -29,11 +29,11 @@ interval and no breath interval. They are therefore computed from the intervals 
 ``context_s`` (30 s by default) context **centred on each window** (or spanning at least the
 whole segment), clipped to the trial's own samples (baseline + stimulus period), so no signal of
 another trial or of the rating period enters a trial's features and by-trial cross-validation
-stays clean. RMSSD over 10-30 s agrees well with 5 min recordings, SDNN needs the longer end
-(Munoz et al. 2015, PLoS ONE 10:e0138921); with 13 s trials the context is the trial's 16 s. Beat
-and breath rates are the mean of neurokit2's per-sample rate in the window; where neurokit2
-gives none (it needs 4 breaths or more in the span processed), the rate is 60 / mean interval
-in the context. A measure that stays undefined (fewer than 2 intervals in the context) is NaN,
+stays clean. Against 4-5 min recordings, a 10 s recording already gives a valid RMSSD and 30 s is
+recommended for SDNN (Munoz et al. 2015, PLoS ONE 10:e0138921, 3,387 adults); with 13 s trials
+the context is the trial's 16 s. Beat and breath rates are the mean of neurokit2's per-sample
+rate in the window; where neurokit2 gives none (a span with only a few breaths, such as a 16 s
+trial on its own), the rate is 60 / mean interval in the context. A measure that stays undefined (fewer than 2 intervals in the context) is NaN,
 with one warning per column saying why and how many rows.
 
 Columns (channel kinds are MNE channel types in ``trials.ch_types``):
@@ -69,10 +69,10 @@ column (kept in Parquet files), and ``table.attrs["physio_span"]`` says whether 
 processed over the recording (``"session"``) or per trial (``"trial"``).
 
 One channel per kind is used (the first; for EOG a vertical one, ``vEOG``, if present), except
-EMG where every channel gets its own column. A missing kind leaves its columns out, with a
-warning naming it. A signal neurokit2 cannot process (flat, NaN, too short, sampling rate too low)
-gives NaN features there; problems are warned once per channel and reason, with the count of
-trials concerned; nothing raises.
+EMG where every channel gets its own column. A missing kind leaves its columns out, with one
+warning naming all missing kinds. A signal neurokit2 cannot process (flat, NaN, too short,
+sampling rate too low) gives NaN features there; problems are warned once per channel and
+reason, with the count of trials concerned; nothing raises.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_positive, validate_type
+from ..badsamples import nonfinite_mask
 from .._logging import logger
 from ..errors import NeuromerError
 from ..session import MICROVOLT_TYPES, Session, Trials
@@ -95,6 +96,9 @@ from ._segments import (finite_runs, seg_event_mean, seg_events, seg_intervals, 
 PHYSIO_KINDS = {"gsr": "EDA", "ecg": "ECG", "bio": "PPG", "resp": "respiration",
                 "temperature": "skin temperature", "emg": "EMG", "eog": "EOG"}
 _EMG_CLEAN_MIN_SFREQ = 250.0  # neurokit2's emg_clean high-passes at 100 Hz
+# skin conductance levels are a few to a few tens of µS; a median level above 100 is another unit
+# (skin resistance in Ohm, conductance in nS...), a negative one an offset or inverted signal
+_MAX_SKIN_CONDUCTANCE_US = 100.0
 _HEART = ("hr_bpm", "hrv_sdnn_ms", "hrv_rmssd_ms")
 #: Feature keys per channel kind (columns are ``physio_{key}``, EMG ``physio_{key}_{channel}``).
 FEATURE_KEYS = {
@@ -270,20 +274,24 @@ class _Issues:
     def __init__(self, n_trials: int):
         self.n_trials = n_trials
         self.items: dict[str, set] = {}
+        self.examples: dict[str, str] = {}
 
-    def add(self, message: str, trials) -> None:
+    def add(self, message: str, trials, example: str = "") -> None:
+        """``{n}`` in ``message`` becomes the trial count, ``{example}`` the first example given."""
         self.items.setdefault(message, set()).update(trials)
+        self.examples.setdefault(message, example)
 
     def emit(self) -> None:
         for message, trials in self.items.items():
             listed = sorted(trials)
             shown = ", ".join(str(t) for t in listed[:5]) + (", ..." if len(listed) > 5 else "")
-            _warn(message.replace("{n}", f"{len(listed)} of {self.n_trials} trials ({shown})"))
+            _warn(message.replace("{n}", f"{len(listed)} of {self.n_trials} trials ({shown})")
+                  .replace("{example}", self.examples[message]))
 
 
 def _channels(trials: Trials) -> list[tuple[str, int, str]]:
-    """(kind, channel index, column suffix) of the channels used; warns about missing kinds."""
-    out = []
+    """(kind, channel index, column suffix) of the channels used; warns once about missing kinds."""
+    out, missing = [], []
     ecg = list(trials.picks("ecg"))
     for kind, human in PHYSIO_KINDS.items():
         idx = list(trials.picks(kind))
@@ -295,9 +303,7 @@ def _channels(trials: Trials) -> list[tuple[str, int, str]]:
                             trials.subject or "?", trials.ch_names[ecg[0]], trials.ch_names[idx[0]])
             continue
         if not idx:
-            what = "ECG or PPG channel (channel type 'ecg' or 'bio')" if kind == "bio" else \
-                f"{human} channel (channel type {kind!r})"
-            _warn(f"No {what} in the trials of subject {trials.subject or '?'}; its physio_ features are absent.")
+            missing.append(("ECG or PPG", "'ecg' or 'bio'") if kind == "bio" else (human, repr(kind)))
             continue
         if kind == "emg":
             out += [(kind, i, f"_{trials.ch_names[i]}") for i in idx]
@@ -306,6 +312,10 @@ def _channels(trials: Trials) -> list[tuple[str, int, str]]:
             vertical = [i for i in idx if trials.ch_names[i].lower().startswith("v")]
             idx = vertical or idx
         out.append((kind, idx[0], ""))
+    if missing:
+        listed = ", ".join(f"{human} ({types})" for human, types in missing)
+        _warn(f"No {listed} channel in the trials of subject {trials.subject or '?'} (channel types in "
+              "brackets); their physio_ features are absent.")
     return out
 
 
@@ -318,10 +328,15 @@ def _session_signals(session: Session, trials: Trials, names: list[str]) -> dict
         raise NeuromerError(f"The session has no channel {missing[0]!r} of the trials; pass the session "
                             "the trials were cut from.")
     types = dict(zip(raw.ch_names, raw.get_channel_types()))
+    # long runs of NaN/inf samples were filled (so that filters run) and marked BAD_nonfinite:
+    # they are NaN again here, as in the trials (neuromer.badsamples)
+    bad = nonfinite_mask(raw, names)
     out = {}
     ratio = trials.sfreq / session.sfreq
-    for name in names:
+    for i, name in enumerate(names):
         x = raw.get_data(picks=[name])[0] * (1e6 if types[name] in MICROVOLT_TYPES else 1.0)
+        if bad is not None:
+            x = np.where(bad[i], np.nan, x)
         if abs(ratio - 1.0) > 1e-9:
             # each finite stretch on its own: an FFT resampler would spread one NaN over everything
             import mne
@@ -412,6 +427,12 @@ def _segment_features(trials: Trials, seg_trial: np.ndarray, starts: np.ndarray,
         for x, rows, shift in spans:
             if rows.size == 0:
                 continue
+            level = np.nanmedian(x) if np.isfinite(x).any() else np.nan
+            if kind == "gsr" and not 0.0 <= level <= _MAX_SKIN_CONDUCTANCE_US:
+                issues.add(f"Channel {name!r} has a median level outside the 0-{_MAX_SKIN_CONDUCTANCE_US:g} µS of "
+                           "skin conductance ({example}) in {n}: SCR amplitudes and the "
+                           f"{opts['min_scr_amplitude_us']:g} µS minimum assume µS (is it skin resistance in Ohm, "
+                           "or nS?).", labels[seg_trial[rows]], example=f"{level:.3g}")
             for at, values, err in _process_span(x, sf, rel.subset(rows, -shift), process, opts):
                 where = labels[seg_trial[rows[at]]]
                 if err == "nan":

@@ -226,7 +226,7 @@ def test_pipeline_processes_physio_over_the_session(study, tmp_path):
     assert table["physio_hr_bpm"].notna().all()
 
 
-def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path):
+def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path, capsys):
     from neuromer.cli import main
 
     _, trials = recording
@@ -242,3 +242,41 @@ def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path):
         counts[threshold] = table["physio_scr_count"].to_numpy()
         assert table.attrs["physio_sources"]["physio_hr_bpm"] == "ECG channel 'ECG'"
     assert (counts["0"] >= 5).all() and (counts["0.01"] == 0).all()
+    assert main(["features", "physio", str(path), "--out", str(tmp_path / "x.parquet"),
+                 "--min-scr-amplitude-us", "-1"]) == 2
+    assert "min_scr_amplitude_us" in capsys.readouterr().err
+
+
+def test_eda_in_another_unit_is_warned_once(recording):
+    _, trials = recording
+    eda = trials.pick("gsr")
+    ohm = Trials(1e6 / eda.data, SF, eda.ch_names, eda.ch_types, baseline_s=3.0, metadata=eda.metadata)
+    with pytest.warns(RuntimeWarning) as record:
+        physio_trial_features(ohm)
+    about = [str(w.message) for w in record if "median level" in str(w.message)]
+    assert len(about) == 1 and "in 7 of 7 trials" in about[0] and "e+05)" in about[0], about
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        physio_trial_features(eda)
+    assert not [w for w in record if "median level" in str(w.message)]
+
+
+def test_bad_sample_spans_stay_nan_in_the_session_path(recording):
+    """Long NaN runs are filled with a line (so filters run) and marked BAD_nonfinite: not signal."""
+    from neuromer.badsamples import repair_nonfinite
+
+    session, _ = recording
+    raw = session.raw.copy().pick(["Resp", "GSR"]).load_data()
+    raw._data[:, int(145.0 * SF):int(146.0 * SF)] = np.nan  # 1 s lost 5-6 s into trial 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        repair_nonfinite(raw)
+    assert np.isfinite(raw.get_data()).all()
+    sess = Session(raw, trials=session.trials, subject="01")
+    trials = make_trials(sess, sfreq=None, baseline_s=3.0, duration_s=13.0)
+    with pytest.warns(RuntimeWarning, match=r"'Resp' has NaN or infinite samples .* windows of 1 of 7 trials \(5\)"):
+        table = physio_window_features(trials, session=sess)
+    touching = (table["trial"] == 5) & (table["t_end"] > 5.0) & (table["t_start"] < 6.0)
+    assert touching.sum() == 3
+    assert table.loc[touching, ["physio_resp_rate_bpm", "physio_eda_tonic"]].isna().all().all()
+    assert table.loc[~touching, ["physio_resp_rate_bpm", "physio_eda_tonic"]].notna().all().all()

@@ -150,3 +150,13 @@ def test_neurokit_failure_is_warned_once_with_count(study):
     assert "in 5 of 8 trials (1, 2, 3, 4, 5)" in about[0] and "\n" not in about[0]
     assert table["physio_resp_rate_bpm"].iloc[:5].isna().all()
     assert table["physio_resp_rate_bpm"].iloc[5:].notna().all()
+
+
+def test_missing_kinds_are_said_in_one_warning(study):
+    trials, _, _ = study
+    with pytest.warns(RuntimeWarning) as record:
+        physio_window_features(trials.pick("gsr")[:2])
+    about = [str(w.message) for w in record if str(w.message).startswith("No ")]
+    assert about == ["No ECG or PPG ('ecg' or 'bio'), respiration ('resp'), skin temperature ('temperature'), "
+                     "EMG ('emg'), EOG ('eog') channel in the trials of subject 01 (channel types in brackets); "
+                     "their physio_ features are absent."]
