@@ -275,3 +275,32 @@ def test_read_only_folder_and_full_disk_are_one_line_errors(tmp_path, study):
     assert list(ro.iterdir()) == []
     left = sorted(str(p.relative_to(full)) for p in full.rglob("*") if p.is_file())
     assert left == [], left
+
+
+@pytest.mark.slow
+def test_run_says_each_warning_once(tmp_path, capsys, study):
+    # a demo-sized run on the small shared study: before, the leakage demonstration's WindowKFold
+    # warning alone was printed once per fold and permutation (93 times in `make demo`)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f"""
+[study]
+inputs = ["{study.root}/xdf/*.xdf"]
+protocol = "{study.protocol}"
+out = "{tmp_path / 'run'}"
+[features]
+audio = false
+physio = false
+[models]
+targets = ["valence", "arousal"]
+feature_sets = [["eeg"]]
+n_permutations = 3
+""")
+    code, out, err = run(capsys, "run", str(cfg), "-q", "--no-report")
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == len(set(lines)), err  # no line twice
+    assert not any("RuntimeWarning:" in ln and ln.split("RuntimeWarning: ", 1)[-1] in err.replace(ln, "")
+                   for ln in lines)  # neuromer's warnings.warn copy is not printed beside its log line
+    leak = [ln for ln in lines if "WindowKFold: windows of the same trial" in ln]
+    assert len(leak) == 2 and leak[1].startswith("WARNING: said ") and " times in all: WindowKFold" in leak[1], err
+    assert len(lines) <= 12, err

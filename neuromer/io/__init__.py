@@ -33,6 +33,9 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
         raise DataFormatError(f"{path}: file not found.")
     if is_trials_file(path):
         raise DataFormatError(f"{path}: holds trials, not a continuous recording; read it with read_trials.")
+    from ..protocol import as_protocol
+
+    protocol = as_protocol(protocol)
     suffix = path.suffix.lower()
     from .bids import is_bids_recording
 
@@ -55,8 +58,10 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
 
 def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | None = 128.0, subject: str = ""):
     """Trials from any supported input: trial files directly, recordings cut with the protocol."""
+    from ..protocol import as_protocol
     from ..session import read_trials
 
+    protocol = as_protocol(protocol)
     if is_trials_file(path):
         trials = read_trials(path)
         if protocol is not None:

@@ -533,9 +533,10 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     ----------
     path : path-like
         ``.xdf`` (or gzipped ``.xdfz``) file. A truncated file loads its complete chunks (warning).
-    protocol : Protocol | None
+    protocol : Protocol | path-like | None
         Names and types channels of streams its ``streams`` describe, picks the EEG stream by its
-        EEG spec, and turns markers into ``session.trials``.
+        EEG spec, and turns markers into ``session.trials``. A path (or shipped name) is read
+        with :func:`~neuromer.protocol.read_protocol`.
     eeg_stream : str | None
         Default: the highest-rate numeric stream of type ``EEG`` (else of any type) with samples.
     marker_stream : str | None
@@ -566,6 +567,9 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
         requested stream that is not in the file.
     """
     path = check_file(path)
+    from ..protocol import as_protocol
+
+    protocol = as_protocol(protocol)
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
     streams, truncated = _load(path, synchronize_clocks=True, handle_clock_resets=True,
