@@ -234,5 +234,8 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
             meta[name] = np.nan
     trials = Trials(arr, rate, ch_names, ch_types, baseline_s=baseline_s, metadata=meta,
                     subject=session.subject, dropped=dropped)
+    # ratings from a table (e.g. DEAP's participant_ratings.csv) have not met the scale yet
+    scale = (protocol.ratings.min, protocol.ratings.max) if protocol else (-np.inf, np.inf)
+    trials.check_ratings(*scale, source=problem.where.rstrip(": "))
     logger.info("cut %d trials (%d dropped) from %s", len(keep), len(dropped), session.subject or "session")
     return trials
