@@ -96,9 +96,8 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .simulate import simulate_study
-
     from .io._atomic import atomic_path
+    from .simulate import simulate_study
 
     out = Path(args.out).resolve()
     config = out / "demo.toml"
