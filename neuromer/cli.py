@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
+from ._logging import say_once
 from .errors import MarkerError, NeuromerError
 
 
@@ -115,9 +116,8 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .simulate import simulate_study
-
     from .io._atomic import atomic_path
+    from .simulate import simulate_study
 
     out = Path(args.out).resolve()
     config = out / "demo.toml"
@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with say_once(handler):  # each warning once, then its count at the end
+            return int(args.func(args) or 0)
     except NeuromerError as exc:
         if args.debug:
             traceback.print_exc()

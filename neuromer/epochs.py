@@ -28,7 +28,7 @@ import pandas as pd
 from ._checks import check_option, check_positive
 from ._logging import logger
 from .errors import MarkerError, NeuromerError
-from .protocol import Protocol
+from .protocol import Protocol, as_protocol
 from .session import LABEL_NAMES, MICROVOLT_TYPES, Session, Trials, empty_trials_table
 
 DROPPED_COLUMNS = ("trial", "stimulus_id", "reason")
@@ -171,8 +171,9 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
     session : Session
         The recording. Its ``trials`` table is used when filled; otherwise it is built from the
         markers with :func:`trials_from_markers`.
-    protocol : Protocol | None
-        Defaults to ``session.protocol``. Needed when the session has no trials table.
+    protocol : Protocol | path-like | None
+        Defaults to ``session.protocol``. Needed when the session has no trials table. A path (or
+        shipped name) is read with :func:`~neuromer.protocol.read_protocol`.
     sfreq : float | None
         Resample to this rate in Hz first (128 as in DEAP); ``None`` keeps the session's rate.
     baseline_s : float | None
@@ -191,7 +192,7 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
         session stay local (:func:`~neuromer.badsamples.repair_nonfinite`): runs up to 50 ms are
         interpolated, samples under ``BAD_nonfinite`` annotations are NaN, the rest is untouched.
     """
-    protocol = protocol or session.protocol
+    protocol = as_protocol(protocol) or session.protocol
     problem = _Problems(on_problem, f"{(session.provenance.get('source_files') or [''])[0] or 'session'}: ")
     # readers that cut trials from markers keep the ones they dropped in the provenance
     table = session.trials
@@ -265,5 +266,8 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
             meta[name] = np.nan
     trials = Trials(arr, rate, ch_names, ch_types, baseline_s=baseline_s, metadata=meta,
                     subject=session.subject, dropped=dropped)
+    # ratings from a table (e.g. DEAP's participant_ratings.csv) have not met the scale yet
+    scale = (protocol.ratings.min, protocol.ratings.max) if protocol else (-np.inf, np.inf)
+    trials.check_ratings(*scale, source=problem.where.rstrip(": "))
     logger.info("cut %d trials (%d dropped) from %s", len(keep), len(dropped), session.subject or "session")
     return trials

@@ -270,6 +270,21 @@ def read_protocol(path: str | os.PathLike, *, check_files: bool = True) -> Proto
     return _build(raw, path, check_files=check_files)
 
 
+def as_protocol(protocol: Protocol | str | os.PathLike | None) -> Protocol | None:
+    """A :class:`Protocol` from a Protocol, a protocol file or shipped name, or ``None``.
+
+    Readers that take ``protocol=`` accept all three, so ``read_xdf(path, protocol="lab.toml")``
+    works as ``read_xdf(path, protocol=read_protocol("lab.toml"))`` does (stimulus audio files
+    need not exist to read a recording).
+    """
+    if protocol is None or isinstance(protocol, Protocol):
+        return protocol
+    if isinstance(protocol, (str, os.PathLike)):
+        return read_protocol(protocol, check_files=False)
+    raise ProtocolError(f"Invalid type for the 'protocol' parameter: expected a Protocol or a path to a "
+                        f"protocol TOML file, got {type(protocol).__name__} ({protocol!r}).")
+
+
 def shipped_protocols() -> dict[str, Path]:
     """Protocols shipped with neuromer: name -> path."""
     folder = _shipped_dir()

@@ -213,8 +213,9 @@ import contextlib, io, json, resource, signal, sys
 limit, commands = int(sys.argv[1]), json.loads(sys.argv[2])
 # write() past the limit fails with EFBIG (File too large) instead of killing the process: a real
 # OSError from the real write path, as a full disk gives ENOSPC
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+if limit:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 from neuromer.cli import main
 results = []
 for argv in commands:
@@ -226,17 +227,22 @@ print(json.dumps(results))
 """
 
 
-def _cli_limited(commands, *, fsize, cwd, drop_root_override):
+def _cli_limited(commands, *, fsize, cwd, drop_root_override=False, tiny_disk=None):
     """Run CLI commands in one child process with a file-size limit (and, as root, without the
-    capability that lets root write into read-only folders); returns [(exit code, stderr)]."""
+    capability that lets root write into read-only folders, or with a 64 kB tmpfs mounted on
+    ``tiny_disk`` in a private mount namespace); returns [(exit code, stderr)]."""
     import json
     import os
+    import shlex
     import shutil
 
     cmd = [sys.executable, "-c", _LIMITED, str(fsize), json.dumps([[str(a) for a in c] for c in commands])]
     if drop_root_override:
         cmd = [shutil.which("setpriv"), "--inh-caps=-dac_override,-dac_read_search",
                "--bounding-set=-dac_override,-dac_read_search", "--", *cmd]
+    if tiny_disk is not None:
+        cmd = [shutil.which("unshare"), "--mount", "sh", "-c",
+               f"mount -t tmpfs -o size=64k tmpfs {shlex.quote(str(tiny_disk))} && exec {shlex.join(cmd)}"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=os.environ, timeout=600)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -275,3 +281,72 @@ def test_read_only_folder_and_full_disk_are_one_line_errors(tmp_path, study):
     assert list(ro.iterdir()) == []
     left = sorted(str(p.relative_to(full)) for p in full.rglob("*") if p.is_file())
     assert left == [], left
+
+
+@pytest.mark.slow
+def test_run_says_each_warning_once(tmp_path, capsys, study):
+    # a demo-sized run on the small shared study: before, the leakage demonstration's WindowKFold
+    # warning alone was printed once per fold and permutation (93 times in `make demo`)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f"""
+[study]
+inputs = ["{study.root}/xdf/*.xdf"]
+protocol = "{study.protocol}"
+out = "{tmp_path / 'run'}"
+[features]
+audio = false
+physio = false
+[models]
+targets = ["valence", "arousal"]
+feature_sets = [["eeg"]]
+n_permutations = 3
+""")
+    code, out, err = run(capsys, "run", str(cfg), "-q", "--no-report")
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == len(set(lines)), err  # no line twice
+    assert not any("RuntimeWarning:" in ln and ln.split("RuntimeWarning: ", 1)[-1] in err.replace(ln, "")
+                   for ln in lines)  # neuromer's warnings.warn copy is not printed beside its log line
+    leak = [ln for ln in lines if "WindowKFold: windows of the same trial" in ln]
+    assert len(leak) == 2 and leak[1].startswith("WARNING: said ") and " times in all: WindowKFold" in leak[1], err
+    assert len(lines) <= 12, err
+
+
+def test_demo_reuses_its_own_folder(tmp_path, capsys):
+    from neuromer.cli import DEMO_CONFIG
+
+    (tmp_path / "demo.toml").write_text(DEMO_CONFIG.format(permutations=5))
+    (tmp_path / "run").mkdir()
+    # past the folder check (it stops at the subject count, before anything is written)
+    code, _, err = run(capsys, "demo", str(tmp_path), "--subjects", "0")
+    assert code == 2 and "not a neuromer demo folder" not in err and "n_subjects" in err
+    code, _, err = run(capsys, "demo", str(tmp_path / "new"), "--subjects", "0")  # a new folder
+    assert code == 2 and "not a neuromer demo folder" not in err
+
+
+def _can_mount_tmpfs(folder) -> bool:
+    import shutil
+
+    if not shutil.which("unshare"):
+        return False
+    res = subprocess.run([shutil.which("unshare"), "--mount", "sh", "-c",
+                          f"mount -t tmpfs -o size=64k tmpfs '{folder}'"], capture_output=True)
+    return res.returncode == 0
+
+
+@pytest.mark.slow
+def test_disk_full_is_one_line_error(tmp_path, study):
+    # a real full disk (ENOSPC): a 64 kB tmpfs, mounted in a private mount namespace
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not _can_mount_tmpfs(disk):
+        pytest.skip("cannot mount a small tmpfs here (needs unshare and CAP_SYS_ADMIN)")
+    trials = study.deap[0]
+    cases = [(["epochs", trials, "--out", disk / "x.dat"], "x.dat"),
+             (["features", "eeg", trials, "--out", disk / "x.parquet"], "x.parquet"),
+             (["simulate", disk / "sim", "--subjects", "1", "--trials", "1", "--stimulus-s", "4"], "stim01.wav")]
+    results = _cli_limited([c[0] for c in cases], fsize=0, cwd=tmp_path, tiny_disk=disk)
+    for (argv, target), (code, err) in zip(cases, results):
+        assert code == 2, (argv, err)
+        assert err.startswith("neuromer: error:") and err.count("\n") == 1, (argv, err)
+        assert target in err and "the disk is full (No space left on device)" in err, (argv, err)

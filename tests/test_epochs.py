@@ -104,3 +104,18 @@ def test_trial_longer_than_the_recording_is_one_error(study, study_protocol):
     session = read_session(study.xdf[0], protocol=proto)
     with pytest.raises(MarkerError, match=r"stimulus duration 3000 s is longer than the whole recording"):
         make_trials(session, protocol=proto)
+
+
+def test_readers_take_a_protocol_path(study, study_protocol):
+    # read_xdf(path, protocol="protocol.toml") raised AttributeError ('str' has no 'streams')
+    from neuromer.errors import ProtocolError
+    from neuromer.io.xdf import read_xdf
+
+    by_object = read_xdf(study.xdf[0], protocol=study_protocol)
+    by_path = read_xdf(study.xdf[0], protocol=str(study.protocol))
+    pd.testing.assert_frame_equal(by_path.trials, by_object.trials)
+    assert len(by_path.trials) == 4
+    trials = make_trials(by_path, protocol=study.protocol)
+    assert trials.n_trials == 4
+    with pytest.raises(ProtocolError, match="'protocol' parameter.*got int"):
+        read_xdf(study.xdf[0], protocol=3)

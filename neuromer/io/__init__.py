@@ -43,6 +43,9 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
         raise DataFormatError(f"{path}: file not found.")
     if is_trials_file(path):
         raise DataFormatError(f"{path}: holds trials, not a continuous recording; read it with read_trials.")
+    from ..protocol import as_protocol
+
+    protocol = as_protocol(protocol)
     suffix = path.suffix.lower()
     from .bids import is_bids_recording
 
@@ -105,8 +108,10 @@ def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | No
 
     ``events`` and ``encoding`` are passed to :func:`read_session` (not allowed for trials files).
     """
+    from ..protocol import as_protocol
     from ..session import read_trials
 
+    protocol = as_protocol(protocol)
     if is_trials_file(path):
         if events is not None:
             raise DataFormatError(f"{path}: holds trials already; an events file applies to recordings only.")

@@ -598,14 +598,9 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
         in the file.
     """
     path = check_file(path)
-    if isinstance(protocol, (str, os.PathLike)):
-        from ..protocol import read_protocol
+    from ..protocol import as_protocol
 
-        protocol = read_protocol(protocol, check_files=False)
-    elif protocol is not None:
-        from ..protocol import Protocol
-
-        validate_type(protocol, (Protocol, str, os.PathLike), "protocol")
+    protocol = as_protocol(protocol)
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
     streams, truncated = _load(path, synchronize_clocks=True, handle_clock_resets=True,

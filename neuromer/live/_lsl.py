@@ -9,8 +9,11 @@ them; values compare exactly (``name``, ``source_id``) or case-insensitively (``
 
 from __future__ import annotations
 
+import io
+import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -166,3 +169,53 @@ def resolve(selectors: str | Iterable[str] | None = None, *, timeout: float = 2.
 def dtype_of(fmt: str):
     """numpy dtype of an XDF/LSL numeric channel format (``None`` for strings)."""
     return NUMPY_DTYPES.get(fmt)
+
+
+def liblsl_config_file() -> Path | None:
+    """The ``lsl_api.cfg`` liblsl will read: ``$LSLAPICFG``, then ``./lsl_api.cfg``,
+    ``~/lsl_api/lsl_api.cfg`` and ``/etc/lsl_api/lsl_api.cfg`` (liblsl's search order)."""
+    env = os.environ.get("LSLAPICFG")
+    for cand in ([Path(env)] if env else []) + [Path("lsl_api.cfg"), Path.home() / "lsl_api" / "lsl_api.cfg",
+                                                 Path("/etc/lsl_api/lsl_api.cfg")]:
+        if cand.is_file():
+            return cand
+    return None
+
+
+def set_liblsl_log_level(level: int = -2) -> bool:
+    """Set the log level of liblsl itself (-2 errors, -1 warnings, 0 info, 1-9 more detail).
+
+    liblsl prints its own INFO lines ("Loaded default config", "git:...") straight to stderr,
+    past Python's logging. This sets ``[log] level`` through ``pylsl.set_config_content``,
+    keeping every other setting of the user's ``lsl_api.cfg``; a level the user set there is
+    left alone. It only works before the first LSL call of the process.
+
+    Returns
+    -------
+    bool
+        ``True`` if the level was set; ``False`` if the user's file sets one, or liblsl is too old.
+    """
+    import configparser
+
+    import pylsl
+
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str  # liblsl's keys are case-sensitive (KnownPeers, ResolveScope...)
+    path = liblsl_config_file()
+    if path is not None:
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError, OSError):
+            return False  # let liblsl report its own file; do not replace it with ours
+        if parser.has_option("log", "level"):
+            return False
+    if not parser.has_section("log"):
+        parser.add_section("log")
+    parser.set("log", "level", str(int(level)))
+    buf = io.StringIO()
+    parser.write(buf)
+    try:
+        pylsl.set_config_content(buf.getvalue())
+    except (NotImplementedError, AttributeError):
+        return False
+    return True

@@ -30,6 +30,19 @@ def add_live_commands(subparsers) -> None:
     """Add every live sub-command to the ``neuromer`` parser's ``subparsers``."""
     for add in (_add_streams, _add_record, _add_play, _add_present, _add_online):
         add(subparsers)
+    for name in ("streams", "record", "play", "present", "online"):
+        p = subparsers.choices[name]
+        p.set_defaults(func=_quiet_liblsl(p.get_default("func")))
+
+
+def _quiet_liblsl(func):
+    """Run a live command with liblsl's own INFO lines off unless ``-v`` was given."""
+    def run(args):
+        if not getattr(args, "verbose", 0):
+            _lsl.set_liblsl_log_level(-2)
+        return func(args)
+    run.__wrapped__ = func
+    return run
 
 
 def _cmd_streams(args) -> int:

@@ -383,3 +383,17 @@ def test_neuromer_trials_keep_their_own_scale_but_not_infinity(tmp_path):
     with pytest.warns(RuntimeWarning, match="outside the 1-9 scale"):
         again = read_any_trials(path, protocol=Protocol("p"))
     assert np.isnan(again.labels[:, 0]).all()
+
+
+def test_bdf_ratings_csv_outside_the_scale_become_nan(tmp_path):
+    from neuromer.epochs import make_trials
+
+    csv = tmp_path / "participant_ratings.csv"
+    pd.DataFrame({"Participant_id": [5, 5], "Trial": [1, 2], "Experiment_id": [17, 3], "Start_time": [0, 0],
+                  "Valence": [100.0, 2.0], "Arousal": [6.0, -5.0], "Dominance": [5.0, 4.0], "Liking": [8.0, 5.0],
+                  "Familiarity": [2, 3]}).to_csv(csv, index=False)
+    proto = Protocol(name="p", timing=Timing(baseline_s=1.0, stimulus_s=4.0))
+    s = read_deap_bdf(_deap_bdf(tmp_path / "s05.bdf", DEAP_EEG_TWENTE), ratings=csv, protocol=proto)
+    with pytest.warns(RuntimeWarning, match=r"2 rating\(s\) outside the 1-9 scale.*trial 1 valence=100"):
+        t = make_trials(s, protocol=proto)
+    np.testing.assert_array_equal(t.labels, [[np.nan, 6, 5, 8], [2, np.nan, 4, 5]])

@@ -90,3 +90,29 @@ def test_cli_streams(make_outlet, capsys):
 def test_cli_bad_selector(capsys):
     assert main(["streams", "--stream", "colour=red"]) == 2
     assert "unknown key 'colour'" in capsys.readouterr().err
+
+
+def _streams_stderr(tmp_path, *flags, config=None):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LSLAPICFG"}
+    env["HOME"] = str(tmp_path)  # no ~/lsl_api/lsl_api.cfg of the machine's user
+    if config is not None:
+        (tmp_path / "user.cfg").write_text(config)
+        env["LSLAPICFG"] = str(tmp_path / "user.cfg")
+    res = subprocess.run([sys.executable, "-m", "neuromer", *flags, "streams", "--timeout", "0.2"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return res.stderr
+
+
+@pytest.mark.slow
+def test_liblsl_info_lines_only_with_verbose(tmp_path):
+    # liblsl prints "Loaded default config" (and git/build lines) to stderr on first use
+    assert "INFO|" not in _streams_stderr(tmp_path)
+    assert "Loaded default config" in _streams_stderr(tmp_path, "-v")
+    # a level the user chose in their own lsl_api.cfg is respected
+    assert "INFO|" in _streams_stderr(tmp_path, config="[log]\nlevel = 0\n")
+    assert "INFO|" not in _streams_stderr(tmp_path, config="[ports]\nIPv6 = disable\n")
