@@ -54,7 +54,7 @@ def _cmd_train(args) -> int:
     from .emotion import train_audio_model
 
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
-                               random_state=args.seed, cache_dir=args.cache)
+                               random_state=args.seed, cache_dir=args.cache, format=args.format)
     print(report.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.report:
         _write_table(report, args.report, True)
@@ -116,10 +116,14 @@ def add_audio_commands(sub) -> None:
     f.set_defaults(func=_cmd_features)
 
     t = asub.add_parser("train", help="train an audio-emotion model from annotations",
-                        description="Fit XGBoost and a linear baseline on clip features of an annotations "
-                                    "CSV (audio path + valence/arousal, or quadrant); print cross-validated "
-                                    "scores; save the XGBoost model (skops, no pickle).")
-    t.add_argument("annotations", help="CSV with an audio/path column and valence+arousal or quadrant")
+                        description="Fit XGBoost and a linear baseline on clip features of annotated music "
+                                    "(a 4QAED, DEAM or PMEmo folder as downloaded, or a CSV of audio paths "
+                                    "with valence+arousal or quadrant); print cross-validated scores; save "
+                                    "the XGBoost model (skops, no pickle).")
+    t.add_argument("annotations", help="dataset folder (4QAED, DEAM, PMEmo) or CSV with an audio/path "
+                                       "column and valence+arousal or quadrant")
+    t.add_argument("--format", choices=("auto", "4qaed", "deam", "pmemo", "csv"), default="auto",
+                   help="layout of the annotations (default: detected)")
     t.add_argument("--out", required=True, help="model file to write (.skops)")
     t.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

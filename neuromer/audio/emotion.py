@@ -40,8 +40,9 @@ low/high, Q3 low/low, Q4 high/low.
 
 Trainable model
 ---------------
-:func:`train_audio_model` reads an annotations CSV (an audio path column and either ``valence`` and
-``arousal`` or a ``quadrant`` column, as in 4QAED/DEAM/PMEmo), computes clip features, fits XGBoost
+:func:`train_audio_model` reads annotated music (a 4QAED, DEAM or PMEmo folder as downloaded, or a
+CSV of audio paths with ``valence`` and ``arousal`` or ``quadrant``: :mod:`neuromer.audio.datasets`),
+computes clip features, fits XGBoost
 and a linear baseline, reports cross-validated scores and keeps the XGBoost model, written with
 skops (no pickle) by :func:`neuromer.models.save_model` with its targets and feature columns.
 """
@@ -65,7 +66,6 @@ CUES = {
                 ("rms_db_std", -0.5, 4.0, 2.0)),
 }
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
-_PATH_COLUMNS = ("audio", "path", "file", "filename", "audio_path", "song")
 
 
 def quadrant(valence, arousal, midpoint: float = 5.0) -> np.ndarray:
@@ -118,43 +118,32 @@ def feature_matrix(table: pd.DataFrame) -> pd.DataFrame:
     return table[cols].astype(float)
 
 
-def read_annotations(path: str | os.PathLike) -> tuple[pd.DataFrame, str, list[str]]:
-    """Read an annotations CSV: returns (table with an absolute ``audio`` column, task, targets)."""
-    path = check_file(path, "annotations")
-    try:
-        table = pd.read_csv(path)
-    except Exception as exc:
-        raise DataFormatError(f"{path}: not a readable CSV ({type(exc).__name__}: {exc}).") from None
-    lower = {c.lower().strip(): c for c in table.columns}
-    col = next((lower[c] for c in _PATH_COLUMNS if c in lower), None)
-    if col is None:
-        raise DataFormatError(f"{path}: no audio path column; expected one of {list(_PATH_COLUMNS)}, "
-                              f"got {list(table.columns)}.")
-    if {"valence", "arousal"} <= set(lower):
-        task, targets = "regression", ["valence", "arousal"]
-        out = pd.DataFrame({t: pd.to_numeric(table[lower[t]], errors="coerce") for t in targets})
-        bad = out.isna().any(axis=1).to_numpy()
-        if bad.any():
-            raise DataFormatError(f"{path}: row {int(np.argmax(bad)) + 2} has a missing or non-numeric "
-                                  "valence/arousal value.")
-    elif "quadrant" in lower:
-        task, targets = "classification", ["quadrant"]
-        raw = table[lower["quadrant"]].astype(str).str.strip().str.upper()
-        q = raw.where(raw.str.startswith("Q"), "Q" + raw)
-        bad = ~q.isin(QUADRANTS).to_numpy()
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise DataFormatError(f"{path}: row {k + 2} has quadrant {table[lower['quadrant']].iloc[k]!r}; "
-                                  "expected Q1-Q4 or 1-4.")
-        out = pd.DataFrame({"quadrant": q.to_numpy()})
-    else:
-        raise DataFormatError(f"{path}: needs 'valence' and 'arousal' columns or a 'quadrant' column.")
-    files = [(path.parent / str(f)).resolve() for f in table[col]]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise DataFormatError(f"{path}: {len(missing)} audio file(s) not found, e.g. {missing[0]}.")
-    out.insert(0, "audio", [str(f) for f in files])
-    return out, task, targets
+def read_annotations(path: str | os.PathLike, *, format: str = "auto") -> tuple[pd.DataFrame, str, list[str]]:
+    """Read annotated music for training: returns (tidy table, task, targets).
+
+    Parameters
+    ----------
+    path : path-like
+        A MER dataset folder (4QAED, DEAM, PMEmo) or an annotations CSV; see
+        :mod:`neuromer.audio.datasets` for the layouts, columns and scales.
+    format : str
+        ``auto``, ``4qaed``, ``deam``, ``pmemo`` or ``csv``.
+
+    Returns
+    -------
+    table : DataFrame
+        :func:`~neuromer.audio.datasets.read_mer_dataset`'s static table (``audio_path``,
+        ``song_id``, ``artist``, ``title`` and labels).
+    task : ``"regression"`` (valence and arousal present) | ``"classification"`` (quadrant only)
+    targets : list of str
+        ``["valence", "arousal"]`` or ``["quadrant"]``.
+    """
+    from .datasets import read_mer_dataset
+
+    table = read_mer_dataset(path, format=format, dynamic=False)
+    if {"valence", "arousal"} <= set(table.columns):
+        return table, "regression", ["valence", "arousal"]
+    return table, "classification", ["quadrant"]
 
 
 def _clip_features(files, cache_dir, progress=None) -> pd.DataFrame:
@@ -180,14 +169,16 @@ def _estimator(kind: str, task: str, n_targets: int, random_state: int):
 
 def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike | None = None,
                       n_splits: int = 5, random_state: int = 0, cache_dir=None,
-                      progress=None) -> pd.DataFrame:
+                      progress=None, format: str = "auto") -> pd.DataFrame:
     """Fit audio-emotion models on an annotations CSV and report cross-validated scores.
 
     Parameters
     ----------
     annotations : path-like
-        CSV with an audio path column (``audio``/``path``/``file``/...; relative to the CSV) and
-        ``valence`` + ``arousal`` (regression) or ``quadrant`` (Q1-Q4 or 1-4; classification).
+        A MER dataset folder (4QAED, DEAM, PMEmo) or a CSV with an audio path column
+        (``audio``/``path``/``file``/...; relative to the CSV) and ``valence`` + ``arousal``
+        (regression) or ``quadrant`` (Q1-Q4 or 1-4; classification); see
+        :mod:`neuromer.audio.datasets`.
     out : path-like | None
         Where to save the XGBoost model (``.skops``), fitted on all clips.
     n_splits : int
@@ -196,6 +187,8 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
         Seed of the folds and of XGBoost.
     cache_dir : path-like | None
         Cache for the clip features.
+    format : str
+        Layout of ``annotations``: ``auto`` (detected), ``4qaed``, ``deam``, ``pmemo`` or ``csv``.
 
     Returns
     -------
@@ -206,8 +199,8 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
-    table, task, targets = read_annotations(annotations)
-    X = _clip_features(table["audio"], cache_dir, progress)
+    table, task, targets = read_annotations(annotations, format=format)
+    X = _clip_features(table["audio_path"], cache_dir, progress)
     if task == "classification":
         y = table["quadrant"].map({q: i for i, q in enumerate(QUADRANTS)}).to_numpy()
         counts = np.bincount(y, minlength=4)
