@@ -91,21 +91,91 @@ def _score(table: pd.DataFrame, cues) -> np.ndarray:
     return 5.0 + 4.0 * np.tanh(1.5 * score)
 
 
-def predict_default(table: pd.DataFrame) -> pd.DataFrame:
+#: A clip or window whose 90th-percentile frame level (``audio_rms_db_p90``, dB re full scale) is below
+#: this is silent: nine frames in ten are at most a faint hiss, and its cues describe no music.
+SILENT_DB = -60.0
+#: Shortest clip (s) emotion is predicted for: one window of the default grid. Below it there is no
+#: beat to time (a beat at 60 BPM takes 1 s), too few onsets to count and too few frames for a key.
+MIN_CLIP_S = 1.0
+
+
+def unusable_rows(table: pd.DataFrame) -> np.ndarray:
+    """Why each row of a feature table cannot carry an emotion prediction ("" where it can).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Clip rows (``window`` -1, length from ``duration_s``) or window rows (length
+        ``t_end - t_start``) of :func:`neuromer.audio.audio_features`.
+
+    Returns
+    -------
+    ndarray of str, shape (n_rows,)
+        ``"silent (90th-percentile level -100 dB < -60 dB)"``, ``"0.02 s long (< 1 s)"`` or ``""``.
+        Rows without the columns needed for a test pass it.
+    """
+    n = len(table)
+    reasons = np.full(n, "", dtype=object)
+    if "audio_rms_db_p90" in table:
+        level = table["audio_rms_db_p90"].to_numpy(dtype=float)
+        quiet = ~(level >= SILENT_DB)  # NaN level (no frame) counts as silent
+        for i in np.flatnonzero(quiet):
+            reasons[i] = (f"silent (90th-percentile level {level[i]:.0f} dB < {SILENT_DB:.0f} dB)"
+                          if np.isfinite(level[i]) else "silent (no audible frame)")
+    length = None
+    if {"t_start", "t_end"} <= set(table.columns) and "window" in table:
+        length = (table["t_end"] - table["t_start"]).to_numpy(dtype=float)
+        if "duration_s" in table:
+            clip = table["window"].to_numpy() < 0
+            length = np.where(clip, table["duration_s"].to_numpy(dtype=float), length)
+    elif "duration_s" in table:
+        length = table["duration_s"].to_numpy(dtype=float)
+    if length is not None:
+        for i in np.flatnonzero(~(length >= MIN_CLIP_S - 1e-9)):
+            why = f"{length[i]:.3g} s long (< {MIN_CLIP_S:g} s)"
+            reasons[i] = f"{reasons[i]}, {why}" if reasons[i] else why
+    return reasons
+
+
+def warn_unusable(reasons: np.ndarray, source: str | None, what: str = "emotion predictions") -> None:
+    """One warning naming ``source`` and why some of its rows get NaN ``what``."""
+    bad = np.flatnonzero(reasons != "")
+    if len(bad) == 0:
+        return
+    name = source if source is not None else "audio"
+    if len(reasons) == 1:
+        logger.warning("%s: %s: no %s (NaN).", name, reasons[0], what)
+    else:
+        logger.warning("%s: %d of %d windows are unusable (first: window %d, %s): their %s are NaN.",
+                       name, len(bad), len(reasons), int(bad[0]), reasons[bad[0]], what)
+
+
+def predict_default(table: pd.DataFrame, *, source: str | None = None, warn: bool = True) -> pd.DataFrame:
     """Default valence/arousal (1-9) and quadrant from a table of ``audio_*`` summaries.
 
     Parameters
     ----------
     table : DataFrame
         Rows of clip or window summaries (:func:`neuromer.audio.audio_features`).
+    source : str | None
+        Name of the audio (its file) for the warning about silent or too short rows.
+    warn : bool
+        Log that warning (one per call).
 
     Returns
     -------
     DataFrame
         ``audio_pred_valence``, ``audio_pred_arousal`` (1-9, NaN when no cue is available) and
-        ``audio_pred_quadrant``, with ``table``'s index.
+        ``audio_pred_quadrant``, with ``table``'s index. Silent rows and clips shorter than
+        :data:`MIN_CLIP_S` (:func:`unusable_rows`) get NaN and an empty quadrant, with a warning:
+        their cues sit at the ends of the scales and would read as confident emotions.
     """
     val, aro = _score(table, CUES["valence"]), _score(table, CUES["arousal"])
+    reasons = unusable_rows(table)
+    bad = reasons != ""
+    val, aro = np.where(bad, np.nan, val), np.where(bad, np.nan, aro)
+    if warn:
+        warn_unusable(reasons, source)
     return pd.DataFrame({"audio_pred_valence": val, "audio_pred_arousal": aro,
                          "audio_pred_quadrant": quadrant(val, aro)}, index=table.index)
 
@@ -146,15 +216,20 @@ def read_annotations(path: str | os.PathLike, *, format: str = "auto") -> tuple[
     return table, "classification", ["quadrant"]
 
 
-def _clip_features(files, cache_dir, progress=None) -> pd.DataFrame:
+def _clip_features(files, cache_dir, progress=None, what: str = "emotion predictions"):
+    """(feature matrix, reasons): clip features and why a clip is unusable ("" if it is not)."""
     from .summary import audio_features
 
-    rows = []
+    rows, reasons = [], []
     for f in files:
-        rows.append(audio_features(f, cache_dir=cache_dir, emotion=False))
+        table = audio_features(f, cache_dir=cache_dir, emotion=False)
+        why = unusable_rows(table)
+        warn_unusable(why, str(f), what)
+        rows.append(table)
+        reasons.append(why[0])
         if progress is not None:
             progress(f)
-    return feature_matrix(pd.concat(rows, ignore_index=True))
+    return feature_matrix(pd.concat(rows, ignore_index=True)), np.array(reasons, dtype=object)
 
 
 def _estimator(kind: str, task: str, n_targets: int, random_state: int):
@@ -200,7 +275,10 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
     table, task, targets = read_annotations(annotations, format=format)
-    X = _clip_features(table["audio_path"], cache_dir, progress)
+    X, reasons = _clip_features(table["audio_path"], cache_dir, progress, what="training (left out)")
+    keep = reasons == ""
+    if not keep.all():  # a silent or 1-sample clip teaches the model nothing about its label
+        table, X = table[keep].reset_index(drop=True), X[keep].reset_index(drop=True)
     if task == "classification":
         y = table["quadrant"].map({q: i for i, q in enumerate(QUADRANTS)}).to_numpy()
         counts = np.bincount(y, minlength=4)
@@ -251,7 +329,8 @@ def predict_audio(model_path: str | os.PathLike, files, *, cache_dir=None) -> pd
     -------
     DataFrame
         ``audio`` and ``pred_valence``/``pred_arousal`` (regression models) or ``pred_quadrant``
-        (classification models).
+        (classification models). Silent clips and clips shorter than :data:`MIN_CLIP_S` get NaN
+        (an empty quadrant) and a warning naming the file.
     """
     from ..models.persistence import load_model
 
@@ -260,14 +339,16 @@ def predict_audio(model_path: str | os.PathLike, files, *, cache_dir=None) -> pd
         raise DataFormatError(f"{model_path}: not an audio-emotion model (made by `neuromer audio train`).")
     check_option(meta.get("task"), ("regression", "classification"), "model task")
     files = [check_file(f, "audio file") for f in files]
-    X = _clip_features(files, cache_dir)
+    X, reasons = _clip_features(files, cache_dir)
     X = X.reindex(columns=meta["features"])  # features missing in this version are NaN (imputed)
     pred = np.asarray(model.predict(X))
+    bad = reasons != ""  # silent or too short: NaN, never a confident number (warned above)
     out = pd.DataFrame({"audio": [str(f) for f in files]})
     if meta["task"] == "classification":
-        out["pred_quadrant"] = [meta["classes"][int(i)] for i in pred]
+        out["pred_quadrant"] = ["" if b else meta["classes"][int(i)] for i, b in zip(pred, bad)]
     else:
-        pred = pred.reshape(len(files), -1)
+        pred = pred.reshape(len(files), -1).astype(float)
+        pred[bad] = np.nan
         for j, t in enumerate(meta["targets"]):
             out[f"pred_{t}"] = pred[:, j]
     return out
