@@ -51,6 +51,12 @@ def _cmd_features(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    if args.dynamic:
+        return _cmd_train_dynamic(args)
+    from ..errors import NeuromerError
+
+    if args.window_s is not None or args.hop_s is not None or args.lag_s:
+        raise NeuromerError("--window-s, --hop-s and --lag-s apply to the window-level model: add --dynamic.")
     from .emotion import train_audio_model
 
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
@@ -58,6 +64,24 @@ def _cmd_train(args) -> int:
     print(report.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.report:
         _write_table(report, args.report, True)
+    print(f"model: {args.out}")
+    return 0
+
+
+def _cmd_train_dynamic(args) -> int:
+    from .._checks import check_positive
+    from .dynamic import train_dynamic_model
+
+    window_s = args.window_s if args.window_s is not None else 1.0
+    hop_s = args.hop_s if args.hop_s is not None else window_s / 2
+    check_positive(window_s, "--window-s")
+    check_positive(hop_s, "--hop-s")
+    summary, per_song = train_dynamic_model(args.annotations, format=args.format, window_s=window_s, hop_s=hop_s,
+                                            lag_s=args.lag_s, n_splits=args.folds, random_state=args.seed,
+                                            cache_dir=args.cache, out=args.out)
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if args.report:
+        _write_table(per_song, args.report, True)
     print(f"model: {args.out}")
     return 0
 
@@ -127,8 +151,15 @@ def add_audio_commands(sub) -> None:
     t.add_argument("--out", required=True, help="model file to write (.skops)")
     t.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--report", help="also write the scores table (.csv/.parquet)")
+    t.add_argument("--report", help="also write the scores table (.csv/.parquet; per song with --dynamic)")
     t.add_argument("--cache", help="cache folder for clip features")
+    t.add_argument("--dynamic", action="store_true",
+                   help="train the window-level model on dynamic (time-varying) annotations (DEAM, PMEmo, "
+                        "a CSV with time_s); scores per song with song-grouped folds")
+    t.add_argument("--window-s", type=float, help="with --dynamic: window length in seconds (default 1)")
+    t.add_argument("--hop-s", type=float, help="with --dynamic: hop between windows (default window/2)")
+    t.add_argument("--lag-s", type=float, default=0.0,
+                   help="with --dynamic: rating lag in seconds (ratings follow the music; default 0)")
     t.set_defaults(func=_cmd_train)
 
     q = asub.add_parser("predict", help="predict emotion of audio files with a trained model",

@@ -330,11 +330,17 @@ def predict_audio(model_path: str | os.PathLike, files, *, cache_dir=None) -> pd
     DataFrame
         ``audio`` and ``pred_valence``/``pred_arousal`` (regression models) or ``pred_quadrant``
         (classification models). Silent clips and clips shorter than :data:`MIN_CLIP_S` get NaN
-        (an empty quadrant) and a warning naming the file.
+        (an empty quadrant) and a warning naming the file. A dynamic model
+        (``neuromer audio train --dynamic``) gives one row per window instead
+        (:func:`neuromer.audio.dynamic.predict_dynamic`).
     """
     from ..models.persistence import load_model
 
     model, meta = load_model(model_path, with_metadata=True)
+    if meta.get("kind") == "audio-dynamic":
+        from .dynamic import predict_dynamic
+
+        return predict_dynamic(model_path, files, cache_dir=cache_dir, meta=meta, model=model)
     if meta.get("kind") != "audio":
         raise DataFormatError(f"{model_path}: not an audio-emotion model (made by `neuromer audio train`).")
     check_option(meta.get("task"), ("regression", "classification"), "model task")

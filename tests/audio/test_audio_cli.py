@@ -123,3 +123,42 @@ def test_corrupt_mp3_on_the_command_line(tmp_path, capsys):
     code, _, err = run(capsys, "audio", "features", str(bad), "--out", str(tmp_path / "x.parquet"), "-q")
     assert code == 2 and "broken.mp3: not a readable audio file" in err
     assert len([line for line in err.splitlines() if line.startswith("neuromer")]) == 1
+
+
+@pytest.mark.slow
+def test_dynamic_model_on_a_deam_layout(tmp_path, capsys):
+    """`audio train --dynamic` on DEAM's layout, then `audio predict` gives one row per window."""
+    import numpy as np
+
+    audio = tmp_path / "deam" / "DEAM_audio" / "MEMD_audio"
+    audio.mkdir(parents=True)
+    dyn = tmp_path / "deam" / "annotations" / "dynamic (per second annotations)"
+    dyn.mkdir(parents=True)
+    static = tmp_path / "deam" / "annotations" / "song_level"
+    static.mkdir(parents=True)
+    times = np.arange(1.0, 6.01, 0.5)
+    cols = [f"sample_{int(t * 1000)}ms" for t in times]
+    val, aro = [], []
+    for sid in (1, 2, 3):
+        level = 0.2 + 0.6 * (np.sin(2 * np.pi * times / (3 + sid)) + 1) / 2
+        t = np.arange(int(6 * SR)) / SR
+        env = np.interp(t, times, level)
+        sf.write(audio / f"{sid}.mp3", progression("major", bars=4)[: len(t)] * env, SR, format="MP3")
+        aro.append([sid] + list(2 * level - 1))
+        val.append([sid] + list(np.full(len(times), 0.1 * sid)))
+    pd.DataFrame(val, columns=["song_id"] + cols).to_csv(dyn / "valence.csv", index=False)
+    pd.DataFrame(aro, columns=["song_id"] + cols).to_csv(dyn / "arousal.csv", index=False)
+    (static / "static_annotations_averaged_songs_1_2000.csv").write_text(
+        "song_id, valence_mean, valence_std, arousal_mean, arousal_std\n1,5,1,5,1\n2,5,1,5,1\n3,5,1,5,1\n")
+    model = tmp_path / "dyn.skops"
+    code, _, err = run(capsys, "audio", "train", str(tmp_path / "deam"), "--out", str(model), "--window-s", "1")
+    assert code == 2 and "add --dynamic" in err
+    code, text, _ = run(capsys, "audio", "train", str(tmp_path / "deam"), "--dynamic", "--out", str(model),
+                        "--folds", "3", "--cache", str(tmp_path / "cache"), "--report", str(tmp_path / "songs.csv"))
+    assert code == 0 and "r_mean" in text and model.is_file()
+    songs = pd.read_csv(tmp_path / "songs.csv")
+    assert sorted(songs["song_id"].unique()) == [1, 2, 3] and set(songs["target"]) == {"valence", "arousal"}
+    code, text, _ = run(capsys, "audio", "predict", str(model), str(audio / "1.mp3"), "--out", str(tmp_path / "p.csv"))
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert code == 0 and len(pred) == 11 and pred["pred_arousal"].between(1, 9).all()
+    assert pred["t_start"].tolist()[:3] == [0.0, 0.5, 1.0]
