@@ -50,11 +50,13 @@ def songs(tmp_path_factory):
 def test_dynamic_labels_on_the_grid():
     ann = pd.DataFrame({"song_id": "a", "time_s": [15.0, 15.5, 16.0, 16.5],
                         "valence": [1.0, 2.0, 3.0, 4.0], "arousal": [5.0, 5.0, 5.0, 5.0]})
-    win = pd.DataFrame({"song_id": "a", "t_start": [0.0, 14.75, 15.0, 15.5, 16.0], "t_end": [1.0, 15.75, 16.0, 16.5, 17.0]})
+    win = pd.DataFrame({"song_id": "a", "t_start": [0.0, 14.75, 15.0, 15.5, 16.0],
+                        "t_end": [1.0, 15.75, 16.0, 16.5, 17.0]})
     lab = dynamic_labels(ann, win)
     assert lab["valence"].isna().tolist() == [True, False, False, False, True]  # outside the annotated span
-    # the mean of the linear curve over the window (held flat before the first sample)
-    np.testing.assert_allclose(lab["valence"].iloc[1:4], [(1.0 + 1.0 + 1.5) / 3 * 0 + 1.5625, 2.0, 3.0], atol=0.03)
+    # the mean of the linear curve at 11 points over the window (held flat before the first sample):
+    # [14.75, 15.75] -> 1, 1, 1, 1.1, 1.3, ..., 2.5
+    np.testing.assert_allclose(lab["valence"].iloc[1:4], [17.4 / 11, 2.0, 3.0], rtol=1e-9)
     np.testing.assert_allclose(lab["arousal"].iloc[1:4], 5.0)
     lagged = dynamic_labels(ann, win, lag_s=0.5)  # window [15, 16] gets the ratings of [15.5, 16.5]
     assert lagged["valence"].iloc[2] == pytest.approx(3.0)
