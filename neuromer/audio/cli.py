@@ -51,19 +51,22 @@ def _cmd_features(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    if args.dynamic:
-        return _cmd_train_dynamic(args)
     from ..errors import NeuromerError
 
+    if args.report and not args.overwrite and Path(args.report).exists():  # before minutes of training
+        raise NeuromerError(f"{args.report}: file exists; refusing to overwrite it (pass --overwrite).")
+    if args.dynamic:
+        return _cmd_train_dynamic(args)
     if args.window_s is not None or args.hop_s is not None or args.lag_s:
         raise NeuromerError("--window-s, --hop-s and --lag-s apply to the window-level model: add --dynamic.")
     from .emotion import train_audio_model
 
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
-                               random_state=args.seed, cache_dir=args.cache, format=args.format)
+                               random_state=args.seed, cache_dir=args.cache, overwrite=args.overwrite,
+                               format=args.format)
     print(report.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.report:
-        _write_table(report, args.report, True)
+        _write_table(report, args.report, args.overwrite)
     print(f"model: {args.out}")
     return 0
 
@@ -78,10 +81,10 @@ def _cmd_train_dynamic(args) -> int:
     check_positive(hop_s, "--hop-s")
     summary, per_song = train_dynamic_model(args.annotations, format=args.format, window_s=window_s, hop_s=hop_s,
                                             lag_s=args.lag_s, n_splits=args.folds, random_state=args.seed,
-                                            cache_dir=args.cache, out=args.out)
+                                            cache_dir=args.cache, out=args.out, overwrite=args.overwrite)
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.report:
-        _write_table(per_song, args.report, True)
+        _write_table(per_song, args.report, args.overwrite)
     print(f"model: {args.out}")
     return 0
 
@@ -153,6 +156,7 @@ def add_audio_commands(sub) -> None:
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--report", help="also write the scores table (.csv/.parquet; per song with --dynamic)")
     t.add_argument("--cache", help="cache folder for clip features")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --out model or --report file")
     t.add_argument("--dynamic", action="store_true",
                    help="train the window-level model on dynamic (time-varying) annotations (DEAM, PMEmo, "
                         "a CSV with time_s); scores per song with song-grouped folds")

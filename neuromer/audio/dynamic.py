@@ -192,8 +192,8 @@ def _per_song(song_ids, y, pred) -> pd.DataFrame:
 
 def train_dynamic_model(annotations, *, format: str = "auto", window_s: float = 1.0, hop_s: float = 0.5,
                         lag_s: float = 0.0, estimator: str = "ridge", n_splits: int = 5, melody: bool = True,
-                        random_state: int = 0, cache_dir=None, out=None, progress=None
-                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        random_state: int = 0, cache_dir=None, out=None, progress=None,
+                        overwrite: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit a window-level valence/arousal model on dynamic annotations; evaluate it per song.
 
     Parameters
@@ -223,6 +223,8 @@ def train_dynamic_model(annotations, *, format: str = "auto", window_s: float = 
         Feature cache shared with ``neuromer audio features --window-s ... --hop-s ...``.
     out : path-like | None
         Where to save the model fitted on all songs (``.skops``).
+    overwrite : bool
+        Replace an existing ``out`` file; otherwise an existing file is refused before any work.
 
     Returns
     -------
@@ -235,6 +237,11 @@ def train_dynamic_model(annotations, *, format: str = "auto", window_s: float = 
     """
     from sklearn.model_selection import GroupKFold
 
+    from pathlib import Path
+
+    if out is not None and not overwrite and Path(out).exists():
+        raise NeuromerError(f"{out}: file exists; refusing to overwrite it (pass overwrite=True, or "
+                            "--overwrite on the command line).")
     check_positive(window_s, "window_s")
     check_positive(hop_s, "hop_s")
     check_option(estimator, ("ridge", "xgboost", "rf", "svr"), "estimator")
@@ -284,9 +291,9 @@ def train_dynamic_model(annotations, *, format: str = "auto", window_s: float = 
         from ..models.persistence import save_model
 
         model = _fit(estimator, random_state, X, y, groups)
-        save_model(model, out, metadata={"kind": "audio-dynamic", "task": "regression", "targets": list(TARGETS),
-                                         "window_s": window_s, "hop_s": hop_s, "lag_s": lag_s,
-                                         "melody": melody, "features": list(X.columns)})
+        meta = {"kind": "audio-dynamic", "task": "regression", "targets": list(TARGETS), "window_s": window_s,
+                "hop_s": hop_s, "lag_s": lag_s, "melody": melody, "features": list(X.columns)}
+        save_model(model, out, overwrite=overwrite, metadata=meta)
         logger.info("saved the dynamic audio-emotion model to %s", out)
     return summary, per_song
 

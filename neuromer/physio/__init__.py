@@ -1,5 +1,7 @@
-"""Physiological features (EDA, PPG/HR/HRV, respiration, temperature, EMG, EOG) via neurokit2."""
+"""Physiological features (EDA, ECG/PPG heart rate and HRV, respiration, temperature, EMG, EOG) via neurokit2."""
 
-from .features import FEATURE_KEYS, PHYSIO_KINDS, physio_trial_features, physio_window_features
+from .features import (CONTEXT_S, FEATURE_KEYS, MIN_SCR_AMPLITUDE_US, PHYSIO_KINDS, physio_trial_features,
+                       physio_window_features)
 
-__all__ = ["FEATURE_KEYS", "PHYSIO_KINDS", "physio_trial_features", "physio_window_features"]
+__all__ = ["CONTEXT_S", "FEATURE_KEYS", "MIN_SCR_AMPLITUDE_US", "PHYSIO_KINDS", "physio_trial_features",
+           "physio_window_features"]
