@@ -95,6 +95,11 @@ def test_dynamic_problems(songs):
         train_dynamic_model(ann.assign(time_s=ann["time_s"] + 100), melody=False, cache_dir=cache)
     with pytest.raises(NeuromerError, match="at least 2"):
         train_dynamic_model(ann[ann["song_id"] == "s0"], melody=False, cache_dir=cache)
+    taken = cache.parent / "taken.skops"
+    taken.write_bytes(b"a user's file")
+    with pytest.raises(NeuromerError, match="taken.skops: file exists"):
+        train_dynamic_model(ann, melody=False, cache_dir=cache, out=taken)
+    assert taken.read_bytes() == b"a user's file"
 
 
 def test_ridge_search_path_matches_the_pipeline():
