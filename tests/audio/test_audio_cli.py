@@ -117,12 +117,28 @@ def test_train_and_predict_reuse_the_features_cache(tmp_path, capsys):
     assert pred["pred_quadrant"].iloc[0] in {"Q1", "Q2", "Q3", "Q4"} and pd.isna(pred["pred_quadrant"].iloc[1])
 
 
-def test_corrupt_mp3_on_the_command_line(tmp_path, capsys):
+def test_corrupt_mp3_on_the_command_line(tmp_path, capfd):
+    import numpy as np
+
     bad = tmp_path / "broken.mp3"
-    bad.write_bytes(b"\xff\xfb" + bytes(range(256)) * 8)
-    code, _, err = run(capsys, "audio", "features", str(bad), "--out", str(tmp_path / "x.parquet"), "-q")
-    assert code == 2 and "broken.mp3: not a readable audio file" in err
-    assert len([line for line in err.splitlines() if line.startswith("neuromer")]) == 1
+    bad.write_bytes(b"ID3" + bytes(7) + np.random.default_rng(1).integers(0, 256, 6000, dtype=np.uint8).tobytes())
+    code = main(["audio", "features", str(bad), "--out", str(tmp_path / "x.parquet"), "-q"])
+    err = capfd.readouterr().err  # at the file-descriptor level: the MP3 decoder writes there directly
+    assert code == 2 and "broken.mp3: not a readable audio file (corrupt" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_mpeg_frame_check_on_real_mp3(tmp_path):
+    import numpy as np
+
+    from neuromer.audio.features import _has_mpeg_frames
+
+    good = tmp_path / "good.mp3"
+    sf.write(good, progression("major", bars=1), SR, format="MP3")
+    assert _has_mpeg_frames(good)
+    noise = tmp_path / "noise.mp3"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    assert not _has_mpeg_frames(noise)
 
 
 @pytest.mark.slow
