@@ -52,15 +52,39 @@ def _cmd_features(args) -> int:
 
 def _cmd_train(args) -> int:
     from ..errors import NeuromerError
-    from .emotion import train_audio_model
 
     if args.report and not args.overwrite and Path(args.report).exists():  # before minutes of training
         raise NeuromerError(f"{args.report}: file exists; refusing to overwrite it (pass --overwrite).")
+    if args.dynamic:
+        return _cmd_train_dynamic(args)
+    if args.window_s is not None or args.hop_s is not None or args.lag_s:
+        raise NeuromerError("--window-s, --hop-s and --lag-s apply to the window-level model: add --dynamic.")
+    from .emotion import train_audio_model
+
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
-                               random_state=args.seed, cache_dir=args.cache, overwrite=args.overwrite)
+                               random_state=args.seed, cache_dir=args.cache, overwrite=args.overwrite,
+                               format=args.format)
     print(report.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.report:
         _write_table(report, args.report, args.overwrite)
+    print(f"model: {args.out}")
+    return 0
+
+
+def _cmd_train_dynamic(args) -> int:
+    from .._checks import check_positive
+    from .dynamic import train_dynamic_model
+
+    window_s = args.window_s if args.window_s is not None else 1.0
+    hop_s = args.hop_s if args.hop_s is not None else window_s / 2
+    check_positive(window_s, "--window-s")
+    check_positive(hop_s, "--hop-s")
+    summary, per_song = train_dynamic_model(args.annotations, format=args.format, window_s=window_s, hop_s=hop_s,
+                                            lag_s=args.lag_s, n_splits=args.folds, random_state=args.seed,
+                                            cache_dir=args.cache, out=args.out, overwrite=args.overwrite)
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if args.report:
+        _write_table(per_song, args.report, args.overwrite)
     print(f"model: {args.out}")
     return 0
 
@@ -119,16 +143,27 @@ def add_audio_commands(sub) -> None:
     f.set_defaults(func=_cmd_features)
 
     t = asub.add_parser("train", help="train an audio-emotion model from annotations",
-                        description="Fit XGBoost and a linear baseline on clip features of an annotations "
-                                    "CSV (audio path + valence/arousal, or quadrant); print cross-validated "
-                                    "scores; save the XGBoost model (skops, no pickle).")
-    t.add_argument("annotations", help="CSV with an audio/path column and valence+arousal or quadrant")
+                        description="Fit XGBoost and a linear baseline on clip features of annotated music "
+                                    "(a 4QAED, DEAM or PMEmo folder as downloaded, or a CSV of audio paths "
+                                    "with valence+arousal or quadrant); print cross-validated scores; save "
+                                    "the XGBoost model (skops, no pickle).")
+    t.add_argument("annotations", help="dataset folder (4QAED, DEAM, PMEmo) or CSV with an audio/path "
+                                       "column and valence+arousal or quadrant")
+    t.add_argument("--format", choices=("auto", "4qaed", "deam", "pmemo", "csv"), default="auto",
+                   help="layout of the annotations (default: detected)")
     t.add_argument("--out", required=True, help="model file to write (.skops)")
     t.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--report", help="also write the scores table (.csv/.parquet)")
+    t.add_argument("--report", help="also write the scores table (.csv/.parquet; per song with --dynamic)")
     t.add_argument("--cache", help="cache folder for clip features")
     t.add_argument("--overwrite", action="store_true", help="replace an existing --out model or --report file")
+    t.add_argument("--dynamic", action="store_true",
+                   help="train the window-level model on dynamic (time-varying) annotations (DEAM, PMEmo, "
+                        "a CSV with time_s); scores per song with song-grouped folds")
+    t.add_argument("--window-s", type=float, help="with --dynamic: window length in seconds (default 1)")
+    t.add_argument("--hop-s", type=float, help="with --dynamic: hop between windows (default window/2)")
+    t.add_argument("--lag-s", type=float, default=0.0,
+                   help="with --dynamic: rating lag in seconds (ratings follow the music; default 0)")
     t.set_defaults(func=_cmd_train)
 
     q = asub.add_parser("predict", help="predict emotion of audio files with a trained model",

@@ -32,6 +32,7 @@ a frame; :mod:`neuromer.audio.summary` computes them per window and per clip fro
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_file, check_positive
+from .._logging import logger
 from ..errors import DataFormatError
 
 #: Analysis sampling rate (Hz), FFT size and hop (samples) used throughout.
@@ -111,22 +113,135 @@ def load_audio(source, sr: int | None = SR) -> tuple[np.ndarray, int]:
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
-    try:
-        y, sr = sf.read(path, dtype="float32", always_2d=False)
-        return np.asarray(y), int(sr)
-    except Exception:  # soundfile cannot read it (e.g. MP3 on an old libsndfile): try audioread
-        pass
-    try:
-        import warnings
+    # libmpg123 prints "Note: Illegal Audio-MPEG-Header..." straight to the terminal for a file that
+    # is no MPEG stream: hush it there only, so a corrupt MP3 reads as the one-line error below
+    suspect = path.suffix.lower() == ".mp3" and not _has_mpeg_frames(path)
+    with _quiet_stderr() if suspect else contextlib.nullcontext():
+        try:
+            y, sr = sf.read(path, dtype="float32", always_2d=False)
+        except Exception:  # soundfile cannot read it (e.g. MP3 on an old libsndfile): try audioread
+            pass
+        else:
+            y = np.asarray(y)
+            _check_wav_length(path, len(y), int(sr))
+            return y, int(sr)
+        try:
+            import warnings
 
-        import librosa
+            import librosa
 
-        with warnings.catch_warnings():  # librosa warns that it falls back to audioread
-            warnings.simplefilter("ignore")
-            y, sr = librosa.load(path, sr=None, mono=False)
-        return np.asarray(y), int(sr)
-    except Exception as exc:
-        raise DataFormatError(f"{path}: not a readable audio file ({type(exc).__name__}: {exc}).") from None
+            with warnings.catch_warnings():  # librosa warns that it falls back to audioread
+                warnings.simplefilter("ignore")
+                y, sr = librosa.load(path, sr=None, mono=False)
+            return np.asarray(y), int(sr)
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc).strip() else (
+                "empty file" if path.stat().st_size == 0 else
+                "corrupt, truncated or not audio: no decoder could read it")
+            raise DataFormatError(f"{path}: not a readable audio file ({detail}).") from None
+
+
+def _has_mpeg_frames(path: Path, search_bytes: int = 1 << 16) -> bool:
+    """Whether two consecutive MPEG-1/2/2.5 Layer III frame headers sit near the start of the file
+    (after an ID3v2 tag). Only used to decide whether the decoder's chatter should be hushed."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(10)
+            start = 0
+            if head[:3] == b"ID3" and len(head) == 10:  # syncsafe tag size, 7 bits a byte
+                start = 10 + sum((head[6 + k] & 0x7F) << (21 - 7 * k) for k in range(4))
+            fh.seek(start)
+            data = fh.read(search_bytes)
+    except OSError:
+        return False
+    rates = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+    kbps_v1 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+    kbps_v2 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+
+    def frame_length(i: int) -> int:
+        b1, b2 = data[i + 1], data[i + 2]
+        version, layer = (b1 >> 3) & 3, (b1 >> 1) & 3
+        bitrate, rate, pad = b2 >> 4, (b2 >> 2) & 3, (b2 >> 1) & 1
+        if version == 1 or layer != 1 or bitrate in (0, 15) or rate == 3:
+            return 0
+        kbps = (kbps_v1 if version == 3 else kbps_v2)[bitrate]
+        return (144 if version == 3 else 72) * kbps * 1000 // rates[version][rate] + pad
+
+    for i in range(len(data) - 4):
+        if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0:
+            n = frame_length(i)
+            j = i + n
+            if n and j + 4 <= len(data) and data[j] == 0xFF and data[j + 1] & 0xE0 == 0xE0 and frame_length(j):
+                return True
+    return False
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null for the duration (C libraries write there directly)."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _wav_declared_frames(path: Path) -> tuple[int, int] | None:
+    """(frames the RIFF WAV header declares, frames the file holds), or None if not a plain WAV.
+
+    libsndfile silently shortens a WAV whose ``data`` chunk is cut off (a copy interrupted, a
+    recorder killed), so the header is read here: a 5 s header over 0.02 s of samples is reported.
+    """
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(min(csize, 16))
+                    if len(fmt) < 16:
+                        return None
+                    block_align = struct.unpack("<H", fmt[12:14])[0]
+                    fh.seek(csize - 16 + (csize & 1), 1)
+                elif cid == b"data":
+                    # 0 and 0xFFFFFFFF mark a length the writer never filled in (streaming writers)
+                    if not block_align or csize in (0, 0xFFFFFFFF):
+                        return None
+                    held = max(0, size - fh.tell())
+                    return csize // block_align, min(csize, held) // block_align
+                else:
+                    fh.seek(csize + (csize & 1), 1)
+    except OSError:
+        return None
+
+
+def _check_wav_length(path: Path, n_read: int, sr: int) -> None:
+    frames = _wav_declared_frames(path) if path.suffix.lower() in (".wav", ".wave") else None
+    if frames is None:
+        return
+    declared, held = frames
+    if held < declared:
+        logger.warning("%s: the WAV header says %.3g s of audio but the file holds %.3g s (truncated?): "
+                       "analysing the %.3g s present.", path, declared / sr, held / sr, n_read / sr)
 
 
 @dataclass(frozen=True)
