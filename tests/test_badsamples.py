@@ -122,7 +122,7 @@ def test_preprocess_keeps_bad_samples_local():
     assert np.isnan(trials.data[:, 1]).all() and np.isfinite(trials.data[:, [0, 2, 3, 4, 5, 6]]).all()
 
 
-def test_epochs_command_keeps_one_inf_local(study, study_protocol, tmp_path, capsys):
+def test_epochs_command_keeps_one_inf_local(study, tmp_path, capsys):
     from xdf_damage import plant_in_eeg
 
     from neuromer.cli import main
