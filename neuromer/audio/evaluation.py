@@ -25,6 +25,7 @@ once); ``f1_sd`` is the standard deviation of that figure over the repetitions.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -189,6 +190,10 @@ def repeated_splits(y, groups=None, *, protocol: str = "stratified", n_splits: i
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     check_option(protocol, PROTOCOLS, "protocol")
+    for value, name, low in ((n_splits, "n_splits", 2), (n_repeats, "n_repeats", 1)):
+        validate_type(value, (int, np.integer), name)
+        if value < low:
+            raise NeuromerError(f"Invalid value for the '{name}' parameter: expected >= {low}, got {value}.")
     y = np.asarray(y)
     counts = pd.Series(y).value_counts()
     if counts.min() < n_splits:
@@ -268,7 +273,20 @@ def _oof_predictions(estimator, X, y, splits, n_repeats: int, n: int):
     pred = np.full((n_repeats, n), -1, dtype=int)
     rows = []
     for r, k, train, test in splits:
-        model = clone(estimator).fit(X[train], y[train])
+        model = clone(estimator)
+        if hasattr(model, "param_grid"):
+            # the inner search needs >= 2 training clips per class in each of its folds
+            smallest = int(np.bincount(y[train]).min(initial=0) if len(np.unique(y[train])) == len(np.unique(y))
+                           else 0)
+            if smallest < 2 * model.cv.n_splits:
+                model = model.estimator if smallest < 4 else model.set_params(cv=type(model.cv)(
+                    smallest // 2, shuffle=True, random_state=model.cv.random_state))
+        with warnings.catch_warnings():
+            # constant columns (a melody feature absent from every training clip) score F = NaN and
+            # are simply not selected; sklearn's per-fold warning about them is noise here
+            warnings.filterwarnings("ignore", message=r"(?s)Features .* are constant", category=UserWarning)
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="sklearn.feature_selection")
+            model = model.fit(X[train], y[train])
         p = np.asarray(model.predict(X[test])).astype(int)
         pred[r, test] = p
         rows.append({"repeat": r, "fold": k, "n_train": len(train), "n_test": len(test),
@@ -465,3 +483,128 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
                      "ci_low": lo, "ci_high": hi, "t_low": d.mean() - half, "t_high": d.mean() + half,
                      "level": level})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------- inputs
+FORMATS = ("auto", "4qaed", "csv")
+_4QAED_ANNOTATIONS = "panda_dataset_taffc_annotations.csv"
+_4QAED_METADATA = "panda_dataset_taffc_metadata.csv"
+
+
+def read_labelled_clips(source, *, format: str = "auto") -> pd.DataFrame:
+    """Annotated clips as one tidy table: ``audio_path``, ``song_id``, ``artist``, labels.
+
+    Parameters
+    ----------
+    source : path-like
+        A 4QAED folder (``Q1``..``Q4`` sub-folders, ``panda_dataset_taffc_annotations.csv`` and
+        ``panda_dataset_taffc_metadata.csv``) or an annotations CSV (see
+        :func:`neuromer.audio.emotion.read_annotations`; an ``artist`` column is used when present).
+    format : ``"auto"`` | ``"4qaed"`` | ``"csv"``
+        ``"auto"``: a folder is 4QAED, a file is a CSV.
+
+    Returns
+    -------
+    DataFrame
+        ``audio_path`` (absolute), ``song_id``, ``artist`` (None where unknown) and ``quadrant`` or
+        ``valence`` + ``arousal``.
+    """
+    from pathlib import Path
+
+    from .._checks import check_file
+    from ..errors import DataFormatError
+    from .emotion import QUADRANTS, read_annotations
+
+    check_option(format, FORMATS, "format")
+    path = Path(source)
+    if not path.exists():
+        raise DataFormatError(f"{path}: not found (expected a dataset folder or an annotations CSV).")
+    if format == "auto":
+        format = "4qaed" if path.is_dir() else "csv"
+    if format == "csv":
+        table, _, _ = read_annotations(path)
+        raw = pd.read_csv(path)
+        lower = {str(c).lower().strip(): c for c in raw.columns}
+        out = pd.DataFrame({"audio_path": table["audio"],
+                            "song_id": [Path(f).stem for f in table["audio"]],
+                            "artist": raw[lower["artist"]].where(raw[lower["artist"]].notna(), None).to_numpy()
+                            if "artist" in lower else None})
+        return pd.concat([out, table.drop(columns="audio")], axis=1)
+    ann = check_file(path / _4QAED_ANNOTATIONS, "4QAED annotations")
+    labels = pd.read_csv(ann)
+    for col in ("Song", "Quadrant"):
+        if col not in labels:
+            raise DataFormatError(f"{ann}: no {col!r} column; got {list(labels.columns)}.")
+    meta_path = path / _4QAED_METADATA
+    artists = {}
+    if meta_path.is_file():
+        meta = pd.read_csv(meta_path)
+        if {"Song", "Artist"} <= set(meta.columns):
+            artists = dict(zip(meta["Song"].astype(str), meta["Artist"]))
+    else:
+        logger.warning("%s: no %s, so artists are unknown: artist-grouped folds are not possible",
+                       path, _4QAED_METADATA)
+    rows = []
+    for song, quad in zip(labels["Song"].astype(str), labels["Quadrant"].astype(str).str.strip()):
+        if quad not in QUADRANTS:
+            raise DataFormatError(f"{ann}: song {song} has quadrant {quad!r}; expected Q1-Q4.")
+        audio = path / quad / f"{song}.mp3"
+        if not audio.is_file():
+            found = sorted(path.glob(f"Q*/{song}.*"))
+            if not found:
+                raise DataFormatError(f"{ann}: the clip of song {song} is missing (expected {audio}).")
+            audio = found[0]
+        artist = artists.get(song)
+        rows.append({"audio_path": str(audio.resolve()), "song_id": song,
+                     "artist": artist if isinstance(artist, str) and artist.strip() else None, "quadrant": quad})
+    return pd.DataFrame(rows)
+
+
+def clip_feature_table(clips: pd.DataFrame, *, features=None, cache_dir=None, progress=None) -> pd.DataFrame:
+    """Clip features (``audio_`` columns) of ``clips.audio_path``, in the same row order.
+
+    Parameters
+    ----------
+    clips : DataFrame
+        From :func:`read_labelled_clips`.
+    features : path-like | DataFrame | None
+        A table from ``neuromer audio features`` (clip rows, a ``file`` column) to reuse; rows are
+        matched by resolved path, else by file name. ``None`` computes them (cached in ``cache_dir``).
+    """
+    from pathlib import Path
+
+    from ..errors import DataFormatError
+    from .emotion import feature_matrix
+
+    if features is None:
+        from .summary import audio_features
+
+        rows = []
+        for f in clips["audio_path"]:
+            rows.append(audio_features(f, cache_dir=cache_dir, emotion=False))
+            if progress is not None:
+                progress(f)
+        return feature_matrix(pd.concat(rows, ignore_index=True))
+    name = "--features table"
+    if not isinstance(features, pd.DataFrame):
+        from .._checks import check_file
+
+        name = str(features)
+        path = check_file(features, "features table")
+        try:
+            features = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        except Exception as exc:
+            raise DataFormatError(f"{path}: not a readable table ({type(exc).__name__}: {exc}).") from None
+    if "file" not in features:
+        raise DataFormatError(f"{name}: no 'file' column (make it with `neuromer audio features ... --out`).")
+    if "window" in features and (features["window"] != -1).any():
+        raise DataFormatError(f"{name}: has per-window rows; clip rows are needed (no --window-s).")
+    by_path = {str(Path(f).resolve()): i for i, f in enumerate(features["file"].astype(str))}
+    by_name = {Path(f).name: i for i, f in enumerate(features["file"].astype(str))}
+    idx = []
+    for f in clips["audio_path"]:
+        i = by_path.get(str(Path(f).resolve()), by_name.get(Path(f).name))
+        if i is None:
+            raise DataFormatError(f"{name}: no row for clip {f}.")
+        idx.append(i)
+    return feature_matrix(features.iloc[idx].reset_index(drop=True))
