@@ -154,6 +154,8 @@ def read_annotations(path: str | os.PathLike) -> tuple[pd.DataFrame, str, list[s
     if missing:
         raise DataFormatError(f"{path}: {len(missing)} audio file(s) not found, e.g. {missing[0]}.")
     out.insert(0, "audio", [str(f) for f in files])
+    if "artist" in lower:  # lets training group its folds by artist
+        out["artist"] = table[lower["artist"]].where(table[lower["artist"]].notna(), None).to_numpy()
     return out, task, targets
 
 
@@ -188,6 +190,7 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
     annotations : path-like
         CSV with an audio path column (``audio``/``path``/``file``/...; relative to the CSV) and
         ``valence`` + ``arousal`` (regression) or ``quadrant`` (Q1-Q4 or 1-4; classification).
+        With an ``artist`` column the folds are grouped by artist (no artist on both sides).
     out : path-like | None
         Where to save the XGBoost model (``.skops``), fitted on all clips.
     n_splits : int
@@ -200,36 +203,48 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
     Returns
     -------
     DataFrame
-        One row per (model, target): ``model`` (xgboost, linear), ``target`` and metrics: for
+        One row per (model, target): ``model`` (xgboost, linear), ``target``, ``n``, ``folds``,
+        ``grouped_by`` (``"artist"`` or ``"none"``) and metrics: for
         regression ``rmse``, ``r`` (Pearson); for classification ``accuracy``, ``f1_macro``.
     """
     from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold,
+                                         cross_val_predict)
 
     table, task, targets = read_annotations(annotations)
     X = _clip_features(table["audio"], cache_dir, progress)
+    groups = None
+    if "artist" in table and table["artist"].notna().any():
+        # clips of one artist share voice, production and style: keep them on one side of each split
+        from .evaluation import artist_groups
+
+        groups = artist_groups(table["artist"])
+    n_groups = len(np.unique(groups)) if groups is not None else len(table)
     if task == "classification":
         y = table["quadrant"].map({q: i for i, q in enumerate(QUADRANTS)}).to_numpy()
         counts = np.bincount(y, minlength=4)
-        k = min(n_splits, int(counts[counts > 0].min()))
+        k = min(n_splits, int(counts[counts > 0].min()), n_groups)
         if k < 2:
             raise NeuromerError(f"{annotations}: every quadrant present needs >= 2 clips for cross-validation.")
-        cv = StratifiedKFold(k, shuffle=True, random_state=random_state)
+        cv = (StratifiedKFold(k, shuffle=True, random_state=random_state) if groups is None
+              else StratifiedGroupKFold(k, shuffle=True, random_state=random_state))
     else:
         y = table[targets].to_numpy(dtype=float)
-        k = min(n_splits, len(table))
+        k = min(n_splits, len(table), n_groups)
         if k < 2:
-            raise NeuromerError(f"{annotations}: needs at least 2 clips for cross-validation.")
-        cv = KFold(k, shuffle=True, random_state=random_state)
+            raise NeuromerError(f"{annotations}: needs at least 2 clips (and 2 artists) for cross-validation.")
+        cv = (KFold(k, shuffle=True, random_state=random_state) if groups is None
+              else GroupKFold(k, shuffle=True, random_state=random_state))
     rows = []
     for kind in ("xgboost", "linear"):
         if task == "classification" and len(np.unique(y)) < 2:
             raise NeuromerError(f"{annotations}: all clips have the same quadrant; nothing to learn.")
         yy = y if task == "regression" and len(targets) > 1 else (y[:, 0] if y.ndim == 2 else y)
-        pred = cross_val_predict(_estimator(kind, task, len(targets), random_state), X, yy, cv=cv)
+        pred = cross_val_predict(_estimator(kind, task, len(targets), random_state), X, yy, cv=cv, groups=groups)
+        grouped = "artist" if groups is not None else "none"
         if task == "classification":
             present = np.unique(y)
-            rows.append({"model": kind, "target": "quadrant", "n": len(y), "folds": k,
+            rows.append({"model": kind, "target": "quadrant", "n": len(y), "folds": k, "grouped_by": grouped,
                          "accuracy": accuracy_score(y, pred),
                          "f1_macro": f1_score(y, pred, average="macro", labels=present)})
         else:
@@ -237,7 +252,7 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
             for j, t in enumerate(targets):
                 err = pred[:, j] - y[:, j]
                 r = np.corrcoef(pred[:, j], y[:, j])[0, 1] if np.std(pred[:, j]) > 0 else np.nan
-                rows.append({"model": kind, "target": t, "n": len(y), "folds": k,
+                rows.append({"model": kind, "target": t, "n": len(y), "folds": k, "grouped_by": grouped,
                              "rmse": float(np.sqrt(np.mean(err ** 2))), "r": float(r)})
     report = pd.DataFrame(rows)
     if out is not None:

@@ -102,3 +102,15 @@ def test_default_predictor_is_transparent():
     assert out["audio_pred_valence"].iloc[1] > 5 > out["audio_pred_valence"].iloc[0]
     assert out["audio_pred_quadrant"].tolist() == ["Q3", "Q1", ""]
     assert np.isnan(out["audio_pred_arousal"].iloc[2])  # no cue, no guess
+
+
+def test_training_groups_folds_by_artist_when_known(annotated, tmp_path):
+    table = pd.read_csv(annotated)
+    table["Artist"] = [f"band {i % 3}" for i in range(len(table))]
+    csv = annotated.parent / "with_artists.csv"
+    table.to_csv(csv, index=False)
+    report = train_audio_model(csv, n_splits=5, cache_dir=tmp_path / "cache")
+    assert (report["grouped_by"] == "artist").all()
+    assert (report["folds"] == 3).all()  # at most one fold per artist
+    plain = train_audio_model(annotated, n_splits=3, cache_dir=tmp_path / "cache")
+    assert (plain["grouped_by"] == "none").all()
