@@ -95,12 +95,18 @@ def test_predict_refuses_a_non_audio_model(tmp_path):
 
 
 def test_default_predictor_is_transparent():
+    # slow, soft, minor, dull and peaky (high spectral contrast) against fast, loud, major, noisy and dense
     table = pd.DataFrame({"audio_tempo_bpm": [60.0, 170.0, np.nan], "audio_rms_db_mean": [-30.0, -10.0, np.nan],
-                          "audio_mode_strength": [-0.3, 0.3, np.nan]})
+                          "audio_mode_strength": [-0.3, 0.3, np.nan], "audio_entropy_mean": [0.35, 0.62, np.nan],
+                          "audio_contrast_1_mean": [19.0, 13.0, np.nan]})
     out = predict_default(table)
     assert out["audio_pred_arousal"].iloc[1] > 7 > 3 > out["audio_pred_arousal"].iloc[0]
     assert out["audio_pred_valence"].iloc[1] > 5 > out["audio_pred_valence"].iloc[0]
     assert out["audio_pred_quadrant"].tolist() == ["Q3", "Q1", ""]
+    # with three cues only, the others sit at their means: the same order, less extreme
+    few = predict_default(table.iloc[:, :3])
+    assert few["audio_pred_arousal"].iloc[1] > 5 > few["audio_pred_arousal"].iloc[0]
+    assert few["audio_pred_quadrant"].tolist() == ["Q3", "Q1", ""]
     assert np.isnan(out["audio_pred_arousal"].iloc[2])  # no cue, no guess
 
 
