@@ -6,9 +6,14 @@ The main entry points:
 - :func:`stimulus_table`: every stimulus of a protocol on the shared window grid (what
   ``neuromer run`` joins with the EEG and physiological features);
 - :func:`frame_features`, :func:`melody_features`, :func:`separate_vocals`: the building blocks;
-- :func:`predict_default`, :func:`train_audio_model`, :func:`predict_audio`: perceived emotion.
+- :func:`predict_default`, :func:`train_audio_model`, :func:`predict_audio`: perceived emotion;
+- :func:`train_dynamic_model`, :func:`predict_dynamic`: emotion over time on the window grid;
+- :func:`read_mer_dataset` (and :func:`read_4qaed`, :func:`read_deam`, :func:`read_pmemo`): annotated
+  music datasets as one tidy table.
 """
 
+from .dynamic import predict_dynamic, train_dynamic_model
+from .datasets import read_4qaed, read_deam, read_mer_dataset, read_pmemo
 from .emotion import predict_audio, predict_default, train_audio_model
 from .features import FrameFeatures, frame_features, key_mode, load_audio
 from .melody import f0_contour, melody_features, note_events
@@ -17,6 +22,7 @@ from .summary import audio_features, stimulus_table, summarize
 
 __all__ = ["FrameFeatures", "audio_features", "f0_contour", "frame_features", "key_mode", "load_audio",
            "melody_features", "note_events",
-           "predict_audio", "predict_default", "separate_vocals", "stimulus_table", "summarize",
-           "train_audio_model"]
+           "predict_audio", "predict_default", "predict_dynamic", "read_4qaed", "read_deam", "read_mer_dataset", "read_pmemo",
+           "separate_vocals", "stimulus_table", "summarize",
+           "train_audio_model", "train_dynamic_model"]
 

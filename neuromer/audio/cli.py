@@ -51,10 +51,16 @@ def _cmd_features(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    if args.dynamic:
+        return _cmd_train_dynamic(args)
+    from ..errors import NeuromerError
+
+    if args.window_s is not None or args.hop_s is not None or args.lag_s:
+        raise NeuromerError("--window-s, --hop-s and --lag-s apply to the window-level model: add --dynamic.")
     from .emotion import train_audio_model
 
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
-                               random_state=args.seed, cache_dir=args.cache)
+                               random_state=args.seed, cache_dir=args.cache, format=args.format)
     print(report.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.report:
         _write_table(report, args.report, True)
@@ -116,6 +122,24 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_train_dynamic(args) -> int:
+    from .._checks import check_positive
+    from .dynamic import train_dynamic_model
+
+    window_s = args.window_s if args.window_s is not None else 1.0
+    hop_s = args.hop_s if args.hop_s is not None else window_s / 2
+    check_positive(window_s, "--window-s")
+    check_positive(hop_s, "--hop-s")
+    summary, per_song = train_dynamic_model(args.annotations, format=args.format, window_s=window_s, hop_s=hop_s,
+                                            lag_s=args.lag_s, n_splits=args.folds, random_state=args.seed,
+                                            cache_dir=args.cache, out=args.out)
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if args.report:
+        _write_table(per_song, args.report, True)
+    print(f"model: {args.out}")
+    return 0
+
+
 def _cmd_predict(args) -> int:
     from .emotion import predict_audio
 
@@ -170,15 +194,26 @@ def add_audio_commands(sub) -> None:
     f.set_defaults(func=_cmd_features)
 
     t = asub.add_parser("train", help="train an audio-emotion model from annotations",
-                        description="Fit XGBoost and a linear baseline on clip features of an annotations "
-                                    "CSV (audio path + valence/arousal, or quadrant); print cross-validated "
-                                    "scores; save the XGBoost model (skops, no pickle).")
-    t.add_argument("annotations", help="CSV with an audio/path column and valence+arousal or quadrant")
+                        description="Fit XGBoost and a linear baseline on clip features of annotated music "
+                                    "(a 4QAED, DEAM or PMEmo folder as downloaded, or a CSV of audio paths "
+                                    "with valence+arousal or quadrant); print cross-validated scores; save "
+                                    "the XGBoost model (skops, no pickle).")
+    t.add_argument("annotations", help="dataset folder (4QAED, DEAM, PMEmo) or CSV with an audio/path "
+                                       "column and valence+arousal or quadrant")
+    t.add_argument("--format", choices=("auto", "4qaed", "deam", "pmemo", "csv"), default="auto",
+                   help="layout of the annotations (default: detected)")
     t.add_argument("--out", required=True, help="model file to write (.skops)")
     t.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--report", help="also write the scores table (.csv/.parquet)")
+    t.add_argument("--report", help="also write the scores table (.csv/.parquet; per song with --dynamic)")
     t.add_argument("--cache", help="cache folder for clip features")
+    t.add_argument("--dynamic", action="store_true",
+                   help="train the window-level model on dynamic (time-varying) annotations (DEAM, PMEmo, "
+                        "a CSV with time_s); scores per song with song-grouped folds")
+    t.add_argument("--window-s", type=float, help="with --dynamic: window length in seconds (default 1)")
+    t.add_argument("--hop-s", type=float, help="with --dynamic: hop between windows (default window/2)")
+    t.add_argument("--lag-s", type=float, default=0.0,
+                   help="with --dynamic: rating lag in seconds (ratings follow the music; default 0)")
     t.set_defaults(func=_cmd_train)
 
     e = asub.add_parser("evaluate", help="honest MER evaluation: stratified and artist-grouped folds, ablation",
@@ -190,8 +225,8 @@ def add_audio_commands(sub) -> None:
                                     "ablation tables to --out-dir.")
     e.add_argument("source", help="4QAED folder (Q1..Q4 + panda_dataset_taffc_*.csv) or annotations CSV "
                                   "(audio path, quadrant, optional artist)")
-    e.add_argument("--format", default="auto", choices=("auto", "4qaed", "csv"),
-                   help="dataset layout (default: a folder is 4QAED, a file a CSV)")
+    e.add_argument("--format", default="auto", choices=("auto", "4qaed", "deam", "pmemo", "csv"),
+                   help="dataset layout (default: detected); quadrant labels are needed")
     e.add_argument("--features", help="reuse a clip table from `neuromer audio features` (column 'file')")
     e.add_argument("--out-dir", required=True, help="folder for the result tables")
     e.add_argument("--table-format", default="csv", choices=("csv", "parquet"), help="table format (default csv)")

@@ -25,8 +25,9 @@ low/high, Q3 low/low, Q4 high/low.
 
 Trainable model
 ---------------
-:func:`train_audio_model` reads an annotations CSV (an audio path column and either ``valence`` and
-``arousal`` or a ``quadrant`` column, as in 4QAED/DEAM/PMEmo), computes clip features, fits XGBoost
+:func:`train_audio_model` reads annotated music (a 4QAED, DEAM or PMEmo folder as downloaded, or a
+CSV of audio paths with ``valence`` and ``arousal`` or ``quadrant``: :mod:`neuromer.audio.datasets`),
+computes clip features, fits XGBoost
 and a linear baseline, reports cross-validated scores and keeps the XGBoost model, written with
 skops (no pickle) by :func:`neuromer.models.save_model` with its targets and feature columns.
 """
@@ -42,7 +43,6 @@ from .._logging import logger
 from ..errors import DataFormatError, NeuromerError
 
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
-_PATH_COLUMNS = ("audio", "path", "file", "filename", "audio_path", "song")
 
 
 def quadrant(valence, arousal, midpoint: float = 5.0) -> np.ndarray:
@@ -52,24 +52,94 @@ def quadrant(valence, arousal, midpoint: float = 5.0) -> np.ndarray:
     return np.where(np.isfinite(v) & np.isfinite(a), q, "")
 
 
-def predict_default(table: pd.DataFrame) -> pd.DataFrame:
+#: A clip or window whose 90th-percentile frame level (``audio_rms_db_p90``, dB re full scale) is below
+#: this is silent: nine frames in ten are at most a faint hiss, and its cues describe no music.
+SILENT_DB = -60.0
+#: Shortest clip (s) emotion is predicted for: one window of the default grid. Below it there is no
+#: beat to time (a beat at 60 BPM takes 1 s), too few onsets to count and too few frames for a key.
+MIN_CLIP_S = 1.0
+
+
+def unusable_rows(table: pd.DataFrame) -> np.ndarray:
+    """Why each row of a feature table cannot carry an emotion prediction ("" where it can).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Clip rows (``window`` -1, length from ``duration_s``) or window rows (length
+        ``t_end - t_start``) of :func:`neuromer.audio.audio_features`.
+
+    Returns
+    -------
+    ndarray of str, shape (n_rows,)
+        ``"silent (90th-percentile level -100 dB < -60 dB)"``, ``"0.02 s long (< 1 s)"`` or ``""``.
+        Rows without the columns needed for a test pass it.
+    """
+    n = len(table)
+    reasons = np.full(n, "", dtype=object)
+    if "audio_rms_db_p90" in table:
+        level = table["audio_rms_db_p90"].to_numpy(dtype=float)
+        quiet = ~(level >= SILENT_DB)  # NaN level (no frame) counts as silent
+        for i in np.flatnonzero(quiet):
+            reasons[i] = (f"silent (90th-percentile level {level[i]:.0f} dB < {SILENT_DB:.0f} dB)"
+                          if np.isfinite(level[i]) else "silent (no audible frame)")
+    length = None
+    if {"t_start", "t_end"} <= set(table.columns) and "window" in table:
+        length = (table["t_end"] - table["t_start"]).to_numpy(dtype=float)
+        if "duration_s" in table:
+            clip = table["window"].to_numpy() < 0
+            length = np.where(clip, table["duration_s"].to_numpy(dtype=float), length)
+    elif "duration_s" in table:
+        length = table["duration_s"].to_numpy(dtype=float)
+    if length is not None:
+        for i in np.flatnonzero(~(length >= MIN_CLIP_S - 1e-9)):
+            why = f"{length[i]:.3g} s long (< {MIN_CLIP_S:g} s)"
+            reasons[i] = f"{reasons[i]}, {why}" if reasons[i] else why
+    return reasons
+
+
+def warn_unusable(reasons: np.ndarray, source: str | None, what: str = "emotion predictions") -> None:
+    """One warning naming ``source`` and why some of its rows get NaN ``what``."""
+    bad = np.flatnonzero(reasons != "")
+    if len(bad) == 0:
+        return
+    name = source if source is not None else "audio"
+    if len(reasons) == 1:
+        logger.warning("%s: %s: no %s (NaN).", name, reasons[0], what)
+    else:
+        logger.warning("%s: %d of %d windows are unusable (first: window %d, %s): their %s are NaN.",
+                       name, len(bad), len(reasons), int(bad[0]), reasons[bad[0]], what)
+
+
+def predict_default(table: pd.DataFrame, *, source: str | None = None, warn: bool = True) -> pd.DataFrame:
     """Default valence/arousal (1-9) and quadrant from a table of ``audio_*`` summaries.
 
     Parameters
     ----------
     table : DataFrame
         Rows of clip or window summaries (:func:`neuromer.audio.audio_features`).
+    source : str | None
+        Name of the audio (its file) for the warning about silent or too short rows.
+    warn : bool
+        Log that warning (one per call).
 
     Returns
     -------
     DataFrame
         ``audio_pred_valence``, ``audio_pred_arousal`` (1-9, NaN when no cue is available) and
-        ``audio_pred_quadrant`` (empty where NaN), with ``table``'s index.
+        ``audio_pred_quadrant`` (empty where NaN), with ``table``'s index. Silent rows and clips
+        shorter than :data:`MIN_CLIP_S` (:func:`unusable_rows`) get NaN and an empty quadrant, with
+        a warning: their cues sit at the ends of the scales and would read as confident emotions.
     """
     from .default_model import load_default_model, predict_scores, to_scale
 
     logit = predict_scores(load_default_model(), table)
     val, aro = to_scale(logit["valence"]), to_scale(logit["arousal"])
+    reasons = unusable_rows(table)
+    bad = reasons != ""
+    val, aro = np.where(bad, np.nan, val), np.where(bad, np.nan, aro)
+    if warn:
+        warn_unusable(reasons, source)
     return pd.DataFrame({"audio_pred_valence": val, "audio_pred_arousal": aro,
                          "audio_pred_quadrant": quadrant(val, aro)}, index=table.index)
 
@@ -82,56 +152,48 @@ def feature_matrix(table: pd.DataFrame) -> pd.DataFrame:
     return table[cols].astype(float)
 
 
-def read_annotations(path: str | os.PathLike) -> tuple[pd.DataFrame, str, list[str]]:
-    """Read an annotations CSV: returns (table with an absolute ``audio`` column, task, targets)."""
-    path = check_file(path, "annotations")
-    try:
-        table = pd.read_csv(path)
-    except Exception as exc:
-        raise DataFormatError(f"{path}: not a readable CSV ({type(exc).__name__}: {exc}).") from None
-    lower = {c.lower().strip(): c for c in table.columns}
-    col = next((lower[c] for c in _PATH_COLUMNS if c in lower), None)
-    if col is None:
-        raise DataFormatError(f"{path}: no audio path column; expected one of {list(_PATH_COLUMNS)}, "
-                              f"got {list(table.columns)}.")
-    if {"valence", "arousal"} <= set(lower):
-        task, targets = "regression", ["valence", "arousal"]
-        out = pd.DataFrame({t: pd.to_numeric(table[lower[t]], errors="coerce") for t in targets})
-        bad = out.isna().any(axis=1).to_numpy()
-        if bad.any():
-            raise DataFormatError(f"{path}: row {int(np.argmax(bad)) + 2} has a missing or non-numeric "
-                                  "valence/arousal value.")
-    elif "quadrant" in lower:
-        task, targets = "classification", ["quadrant"]
-        raw = table[lower["quadrant"]].astype(str).str.strip().str.upper()
-        q = raw.where(raw.str.startswith("Q"), "Q" + raw)
-        bad = ~q.isin(QUADRANTS).to_numpy()
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise DataFormatError(f"{path}: row {k + 2} has quadrant {table[lower['quadrant']].iloc[k]!r}; "
-                                  "expected Q1-Q4 or 1-4.")
-        out = pd.DataFrame({"quadrant": q.to_numpy()})
-    else:
-        raise DataFormatError(f"{path}: needs 'valence' and 'arousal' columns or a 'quadrant' column.")
-    files = [(path.parent / str(f)).resolve() for f in table[col]]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise DataFormatError(f"{path}: {len(missing)} audio file(s) not found, e.g. {missing[0]}.")
-    out.insert(0, "audio", [str(f) for f in files])
-    if "artist" in lower:  # lets training group its folds by artist
-        out["artist"] = table[lower["artist"]].where(table[lower["artist"]].notna(), None).to_numpy()
-    return out, task, targets
+def read_annotations(path: str | os.PathLike, *, format: str = "auto") -> tuple[pd.DataFrame, str, list[str]]:
+    """Read annotated music for training: returns (tidy table, task, targets).
+
+    Parameters
+    ----------
+    path : path-like
+        A MER dataset folder (4QAED, DEAM, PMEmo) or an annotations CSV; see
+        :mod:`neuromer.audio.datasets` for the layouts, columns and scales.
+    format : str
+        ``auto``, ``4qaed``, ``deam``, ``pmemo`` or ``csv``.
+
+    Returns
+    -------
+    table : DataFrame
+        :func:`~neuromer.audio.datasets.read_mer_dataset`'s static table (``audio_path``,
+        ``song_id``, ``artist``, ``title`` and labels).
+    task : ``"regression"`` (valence and arousal present) | ``"classification"`` (quadrant only)
+    targets : list of str
+        ``["valence", "arousal"]`` or ``["quadrant"]``.
+    """
+    from .datasets import read_mer_dataset
+
+    table = read_mer_dataset(path, format=format, dynamic=False)
+    if {"valence", "arousal"} <= set(table.columns):
+        return table, "regression", ["valence", "arousal"]
+    return table, "classification", ["quadrant"]
 
 
-def _clip_features(files, cache_dir, progress=None) -> pd.DataFrame:
+def _clip_features(files, cache_dir, progress=None, what: str = "emotion predictions"):
+    """(feature matrix, reasons): clip features and why a clip is unusable ("" if it is not)."""
     from .summary import audio_features
 
-    rows = []
+    rows, reasons = [], []
     for f in files:
-        rows.append(audio_features(f, cache_dir=cache_dir, emotion=False))
+        table = audio_features(f, cache_dir=cache_dir, emotion=False)
+        why = unusable_rows(table)
+        warn_unusable(why, str(f), what)
+        rows.append(table)
+        reasons.append(why[0])
         if progress is not None:
             progress(f)
-    return feature_matrix(pd.concat(rows, ignore_index=True))
+    return feature_matrix(pd.concat(rows, ignore_index=True)), np.array(reasons, dtype=object)
 
 
 def _estimator(kind: str, task: str, n_targets: int, random_state: int):
@@ -146,15 +208,18 @@ def _estimator(kind: str, task: str, n_targets: int, random_state: int):
 
 def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike | None = None,
                       n_splits: int = 5, random_state: int = 0, cache_dir=None,
-                      progress=None) -> pd.DataFrame:
+                      progress=None, format: str = "auto") -> pd.DataFrame:
     """Fit audio-emotion models on an annotations CSV and report cross-validated scores.
 
     Parameters
     ----------
     annotations : path-like
-        CSV with an audio path column (``audio``/``path``/``file``/...; relative to the CSV) and
-        ``valence`` + ``arousal`` (regression) or ``quadrant`` (Q1-Q4 or 1-4; classification).
-        With an ``artist`` column the folds are grouped by artist (no artist on both sides).
+        A MER dataset folder (4QAED, DEAM, PMEmo) or a CSV with an audio path column
+        (``audio``/``path``/``file``/...; relative to the CSV) and ``valence`` + ``arousal``
+        (regression) or ``quadrant`` (Q1-Q4 or 1-4; classification); see
+        :mod:`neuromer.audio.datasets`.
+        With artists known (4QAED metadata, an ``artist`` column) the folds are grouped by artist
+        (no artist on both sides).
     out : path-like | None
         Where to save the XGBoost model (``.skops``), fitted on all clips.
     n_splits : int
@@ -163,6 +228,8 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
         Seed of the folds and of XGBoost.
     cache_dir : path-like | None
         Cache for the clip features.
+    format : str
+        Layout of ``annotations``: ``auto`` (detected), ``4qaed``, ``deam``, ``pmemo`` or ``csv``.
 
     Returns
     -------
@@ -175,8 +242,11 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
     from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold,
                                          cross_val_predict)
 
-    table, task, targets = read_annotations(annotations)
-    X = _clip_features(table["audio"], cache_dir, progress)
+    table, task, targets = read_annotations(annotations, format=format)
+    X, reasons = _clip_features(table["audio_path"], cache_dir, progress, what="training (left out)")
+    keep = reasons == ""
+    if not keep.all():  # a silent or 1-sample clip teaches the model nothing about its label
+        table, X = table[keep].reset_index(drop=True), X[keep].reset_index(drop=True)
     groups = None
     if "artist" in table and table["artist"].notna().any():
         # clips of one artist share voice, production and style: keep them on one side of each split
@@ -237,23 +307,32 @@ def predict_audio(model_path: str | os.PathLike, files, *, cache_dir=None) -> pd
     -------
     DataFrame
         ``audio`` and ``pred_valence``/``pred_arousal`` (regression models) or ``pred_quadrant``
-        (classification models).
+        (classification models). Silent clips and clips shorter than :data:`MIN_CLIP_S` get NaN
+        (an empty quadrant) and a warning naming the file. A dynamic model
+        (``neuromer audio train --dynamic``) gives one row per window instead
+        (:func:`neuromer.audio.dynamic.predict_dynamic`).
     """
     from ..models.persistence import load_model
 
     model, meta = load_model(model_path, with_metadata=True)
+    if meta.get("kind") == "audio-dynamic":
+        from .dynamic import predict_dynamic
+
+        return predict_dynamic(model_path, files, cache_dir=cache_dir, meta=meta, model=model)
     if meta.get("kind") != "audio":
         raise DataFormatError(f"{model_path}: not an audio-emotion model (made by `neuromer audio train`).")
     check_option(meta.get("task"), ("regression", "classification"), "model task")
     files = [check_file(f, "audio file") for f in files]
-    X = _clip_features(files, cache_dir)
+    X, reasons = _clip_features(files, cache_dir)
     X = X.reindex(columns=meta["features"])  # features missing in this version are NaN (imputed)
     pred = np.asarray(model.predict(X))
+    bad = reasons != ""  # silent or too short: NaN, never a confident number (warned above)
     out = pd.DataFrame({"audio": [str(f) for f in files]})
     if meta["task"] == "classification":
-        out["pred_quadrant"] = [meta["classes"][int(i)] for i in pred]
+        out["pred_quadrant"] = ["" if b else meta["classes"][int(i)] for i, b in zip(pred, bad)]
     else:
-        pred = pred.reshape(len(files), -1)
+        pred = pred.reshape(len(files), -1).astype(float)
+        pred[bad] = np.nan
         for j, t in enumerate(meta["targets"]):
             out[f"pred_{t}"] = pred[:, j]
     return out

@@ -486,78 +486,18 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
 
 
 # ----------------------------------------------------------------------------------- inputs
-FORMATS = ("auto", "4qaed", "csv")
-_4QAED_ANNOTATIONS = "panda_dataset_taffc_annotations.csv"
-_4QAED_METADATA = "panda_dataset_taffc_metadata.csv"
-
-
 def read_labelled_clips(source, *, format: str = "auto") -> pd.DataFrame:
-    """Annotated clips as one tidy table: ``audio_path``, ``song_id``, ``artist``, labels.
-
-    Parameters
-    ----------
-    source : path-like
-        A 4QAED folder (``Q1``..``Q4`` sub-folders, ``panda_dataset_taffc_annotations.csv`` and
-        ``panda_dataset_taffc_metadata.csv``) or an annotations CSV (see
-        :func:`neuromer.audio.emotion.read_annotations`; an ``artist`` column is used when present).
-    format : ``"auto"`` | ``"4qaed"`` | ``"csv"``
-        ``"auto"``: a folder is 4QAED, a file is a CSV.
+    """Annotated clips (:func:`neuromer.audio.datasets.read_mer_dataset`, static labels).
 
     Returns
     -------
     DataFrame
-        ``audio_path`` (absolute), ``song_id``, ``artist`` (None where unknown) and ``quadrant`` or
-        ``valence`` + ``arousal``.
+        ``audio_path``, ``song_id``, ``artist`` (NaN where unknown), ``title`` and the labels
+        (``quadrant`` for 4QAED; ``valence``/``arousal`` for DEAM, PMEmo, a CSV may have either).
     """
-    from pathlib import Path
+    from .datasets import read_mer_dataset
 
-    from .._checks import check_file
-    from ..errors import DataFormatError
-    from .emotion import QUADRANTS, read_annotations
-
-    check_option(format, FORMATS, "format")
-    path = Path(source)
-    if not path.exists():
-        raise DataFormatError(f"{path}: not found (expected a dataset folder or an annotations CSV).")
-    if format == "auto":
-        format = "4qaed" if path.is_dir() else "csv"
-    if format == "csv":
-        table, _, _ = read_annotations(path)
-        raw = pd.read_csv(path)
-        lower = {str(c).lower().strip(): c for c in raw.columns}
-        out = pd.DataFrame({"audio_path": table["audio"],
-                            "song_id": [Path(f).stem for f in table["audio"]],
-                            "artist": raw[lower["artist"]].where(raw[lower["artist"]].notna(), None).to_numpy()
-                            if "artist" in lower else None})
-        return pd.concat([out, table.drop(columns="audio")], axis=1)
-    ann = check_file(path / _4QAED_ANNOTATIONS, "4QAED annotations")
-    labels = pd.read_csv(ann)
-    for col in ("Song", "Quadrant"):
-        if col not in labels:
-            raise DataFormatError(f"{ann}: no {col!r} column; got {list(labels.columns)}.")
-    meta_path = path / _4QAED_METADATA
-    artists = {}
-    if meta_path.is_file():
-        meta = pd.read_csv(meta_path)
-        if {"Song", "Artist"} <= set(meta.columns):
-            artists = dict(zip(meta["Song"].astype(str), meta["Artist"]))
-    else:
-        logger.warning("%s: no %s, so artists are unknown: artist-grouped folds are not possible",
-                       path, _4QAED_METADATA)
-    rows = []
-    for song, quad in zip(labels["Song"].astype(str), labels["Quadrant"].astype(str).str.strip()):
-        if quad not in QUADRANTS:
-            raise DataFormatError(f"{ann}: song {song} has quadrant {quad!r}; expected Q1-Q4.")
-        audio = path / quad / f"{song}.mp3"
-        if not audio.is_file():
-            found = sorted(path.glob(f"Q*/{song}.*"))
-            if not found:
-                raise DataFormatError(f"{ann}: the clip of song {song} is missing (expected {audio}).")
-            audio = found[0]
-        artist = artists.get(song)
-        rows.append({"audio_path": str(audio.resolve()), "song_id": song,
-                     "artist": artist if isinstance(artist, str) and artist.strip() else None, "quadrant": quad})
-    return pd.DataFrame(rows)
+    return read_mer_dataset(source, format=format, dynamic=False)
 
 
 def clip_feature_table(clips: pd.DataFrame, *, features=None, cache_dir=None, progress=None) -> pd.DataFrame:
@@ -566,7 +506,7 @@ def clip_feature_table(clips: pd.DataFrame, *, features=None, cache_dir=None, pr
     Parameters
     ----------
     clips : DataFrame
-        From :func:`read_labelled_clips`.
+        From :func:`read_labelled_clips` (an ``audio_path`` column).
     features : path-like | DataFrame | None
         A table from ``neuromer audio features`` (clip rows, a ``file`` column) to reuse; rows are
         matched by resolved path, else by file name. ``None`` computes them (cached in ``cache_dir``).

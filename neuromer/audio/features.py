@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_file, check_positive
+from .._logging import logger
 from ..errors import DataFormatError
 
 #: Analysis sampling rate (Hz), FFT size and hop (samples) used throughout.
@@ -113,9 +114,12 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
 
     try:
         y, sr = sf.read(path, dtype="float32", always_2d=False)
-        return np.asarray(y), int(sr)
     except Exception:  # soundfile cannot read it (e.g. MP3 on an old libsndfile): try audioread
         pass
+    else:
+        y = np.asarray(y)
+        _check_wav_length(path, len(y), int(sr))
+        return y, int(sr)
     try:
         import warnings
 
@@ -126,7 +130,57 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
             y, sr = librosa.load(path, sr=None, mono=False)
         return np.asarray(y), int(sr)
     except Exception as exc:
-        raise DataFormatError(f"{path}: not a readable audio file ({type(exc).__name__}: {exc}).") from None
+        detail = f"{type(exc).__name__}: {exc}" if str(exc).strip() else (
+            "empty file" if path.stat().st_size == 0 else "corrupt, truncated or not audio: no decoder could read it")
+        raise DataFormatError(f"{path}: not a readable audio file ({detail}).") from None
+
+
+def _wav_declared_frames(path: Path) -> tuple[int, int] | None:
+    """(frames the RIFF WAV header declares, frames the file holds), or None if not a plain WAV.
+
+    libsndfile silently shortens a WAV whose ``data`` chunk is cut off (a copy interrupted, a
+    recorder killed), so the header is read here: a 5 s header over 0.02 s of samples is reported.
+    """
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(min(csize, 16))
+                    if len(fmt) < 16:
+                        return None
+                    block_align = struct.unpack("<H", fmt[12:14])[0]
+                    fh.seek(csize - 16 + (csize & 1), 1)
+                elif cid == b"data":
+                    # 0 and 0xFFFFFFFF mark a length the writer never filled in (streaming writers)
+                    if not block_align or csize in (0, 0xFFFFFFFF):
+                        return None
+                    held = max(0, size - fh.tell())
+                    return csize // block_align, min(csize, held) // block_align
+                else:
+                    fh.seek(csize + (csize & 1), 1)
+    except OSError:
+        return None
+
+
+def _check_wav_length(path: Path, n_read: int, sr: int) -> None:
+    frames = _wav_declared_frames(path) if path.suffix.lower() in (".wav", ".wave") else None
+    if frames is None:
+        return
+    declared, held = frames
+    if held < declared:
+        logger.warning("%s: the WAV header says %.3g s of audio but the file holds %.3g s (truncated?): "
+                       "analysing the %.3g s present.", path, declared / sr, held / sr, n_read / sr)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ while (:func:`window_keys`). That is stated in the column docs of the report and
 comparable between windows.
 
 Results are cached in ``cache_dir`` under the SHA-256 of the audio file's bytes plus the analysis
-settings, so a stimulus heard by 32 subjects is analysed once, and an edited file is re-analysed.
+settings (:func:`cache_file`), so a stimulus heard by 32 subjects is analysed once, an edited file is
+re-analysed, and ``neuromer audio train``/``predict`` reuse what ``neuromer audio features`` cached.
 """
 
 from __future__ import annotations
@@ -294,34 +295,66 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
     """
     windowed = window_s is not None or hop_s is not None
     grid = WindowGrid(window_s if window_s is not None else 1.0, hop_s if hop_s is not None else 0.5)
-    cache = None
-    if cache_dir is not None and isinstance(source, (str, os.PathLike)):
-        path = check_file(source, "audio file")
-        settings = {"v": CACHE_VERSION, "grid": [grid.window_s, grid.hop_s] if windowed else None,
-                    "melody": melody, "vocal": vocal, "emotion": emotion}
-        key = hashlib.sha256((content_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
-        cache = ensure_dir(cache_dir, "cache folder") / f"{key[:32]}.parquet"
-        if cache.is_file():
-            logger.info("audio features of %s from cache %s", path, cache.name)
-            return pd.read_parquet(cache)
-    y, sr = load_audio(source)
-    duration = len(y) / sr
-    if windowed:
-        starts = grid.starts(duration)
-        if len(starts) == 0:
-            logger.warning("%s is %.2f s long, shorter than one %.2f s window: no windows.",
-                           source if not isinstance(source, tuple) else "audio", duration, grid.window_s)
-        table = summarize(y, sr, windows=[(s, s + grid.window_s) for s in starts], melody=melody,
-                          vocal=vocal, emotion=emotion) if len(starts) else pd.DataFrame(columns=["t_start", "t_end"])
-        table.insert(0, "window", np.arange(len(table)))
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "audio array"
+    cache = cache_file(source, cache_dir, window_s=window_s, hop_s=hop_s, melody=melody, vocal=vocal)
+    cached = cache is not None and cache.is_file()
+    if cached:
+        logger.info("audio features of %s from cache %s", source, cache.name)
+        table = pd.read_parquet(cache)
+        # the predictions are recomputed on every read: cheap, and current with the predictor's version
+        table = table.drop(columns=[c for c in table.columns if c.startswith("audio_pred_")])
     else:
-        table = summarize(y, sr, windows=None, melody=melody, vocal=vocal, emotion=emotion)
-        table.insert(0, "window", -1)
-    table.insert(3, "duration_s", duration)
-    if cache is not None:
-        with atomic_path(cache, overwrite=True) as tmp:
-            table.to_parquet(tmp, index=False)
+        y, sr = load_audio(source)
+        duration = len(y) / sr
+        if windowed:
+            starts = grid.starts(duration)
+            if len(starts) == 0:
+                logger.warning("%s is %.2f s long, shorter than one %.2f s window: no windows.",
+                               name, duration, grid.window_s)
+            table = summarize(y, sr, windows=[(s, s + grid.window_s) for s in starts], melody=melody,
+                              vocal=vocal, emotion=False) if len(starts) else pd.DataFrame(columns=["t_start", "t_end"])
+            table.insert(0, "window", np.arange(len(table)))
+        else:
+            table = summarize(y, sr, windows=None, melody=melody, vocal=vocal, emotion=False)
+            table.insert(0, "window", -1)
+        table.insert(3, "duration_s", duration)
+        if cache is not None:
+            # stored with the default predictions, so a reader of any version finds a complete table
+            from .emotion import predict_default
+
+            with atomic_path(cache, overwrite=True) as tmp:
+                pd.concat([table, predict_default(table, warn=False)], axis=1).to_parquet(tmp, index=False)
+    if emotion:
+        from .emotion import predict_default
+
+        table = pd.concat([table, predict_default(table, source=name)], axis=1)
     return table
+
+
+def cache_file(source, cache_dir, *, window_s: float | None = None, hop_s: float | None = None,
+               melody: bool = True, vocal: bool = False):
+    """The cache entry of :func:`audio_features` for these settings (``None`` without a cache or a file).
+
+    One key serves every caller (``neuromer audio features``, ``train``, ``predict``, ``run``): the
+    SHA-256 of the file's bytes plus the analysis settings (cache version, window grid, melody,
+    vocal). Whether the caller wants the default predictions is not part of it: they are stored in
+    the entry and recomputed on reading. The ``"emotion": true`` field stays in the hashed settings
+    so that entries written before the key was unified (by ``audio features``) keep their name.
+
+    Returns
+    -------
+    pathlib.Path | None
+        ``cache_dir / "<32 hex digits>.parquet"`` (the folder is created).
+    """
+    if cache_dir is None or not isinstance(source, (str, os.PathLike)):
+        return None
+    windowed = window_s is not None or hop_s is not None
+    grid = WindowGrid(window_s if window_s is not None else 1.0, hop_s if hop_s is not None else 0.5)
+    path = check_file(source, "audio file")
+    settings = {"v": CACHE_VERSION, "grid": [grid.window_s, grid.hop_s] if windowed else None,
+                "melody": melody, "vocal": vocal, "emotion": True}
+    key = hashlib.sha256((content_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
+    return ensure_dir(cache_dir, "cache folder") / f"{key[:32]}.parquet"
 
 
 def stimulus_table(stimuli: dict, *, window_s: float = 1.0, hop_s: float = 0.5,

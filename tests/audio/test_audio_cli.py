@@ -77,3 +77,88 @@ def test_cache_and_out_dir_that_are_files(tmp_path, clips, capsys):
     assert code == 2 and "internal error" not in err and "blocker" in err and "cache folder" in err
     code, _, err = run(capsys, "audio", "separate", clips[0], "--out-dir", str(blocker))
     assert code == 2 and "internal error" not in err and "blocker" in err and "--out-dir" in err
+
+
+@pytest.mark.slow
+def test_train_and_predict_reuse_the_features_cache(tmp_path, capsys):
+    """`audio features` fills the cache; `audio train` on a 4QAED folder and `audio predict` compute nothing."""
+    import numpy as np
+
+    root = tmp_path / "4qaed"
+    songs, quads = [], []
+    for i, (q, mode, bpm) in enumerate([("Q1", "major", 150), ("Q2", "minor", 160), ("Q3", "minor", 70),
+                                        ("Q4", "major", 80)] * 2):
+        (root / q).mkdir(parents=True, exist_ok=True)
+        y = progression(mode, bars=2) + click_track(bpm + 5 * i, 3.0) * (1.0 if q in ("Q1", "Q2") else 0.2)
+        sf.write(root / q / f"MT{i}.mp3", y, SR, format="MP3")
+        songs.append(f"MT{i}")
+        quads.append(q)
+    pd.DataFrame({"Song": songs, "Quadrant": quads}).to_csv(root / "panda_dataset_taffc_annotations.csv", index=False)
+    pd.DataFrame({"Song": songs, "Artist": [f"A{i % 5}" for i in range(8)], "Title": songs,
+                  "Quadrant": quads}).to_csv(root / "panda_dataset_taffc_metadata.csv", index=False)
+    clips = [str(root / q / f"{s}.mp3") for s, q in zip(songs, quads)]
+    cache = tmp_path / "cache"
+    assert run(capsys, "audio", "features", *clips, "--out", str(tmp_path / "f.parquet"), "--cache", str(cache),
+               "-q")[0] == 0
+    entries = {p: p.stat().st_mtime_ns for p in cache.glob("*.parquet")}
+    assert len(entries) == 8
+    code, text, err = run(capsys, "-v", "audio", "train", str(root), "--out", str(tmp_path / "m.skops"),
+                          "--folds", "2", "--cache", str(cache))
+    assert code == 0 and "f1_macro" in text
+    assert err.count("from cache") == 8
+    assert {p: p.stat().st_mtime_ns for p in cache.glob("*.parquet")} == entries  # nothing recomputed
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(3 * SR), SR)
+    code, text, err = run(capsys, "-v", "audio", "predict", str(tmp_path / "m.skops"), clips[0], str(silent),
+                          "--cache", str(cache), "--out", str(tmp_path / "p.csv"))
+    assert code == 0 and err.count("from cache") == 1
+    assert f"{silent}: silent" in err
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert pred["pred_quadrant"].iloc[0] in {"Q1", "Q2", "Q3", "Q4"} and pd.isna(pred["pred_quadrant"].iloc[1])
+
+
+def test_corrupt_mp3_on_the_command_line(tmp_path, capsys):
+    bad = tmp_path / "broken.mp3"
+    bad.write_bytes(b"\xff\xfb" + bytes(range(256)) * 8)
+    code, _, err = run(capsys, "audio", "features", str(bad), "--out", str(tmp_path / "x.parquet"), "-q")
+    assert code == 2 and "broken.mp3: not a readable audio file" in err
+    assert len([line for line in err.splitlines() if line.startswith("neuromer")]) == 1
+
+
+@pytest.mark.slow
+def test_dynamic_model_on_a_deam_layout(tmp_path, capsys):
+    """`audio train --dynamic` on DEAM's layout, then `audio predict` gives one row per window."""
+    import numpy as np
+
+    audio = tmp_path / "deam" / "DEAM_audio" / "MEMD_audio"
+    audio.mkdir(parents=True)
+    dyn = tmp_path / "deam" / "annotations" / "dynamic (per second annotations)"
+    dyn.mkdir(parents=True)
+    static = tmp_path / "deam" / "annotations" / "song_level"
+    static.mkdir(parents=True)
+    times = np.arange(1.0, 6.01, 0.5)
+    cols = [f"sample_{int(t * 1000)}ms" for t in times]
+    val, aro = [], []
+    for sid in (1, 2, 3):
+        level = 0.2 + 0.6 * (np.sin(2 * np.pi * times / (3 + sid)) + 1) / 2
+        t = np.arange(int(6 * SR)) / SR
+        env = np.interp(t, times, level)
+        sf.write(audio / f"{sid}.mp3", progression("major", bars=4)[: len(t)] * env, SR, format="MP3")
+        aro.append([sid] + list(2 * level - 1))
+        val.append([sid] + list(np.full(len(times), 0.1 * sid)))
+    pd.DataFrame(val, columns=["song_id"] + cols).to_csv(dyn / "valence.csv", index=False)
+    pd.DataFrame(aro, columns=["song_id"] + cols).to_csv(dyn / "arousal.csv", index=False)
+    (static / "static_annotations_averaged_songs_1_2000.csv").write_text(
+        "song_id, valence_mean, valence_std, arousal_mean, arousal_std\n1,5,1,5,1\n2,5,1,5,1\n3,5,1,5,1\n")
+    model = tmp_path / "dyn.skops"
+    code, _, err = run(capsys, "audio", "train", str(tmp_path / "deam"), "--out", str(model), "--window-s", "1")
+    assert code == 2 and "add --dynamic" in err
+    code, text, _ = run(capsys, "audio", "train", str(tmp_path / "deam"), "--dynamic", "--out", str(model),
+                        "--folds", "3", "--cache", str(tmp_path / "cache"), "--report", str(tmp_path / "songs.csv"))
+    assert code == 0 and "r_mean" in text and model.is_file()
+    songs = pd.read_csv(tmp_path / "songs.csv")
+    assert sorted(songs["song_id"].unique()) == [1, 2, 3] and set(songs["target"]) == {"valence", "arousal"}
+    code, text, _ = run(capsys, "audio", "predict", str(model), str(audio / "1.mp3"), "--out", str(tmp_path / "p.csv"))
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert code == 0 and len(pred) == 11 and pred["pred_arousal"].between(1, 9).all()
+    assert pred["t_start"].tolist()[:3] == [0.0, 0.5, 1.0]

@@ -31,9 +31,18 @@ def annotated(tmp_path_factory):
     return csv
 
 
-def test_regression_round_trip(annotated, tmp_path):
+def test_regression_round_trip(annotated, tmp_path, caplog):
     model = tmp_path / "audio.skops"
-    report = train_audio_model(annotated, out=model, n_splits=3, cache_dir=tmp_path / "cache")
+    # a silent clip in the annotations is left out of training, with a warning naming it
+    silent = annotated.parent / "clips" / "silent.wav"
+    sf.write(silent, np.zeros(3 * 22050), 22050)
+    with_silent = tmp_path / "with_silent.csv"
+    pd.concat([pd.read_csv(annotated).assign(song=lambda t: str(annotated.parent) + "/" + t["song"]),
+               pd.DataFrame({"song": [str(silent)], "Valence": [5.0], "Arousal": [1.0]})]).to_csv(with_silent,
+                                                                                               index=False)
+    report = train_audio_model(with_silent, out=model, n_splits=3, cache_dir=tmp_path / "cache")
+    assert f"{silent}: silent" in caplog.text and "training (left out)" in caplog.text
+    assert (report["n"] == 12).all()
     assert set(report["model"]) == {"xgboost", "linear"}
     assert set(report["target"]) == {"valence", "arousal"}
     assert (report["folds"] == 3).all() and np.isfinite(report["rmse"]).all()
@@ -47,6 +56,14 @@ def test_regression_round_trip(annotated, tmp_path):
     assert pred.columns.tolist() == ["audio", "pred_valence", "pred_arousal"]
     assert len(pred) == 3 and np.isfinite(pred[["pred_valence", "pred_arousal"]]).all().all()
     assert model.read_bytes()[:2] == b"PK"  # a skops zip, not a pickle
+    # silent and 1-sample clips: NaN and a warning naming the file, never a confident number
+    one = tmp_path / "one.wav"
+    sf.write(one, np.array([0.3]), 22050)
+    caplog.clear()
+    pred = predict_audio(model, [files[0], silent, one])
+    assert np.isfinite(pred.iloc[0, 1:].to_numpy(dtype=float)).all()
+    assert pred.iloc[1:, 1:].isna().all().all()
+    assert f"{silent}: silent" in caplog.text and f"{one}: 4.54e-05 s long (< 1 s)" in caplog.text
 
 
 def test_quadrant_classification_round_trip(annotated, tmp_path):

@@ -208,3 +208,105 @@ def test_the_demo_stimuli_analyse(tmp_path):
     # the synthetic stimuli have no vibrato or tremolo: only those columns may be empty
     assert set(found[~found].index) <= {"audio_melody_vibrato_rate_hz", "audio_melody_vibrato_extent_cents",
                                         "audio_tremolo_rate_hz", "audio_tremolo_extent_db"}
+
+
+# ----------------------------------------------------------------------------- one cache
+def test_one_cache_key_whatever_the_predictions(wav, tmp_path, caplog):
+    import hashlib
+    import json
+    import logging
+
+    from neuromer.audio.summary import CACHE_VERSION, cache_file, content_hash
+
+    cache = tmp_path / "cache"
+    with_pred = audio_features(wav, melody=False, cache_dir=cache)
+    entry = cache_file(wav, cache, melody=False)
+    # the name `audio features` gave its entries before the key was unified: existing caches stay valid
+    legacy = {"v": CACHE_VERSION, "grid": None, "melody": False, "vocal": False, "emotion": True}
+    assert entry.name == hashlib.sha256((content_hash(wav) + json.dumps(legacy, sort_keys=True)).encode()
+                                        ).hexdigest()[:32] + ".parquet"
+    assert list(cache.glob("*.parquet")) == [entry]
+    mtime = entry.stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="neuromer"):
+        without = audio_features(wav, melody=False, emotion=False, cache_dir=cache)
+    assert "from cache" in caplog.text and entry.stat().st_mtime_ns == mtime
+    assert list(cache.glob("*.parquet")) == [entry]
+    assert not any(c.startswith("audio_pred_") for c in without.columns)
+    pd.testing.assert_frame_equal(without, with_pred[without.columns])
+    # the predictions are recomputed on reading, not taken from the entry
+    stored = pd.read_parquet(entry).assign(audio_pred_valence=-1.0)
+    stored.to_parquet(entry, index=False)
+    again = audio_features(wav, melody=False, cache_dir=cache)
+    assert again["audio_pred_valence"].iloc[0] == with_pred["audio_pred_valence"].iloc[0]
+
+
+# ----------------------------------------------------------------------------- bad input
+def _silent_and_short(tmp_path):
+    rng = np.random.default_rng(0)
+    files = {"silence": np.zeros(5 * SR), "hiss": 1e-4 * rng.standard_normal(5 * SR),  # -80 dBFS
+             "one_sample": np.array([0.5]), "half_second": progression("major", bars=1)[: SR // 2]}
+    paths = {}
+    for name, y in files.items():
+        paths[name] = tmp_path / f"{name}.wav"
+        sf.write(paths[name], y, SR)
+    return paths
+
+
+def test_silent_and_too_short_clips_get_nan_and_a_warning(tmp_path, caplog):
+    paths = _silent_and_short(tmp_path)
+    for name, path in paths.items():
+        caplog.clear()
+        table = audio_features(path, melody=False)
+        assert np.isnan(table["audio_pred_valence"].iloc[0]) and np.isnan(table["audio_pred_arousal"].iloc[0])
+        assert table["audio_pred_quadrant"].iloc[0] == ""
+        assert str(path) in caplog.text and "NaN" in caplog.text
+        assert ("silent" if name in ("silence", "hiss") else "s long (< 1 s)") in caplog.text
+    # a real clip still gets a number, and no warning
+    caplog.clear()
+    music = tmp_path / "music.wav"
+    sf.write(music, progression("major", bars=2), SR)
+    assert np.isfinite(audio_features(music, melody=False)["audio_pred_valence"].iloc[0])
+    assert "NaN" not in caplog.text
+
+
+def test_silent_windows_of_a_piece(tmp_path, caplog):
+    path = tmp_path / "pause.wav"
+    y = progression("major", bars=4)  # 6 s
+    y[int(2.5 * SR): int(5 * SR)] = 0.0  # a 2.5 s pause
+    sf.write(path, y, SR)
+    table = audio_features(path, window_s=1.0, hop_s=0.5, melody=False)
+    silent = (table["t_start"] >= 2.5) & (table["t_end"] <= 5.0)
+    assert silent.sum() >= 3
+    assert table.loc[silent, "audio_pred_arousal"].isna().all()
+    assert table.loc[table["t_end"] <= 2.5, "audio_pred_arousal"].notna().all()
+    assert f"{path}: {int(silent.sum())} of {len(table)} windows are unusable" in caplog.text
+
+
+def test_wav_shorter_than_its_header(tmp_path, caplog):
+    full, cut = tmp_path / "full.wav", tmp_path / "cut.wav"
+    sf.write(full, progression("major", bars=4)[: 5 * SR], SR, subtype="PCM_16")
+    data = full.read_bytes()
+    cut.write_bytes(data[: 44 + int(0.02 * SR) * 2])  # header: 5 s; samples: 0.02 s
+    audio_features(full, melody=False)
+    assert "header" not in caplog.text
+    table = audio_features(cut, melody=False)
+    assert f"{cut}: the WAV header says 5 s of audio but the file holds 0.02 s" in caplog.text
+    assert table["duration_s"].iloc[0] == pytest.approx(0.02, abs=1e-4)
+    assert np.isnan(table["audio_pred_valence"].iloc[0])  # and it is too short to predict from
+
+
+def test_corrupt_mp3_is_a_one_line_error(tmp_path):
+    import os
+
+    from neuromer.errors import DataFormatError
+
+    bad = tmp_path / "broken.mp3"
+    bad.write_bytes(b"ID3" + os.urandom(4000))
+    with pytest.raises(DataFormatError, match=r"broken.mp3: not a readable audio file \(corrupt, truncated or "
+                                              r"not audio") as info:
+        audio_features(bad, melody=False)
+    assert "\n" not in str(info.value)
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    with pytest.raises(DataFormatError, match=r"empty.mp3: not a readable audio file \(empty file\)"):
+        audio_features(empty, melody=False)
