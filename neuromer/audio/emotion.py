@@ -288,6 +288,17 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
             raise NeuromerError(f"{annotations}: every quadrant present needs >= 2 clips for cross-validation.")
         cv = (StratifiedKFold(k, shuffle=True, random_state=random_state) if groups is None
               else StratifiedGroupKFold(k, shuffle=True, random_state=random_state))
+        if groups is not None:
+            folds = list(cv.split(X, y, groups))
+            if any(len(np.unique(y[train])) < len(np.unique(y)) for train, _ in folds):
+                # too few artists per quadrant: a grouped training fold would lack a quadrant
+                logger.warning("%s: grouping the folds by artist leaves a quadrant out of a training fold "
+                               "(too few artists per quadrant); the folds are not grouped by artist.",
+                               annotations)
+                groups = None
+                cv = StratifiedKFold(k, shuffle=True, random_state=random_state)
+            else:
+                cv = folds
     else:
         y = table[targets].to_numpy(dtype=float)
         k = min(n_splits, len(table), n_groups)
