@@ -263,3 +263,15 @@ def test_cli_evaluate_end_to_end(tiny_4qaed, tmp_path, capsys):
     assert main(argv[:13] + ["--features", str(table), "--overwrite", "--ablation-k", "0", "-q"]) == 0
     again = pd.read_csv(out / "summary.csv")
     assert np.allclose(again.f1_mean, summary.f1_mean)  # same features, same folds, same numbers
+
+
+def test_cli_evaluate_needs_quadrant_labels(tmp_path, capsys):
+    import soundfile as sf
+
+    from neuromer.cli import main
+
+    sf.write(tmp_path / "a.wav", np.zeros(22050), 22050)
+    pd.DataFrame({"audio": ["a.wav"], "valence": [5.0], "arousal": [4.0]}).to_csv(tmp_path / "va.csv", index=False)
+    code = main(["audio", "evaluate", str(tmp_path / "va.csv"), "--out-dir", str(tmp_path / "ev")])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs quadrant labels" in err and len(err.strip().splitlines()) == 1
