@@ -112,10 +112,28 @@ def test_predict_refuses_a_non_audio_model(tmp_path):
 
 
 def test_default_predictor_is_transparent():
+    # slow, soft, minor, dull and peaky (high spectral contrast) against fast, loud, major, noisy and dense
     table = pd.DataFrame({"audio_tempo_bpm": [60.0, 170.0, np.nan], "audio_rms_db_mean": [-30.0, -10.0, np.nan],
-                          "audio_mode_strength": [-0.3, 0.3, np.nan]})
+                          "audio_mode_strength": [-0.3, 0.3, np.nan], "audio_entropy_mean": [0.35, 0.62, np.nan],
+                          "audio_contrast_1_mean": [19.0, 13.0, np.nan]})
     out = predict_default(table)
     assert out["audio_pred_arousal"].iloc[1] > 7 > 3 > out["audio_pred_arousal"].iloc[0]
     assert out["audio_pred_valence"].iloc[1] > 5 > out["audio_pred_valence"].iloc[0]
     assert out["audio_pred_quadrant"].tolist() == ["Q3", "Q1", ""]
+    # with three cues only, the others sit at their means: the same order, less extreme
+    few = predict_default(table.iloc[:, :3])
+    assert few["audio_pred_arousal"].iloc[1] > 5 > few["audio_pred_arousal"].iloc[0]
+    assert few["audio_pred_quadrant"].tolist() == ["Q3", "Q1", ""]
     assert np.isnan(out["audio_pred_arousal"].iloc[2])  # no cue, no guess
+
+
+def test_training_groups_folds_by_artist_when_known(annotated, tmp_path):
+    table = pd.read_csv(annotated)
+    table["Artist"] = [f"band {i % 3}" for i in range(len(table))]
+    csv = annotated.parent / "with_artists.csv"
+    table.to_csv(csv, index=False)
+    report = train_audio_model(csv, n_splits=5, cache_dir=tmp_path / "cache")
+    assert (report["grouped_by"] == "artist").all()
+    assert (report["folds"] == 3).all()  # at most one fold per artist
+    plain = train_audio_model(annotated, n_splits=3, cache_dir=tmp_path / "cache")
+    assert (plain["grouped_by"] == "none").all()
