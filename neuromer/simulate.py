@@ -63,8 +63,9 @@ PHYSIO_STREAMS = (
 DEAP_PERIPHERAL = ("hEOG", "vEOG", "zEMG", "tEMG", "GSR", "Respiration belt", "Plethysmograph", "Temperature")
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")  # Russell: Q1 +A+V, Q2 +A-V, Q3 -A-V, Q4 -A+V
 AUDIO_SR = 22050
-#: planted response kernel: (latency s, amplitude µV per SD of the envelope, Gaussian SD s)
-TRF_KERNEL = ((0.050, 1.5, 0.010), (0.100, -3.0, 0.014), (0.180, 2.0, 0.022))
+#: planted response kernel: (latency s, amplitude, Gaussian SD s); the amplitude is the weight of
+#: a TRF sampled at 128 Hz, in µV per SD of the envelope (at another rate it is scaled by 128 / rate)
+TRF_KERNEL = ((0.050, 0.8, 0.010), (0.100, -1.2, 0.014), (0.180, 0.8, 0.022))
 #: planted kernel weight per EEG channel (fronto-central maximum; 0 elsewhere)
 TRF_CHANNEL_WEIGHTS = {"Fz": 1.0, "FC1": 0.9, "FC2": 0.9, "Cz": 0.85, "F3": 0.7, "F4": 0.7, "AF3": 0.5,
                        "AF4": 0.5, "C3": 0.5, "C4": 0.5, "CP1": 0.35, "CP2": 0.35, "FC5": 0.3, "FC6": 0.3}
@@ -312,7 +313,7 @@ def _envelope_response(t, sound_onsets, stims, tracking: _Tracking, stimulus_s: 
         stop = min(len(drive), i0 + len(z))
         drive[i0:stop] += z[:stop - i0]
     _, kernel = trf_kernel(sr)
-    response = scipy.signal.fftconvolve(drive, kernel)[:len(t)] * tracking.gain
+    response = scipy.signal.fftconvolve(drive, kernel)[:len(t)] * tracking.gain * 128.0 / sr
     w = np.array([TRF_CHANNEL_WEIGHTS.get(c, 0.0) for c in EEG_CHANNELS])
     return response[:, None] * w[None, :]
 
