@@ -13,6 +13,10 @@ Config file (all sections optional except ``[study]``; paths relative to the con
                                       # audio_melody (melody/expressive features), audio_vocal (also on the voice)
     [models]                          # targets, feature_sets, estimator, cv, n_permutations, threshold, seed
     [execution]                       # workers, scheduler, memory_limit
+    [align]                           # refine_onsets (channel/stream of the recorded sound), refine_search_s,
+                                      # refine_min_confidence (see neuromer.onsets)
+    [trf]                             # enabled, features, lags_s, backward_lags_s, lambdas, folds, n_null,
+                                      # backward (see neuromer.trf)
 
 Run folder: ``run.json`` (config, package versions, input hashes, per-subject status and errors),
 ``subjects/sub-XX/`` (``trials-epo.fif``, ``eeg.parquet``, ``physio.parquet``, ``aligned.parquet``,
@@ -60,6 +64,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                "estimator": "logreg", "cv": "trial", "n_permutations": 100, "threshold": "fixed", "seed": 0,
                "n_jobs": 1, "shuffle_labels": False, "k_best": 0},
     "execution": {"workers": 1, "scheduler": "", "memory_limit": "4GiB"},
+    "align": {"refine_onsets": "", "refine_search_s": [-0.1, 0.3], "refine_min_confidence": 1.5},
+    "trf": {"enabled": False, "features": ["envelope", "flux", "note_onsets", "pitch"], "lags_s": [-0.1, 0.5],
+            "backward_lags_s": [-0.25, 0.0], "lambdas": [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0],
+            "folds": 5, "n_null": 1000, "backward": True},
 }
 PACKAGES = ("neuromer", "mne", "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "librosa", "neurokit2",
             "pyxdf", "dask", "distributed", "skops")
@@ -95,7 +103,7 @@ class RunConfig:
 
     def subject_hash(self) -> str:
         """Hash of everything that shapes a subject's outputs (not models/execution)."""
-        keyed = {k: self.sections[k] for k in ("preprocess", "windows", "features")}
+        keyed = {k: self.sections[k] for k in ("preprocess", "windows", "features", "align", "trf")}
         keyed["protocol"] = _protocol_fingerprint(self)
         return _hash_text(json.dumps(keyed, sort_keys=True, default=str))
 
@@ -151,6 +159,9 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
             raise NeuromerError(f"{where}: inputs {other} and {f} both read as subject {subject_id(f)!r}; "
                                 "rename one or narrow 'study.inputs'.")
     _check_values(sections, where)
+    from .trf import check_config
+
+    check_config(sections, where)
     if sections["execution"]["workers"] < 1:
         raise NeuromerError(f"{where}: 'execution.workers' must be >= 1.")
     return cfg
@@ -267,9 +278,17 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     grid = WindowGrid(cfg["windows"]["window_s"], cfg["windows"]["hop_s"])
     protocol = cfg.protocol()
     if is_trials_file(path):
+        if cfg["align"]["refine_onsets"]:
+            raise NeuromerError(f"{path}: align.refine_onsets needs a continuous recording, not a trials file.")
         trials = read_trials(path)
     else:
         session = read_session(path, protocol=protocol, subject=sub)
+        if cfg["align"]["refine_onsets"]:
+            from .onsets import refine_session_onsets
+
+            session = refine_session_onsets(session, cfg["align"]["refine_onsets"],
+                                            search_s=tuple(cfg["align"]["refine_search_s"]),
+                                            min_confidence=cfg["align"]["refine_min_confidence"])
         if pre["enabled"]:
             from .preprocess import preprocess
 
@@ -304,6 +323,10 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     labels = trials.metadata[["trial", *LABEL_NAMES]]
     aligned = aligned.drop(columns=[c for c in LABEL_NAMES if c in aligned]).merge(labels, on="trial", how="left")
     outputs["aligned"] = _write_table(aligned, out / "aligned.parquet")
+    if cfg["trf"]["enabled"]:
+        from .trf import trf_subject_stage
+
+        outputs.update(trf_subject_stage(trials, protocol, cfg, out))
     return outputs, dropped
 
 
@@ -444,6 +467,10 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         from .analysis import group_stage
 
         record["group"] = group_stage(cfg, sorted(ok, key=lambda s: s["subject"]), audio_path)
+        if cfg["trf"]["enabled"]:
+            from .trf import trf_group_stage
+
+            record["trf"] = trf_group_stage(cfg, sorted(ok, key=lambda s: s["subject"]))
         progress("group", 1, 1)
         if report:
             from .report import make_report

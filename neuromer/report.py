@@ -59,6 +59,10 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
                 report.add_figure(item, title=f"{title}: {name}", section=title, tags=(_tag(title),),
                                   image_format="png")
                 plt.close(item)
+    if (group / "trf_scores.parquet").is_file():
+        from .trf_report import trf_report_section
+
+        trf_report_section(report, run_dir)
     out = Path(out) if out else run_dir / "report.html"
     with atomic_path(out) as tmp:
         report.save(tmp, open_browser=False, overwrite=True, verbose="error")
