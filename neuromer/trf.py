@@ -326,20 +326,25 @@ def _val_r(w: np.ndarray, xx: np.ndarray, xy: np.ndarray, yy: np.ndarray) -> np.
         return num / np.sqrt(np.maximum(var, 1e-300) * yy)
 
 
-def _choose_alpha(train: list, XX, XY, YY, n_feat: int, lambdas, folds: int, scale: float) -> float:
-    # the penalty grows with the number of trials fitted (``scale`` is per trial)
-    """The penalty with the best mean validation r over ``folds`` folds of ``train``."""
+def _choose_alpha(train: list, XX, XY, YY, n_feat: int, lambdas, folds: int, scale: float,
+                  sums: tuple | None = None) -> float:
+    """The penalty with the best mean validation r over ``folds`` folds of ``train``.
+
+    ``scale`` is the penalty per trial fitted; ``sums`` = (sum of XX, sum of XY) over ``train``
+    (the fit sets are then that minus the validation fold: no re-summing per fold).
+    """
+    xx_all, xy_all = sums if sums is not None else (sum(XX[i] for i in train), sum(XY[i] for i in train))
     parts = _folds(len(train), folds)
     score = np.zeros(len(lambdas))
     for part in parts:
         val = [train[i] for i in part]
-        fit = [t for t in train if t not in set(val)]
-        if not fit:
+        n_fit = len(train) - len(val)
+        if not n_fit:
             continue
-        xx, xy = sum(XX[i] for i in fit), sum(XY[i] for i in fit)
         vxx, vxy, vyy = sum(XX[i] for i in val), sum(XY[i] for i in val), sum(YY[i] for i in val)
+        xx, xy = xx_all - vxx, xy_all - vxy
         for j, lam in enumerate(lambdas):
-            score[j] += np.nanmean(_val_r(_solve(xx, xy, n_feat, lam * scale * len(fit)), vxx, vxy, vyy))
+            score[j] += np.nanmean(_val_r(_solve(xx, xy, n_feat, lam * scale * n_fit), vxx, vxy, vyy))
     return float(lambdas[int(np.argmax(score))])
 
 
@@ -403,7 +408,7 @@ def _fit_trf(X, Y, sfreq, *, lags_s, lambdas, folds, outer, n_null, min_shift_s,
     XX = [c[0] for c in corrs]
     XY = [c[1] for c in corrs]
     YY = [(y ** 2).sum(0) for y in Y]
-    total_xx = sum(XX)
+    total_xx, total_xy = sum(XX), sum(XY)
     scale = float(np.mean(np.diag(total_xx)) / n_tr)  # per-trial mean diagonal: penalty per trial's data
 
     tests = [np.array([k]) for k in range(n_tr)] if outer == "loto" else _folds(n_tr, folds)
@@ -412,15 +417,15 @@ def _fit_trf(X, Y, sfreq, *, lags_s, lambdas, folds, outer, n_null, min_shift_s,
     alphas = []
     for test in tests:
         train = [i for i in range(n_tr) if i not in set(test)]
-        lam = _choose_alpha(train, XX, XY, YY, n_feat, lambdas, folds, scale)
+        sums = (total_xx - sum(XX[i] for i in test), total_xy - sum(XY[i] for i in test))
+        lam = _choose_alpha(train, XX, XY, YY, n_feat, lambdas, folds, scale, sums)
         alphas.append(lam)
-        w = _solve(sum(XX[i] for i in train), sum(XY[i] for i in train), n_feat,
-                   lam * scale * len(train))
+        w = _solve(*sums, n_feat, lam * scale * len(train))
         for k in test:
             preds[k] = predict(X[k], w, smin)
             r[k] = _r(preds[k], Y[k])
-    alpha = _choose_alpha(list(range(n_tr)), XX, XY, YY, n_feat, lambdas, folds, scale)
-    weights = _solve(total_xx, sum(XY), n_feat, alpha * scale * n_tr)
+    alpha = _choose_alpha(list(range(n_tr)), XX, XY, YY, n_feat, lambdas, folds, scale, (total_xx, total_xy))
+    weights = _solve(total_xx, total_xy, n_feat, alpha * scale * n_tr)
     null = _shift_null([preds[k] for k in range(n_tr)], Y, int(round(min_shift_s * sfreq)), n_null, random_state)
     return TrfResult(weights, np.arange(smin, smax) / sfreq, alpha, r, null, np.asarray(alphas),
                      list(inputs) if inputs is not None else [f"x{i}" for i in range(n_feat)],
