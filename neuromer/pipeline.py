@@ -67,7 +67,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "align": {"refine_onsets": "", "refine_search_s": [-0.1, 0.3], "refine_min_confidence": 1.5},
     "trf": {"enabled": False, "features": ["envelope", "flux", "note_onsets", "pitch"], "lags_s": [-0.1, 0.5],
             "backward_lags_s": [-0.25, 0.0], "lambdas": [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0],
-            "folds": 5, "n_null": 1000, "backward": True},
+            "folds": 5, "n_null": 200, "backward": True},
 }
 PACKAGES = ("neuromer", "mne", "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "librosa", "neurokit2",
             "pyxdf", "dask", "distributed", "skops")
