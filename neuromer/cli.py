@@ -156,6 +156,13 @@ estimator = "logreg"
 cv = "trial"
 n_permutations = {permutations}
 n_jobs = 2
+
+[align]
+refine_onsets = "StimAudio"   # onsets from the recorded sound (the simulated XDF holds it)
+
+[trf]
+enabled = true                # temporal response functions: neural tracking of the music
+n_null = 100
 """
 
 

@@ -16,6 +16,10 @@ Config file (all sections optional except ``[study]``; paths relative to the con
                                       # physio_min_scr_amplitude_us (0.01), physio_context_s (30: HRV/breath context)
     [models]                          # targets, feature_sets, estimator, cv, n_permutations, threshold, seed
     [execution]                       # workers, scheduler, memory_limit
+    [align]                           # refine_onsets (channel/stream of the recorded sound), refine_search_s,
+                                      # refine_min_confidence (see neuromer.onsets)
+    [trf]                             # enabled, features, lags_s, backward_lags_s, lambdas, folds, n_null,
+                                      # backward (see neuromer.trf)
 
 Run folder: ``run.json`` (config, package versions, input hashes, per-subject status and errors),
 ``subjects/sub-XX/`` (``trials-epo.fif``, ``eeg.parquet``, ``physio.parquet``, ``aligned.parquet``,
@@ -63,6 +67,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                "estimator": "logreg", "cv": "trial", "n_permutations": 100, "threshold": "fixed", "seed": 0,
                "n_jobs": 1, "shuffle_labels": False, "k_best": 0},
     "execution": {"workers": 1, "scheduler": "", "memory_limit": "4GiB"},
+    "align": {"refine_onsets": "", "refine_search_s": [-0.1, 0.3], "refine_min_confidence": 1.5},
+    "trf": {"enabled": False, "features": ["envelope", "flux", "note_onsets", "pitch"], "lags_s": [-0.1, 0.5],
+            "backward_lags_s": [-0.25, 0.0], "lambdas": [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0],
+            "folds": 5, "n_null": 200, "backward": True},
 }
 PACKAGES = ("neuromer", "mne", "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "librosa", "neurokit2",
             "pyxdf", "dask", "distributed", "skops")
@@ -106,7 +114,7 @@ class RunConfig:
 
     def subject_hash(self) -> str:
         """Hash of everything that shapes a subject's outputs (not models/execution)."""
-        keyed = {k: self.sections[k] for k in ("preprocess", "windows", "features")}
+        keyed = {k: self.sections[k] for k in ("preprocess", "windows", "features", "align", "trf")}
         keyed["protocol"] = _protocol_fingerprint(self)
         return _hash_text(json.dumps(keyed, sort_keys=True, default=str))
 
@@ -160,6 +168,9 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
                                 "rename one or narrow 'study.inputs'.")
     _check_values(sections, where)
     _check_events(cfg, where)
+    from .trf import check_config
+
+    check_config(sections, where)
     if sections["execution"]["workers"] < 1:
         raise NeuromerError(f"{where}: 'execution.workers' must be >= 1.")
     return cfg
@@ -305,6 +316,8 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
     protocol = cfg.protocol()
     session = None  # a trials file holds nothing between trials: physio is processed per trial
     if is_trials_file(path):
+        if cfg["align"]["refine_onsets"]:
+            raise NeuromerError(f"{path}: align.refine_onsets needs a continuous recording, not a trials file.")
         trials = read_trials(path)
         bad = nonfinite_qc(path, trials.data.transpose(1, 0, 2).reshape(len(trials.ch_names), -1),
                            trials.ch_names, trials.ch_types, need_eeg=bool(feats["eeg"]))
@@ -315,6 +328,12 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
         # QC of the recording as read, before any step repairs or fills its samples
         bad = nonfinite_qc(path, session.raw.get_data(), session.raw.ch_names, session.raw.get_channel_types(),
                            need_eeg=bool(feats["eeg"]))
+        if cfg["align"]["refine_onsets"]:
+            from .onsets import refine_session_onsets
+
+            session = refine_session_onsets(session, cfg["align"]["refine_onsets"],
+                                            search_s=tuple(cfg["align"]["refine_search_s"]),
+                                            min_confidence=cfg["align"]["refine_min_confidence"])
         if pre["enabled"]:
             from .preprocess import preprocess
 
@@ -352,6 +371,10 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
     labels = trials.metadata[["trial", *LABEL_NAMES]]
     aligned = aligned.drop(columns=[c for c in LABEL_NAMES if c in aligned]).merge(labels, on="trial", how="left")
     outputs["aligned"] = _write_table(aligned, out / "aligned.parquet")
+    if cfg["trf"]["enabled"]:
+        from .trf import trf_subject_stage
+
+        outputs.update(trf_subject_stage(trials, protocol, cfg, out))
     return outputs, dropped, bad
 
 
@@ -553,6 +576,10 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         from .analysis import group_stage
 
         record["group"] = group_stage(cfg, sorted(ok, key=lambda s: s["subject"]), audio_path)
+        if cfg["trf"]["enabled"]:
+            from .trf import trf_group_stage
+
+            record["trf"] = trf_group_stage(cfg, sorted(ok, key=lambda s: s["subject"]))
         progress("group", 1, 1)
         if report:
             from .report import make_report

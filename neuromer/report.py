@@ -68,6 +68,10 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
                                   image_format="png")
                 plt.close(item)
     own = out is None or Path(out).resolve() == (run_dir / "report.html").resolve()
+    if (group / "trf_scores.parquet").is_file():
+        from .trf_report import trf_report_section
+
+        trf_report_section(report, run_dir)
     out = Path(out) if out else run_dir / "report.html"
     with atomic_path(out, overwrite=overwrite or own) as tmp:
         report.save(tmp, open_browser=False, overwrite=True, verbose="error")

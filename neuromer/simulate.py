@@ -20,6 +20,15 @@ P_alpha(left) = faa_gain * (valence - 5)`` on the six frontal pairs; beta/gamma 
 amplitude ``x exp(0.15 * (arousal - 5))``; skin-conductance responses at ``2 + 10 * (arousal - 1)
 / 8`` per minute; heart rate ``+2.5 bpm`` per arousal point; blinks in EOG and frontal EEG.
 Ratings are noisy readings (SD 1) of the planted valence and arousal, rounded to the 1-9 scale.
+
+Neural tracking (for :mod:`neuromer.onsets` and :mod:`neuromer.trf`): the sound of each stimulus
+starts ``onset_offset_s`` (uniform 5-80 ms, per trial) *after* its ``stimulus_on`` marker, as
+with software markers and audio output latency; the XDF holds the played sound as a ``StimAudio``
+stream (type ``Audio``, ``audio_sfreq`` Hz, on the local clock); and the EEG carries a response
+to the sound's envelope (:func:`~neuromer.onsets.sound_envelope`, z-scored over each stimulus)
+through the kernel :data:`TRF_KERNEL` -- P1/N1/P2-like peaks at 50/100/180 ms -- weighted by
+:data:`TRF_CHANNEL_WEIGHTS` (fronto-central), scaled by ``trf_gain``. ``ground_truth.csv``
+gives ``onset_s`` (the marker) and ``sound_onset_s`` (where the sound really starts).
 """
 
 from __future__ import annotations
@@ -55,6 +64,13 @@ PHYSIO_STREAMS = (
 DEAP_PERIPHERAL = ("hEOG", "vEOG", "zEMG", "tEMG", "GSR", "Respiration belt", "Plethysmograph", "Temperature")
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")  # Russell: Q1 +A+V, Q2 +A-V, Q3 -A-V, Q4 -A+V
 AUDIO_SR = 22050
+#: planted response kernel: (latency s, amplitude, Gaussian SD s); the amplitude is the weight of
+#: a TRF sampled at 128 Hz, in µV per SD of the envelope (at another rate it is scaled by 128 / rate)
+TRF_KERNEL = ((0.050, 0.8, 0.010), (0.100, -1.2, 0.014), (0.180, 0.8, 0.022))
+#: planted kernel weight per EEG channel (fronto-central maximum; 0 elsewhere)
+TRF_CHANNEL_WEIGHTS = {"Fz": 1.0, "FC1": 0.9, "FC2": 0.9, "Cz": 0.85, "F3": 0.7, "F4": 0.7, "AF3": 0.5,
+                       "AF4": 0.5, "C3": 0.5, "C4": 0.5, "CP1": 0.35, "CP2": 0.35, "FC5": 0.3, "FC6": 0.3}
+MARKER_JITTER_S = (0.005, 0.080)  # the sound starts this long after its marker (uniform)
 LEAD_S = 5.0  # rest before the first and after the last trial
 
 
@@ -75,7 +91,8 @@ class Study:
 
 def simulate_study(out_dir: str | os.PathLike, *, n_subjects: int = 4, n_trials: int = 8,
                    stimulus_s: float = 15.0, baseline_s: float = 3.0, seed: int = 0,
-                   faa_gain: float = 0.35, overwrite: bool = False) -> Study:
+                   faa_gain: float = 0.35, trf_gain: float = 1.0, audio_sfreq: float = 1024.0,
+                   overwrite: bool = False) -> Study:
     """Write a whole synthetic study (see the module docstring for what is planted).
 
     Parameters
@@ -93,6 +110,10 @@ def simulate_study(out_dir: str | os.PathLike, *, n_subjects: int = 4, n_trials:
         Random seed; the same seed writes byte-identical files.
     faa_gain : float
         Planted frontal alpha asymmetry (log power ratio) per valence point.
+    trf_gain : float
+        Scale of the planted envelope response :data:`TRF_KERNEL` (0: none).
+    audio_sfreq : float
+        Rate in Hz of the ``StimAudio`` stream holding the played sound (0: no such stream).
 
     Returns
     -------
@@ -104,6 +125,8 @@ def simulate_study(out_dir: str | os.PathLike, *, n_subjects: int = 4, n_trials:
     if n_subjects < 1 or n_trials < 1:
         raise NeuromerError(f"n_subjects and n_trials must be >= 1, got {n_subjects} and {n_trials}.")
     stimulus_s = check_positive(stimulus_s, "stimulus_s")
+    trf_gain = check_positive(trf_gain, "trf_gain", allow_zero=True)
+    audio_sfreq = check_positive(audio_sfreq, "audio_sfreq", allow_zero=True)
     baseline_s = check_positive(baseline_s, "baseline_s", allow_zero=True)
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):
@@ -115,10 +138,12 @@ def simulate_study(out_dir: str | os.PathLike, *, n_subjects: int = 4, n_trials:
 
     stim_table = _plan_stimuli(n_trials, rng)
     study = Study(root=root, protocol=root / "protocol.toml")
+    sounds = {}
     for _, st in stim_table.iterrows():
         path = root / "stimuli" / f"{st.stimulus_id}.wav"
         _write_wav(path, synthesize_music(duration_s=stimulus_s, seed=int(st.audio_seed), **_cues(st)))
         study.stimuli.append(path)
+        sounds[st.stimulus_id] = _read_wav(path)  # what is played: the 16-bit file
     protocol = _protocol(stim_table, study, stimulus_s, baseline_s)
     with atomic_path(study.protocol) as tmp:
         tmp.write_text(protocol.dumps(), encoding="utf-8")
@@ -126,14 +151,16 @@ def simulate_study(out_dir: str | os.PathLike, *, n_subjects: int = 4, n_trials:
     truth = []
     for s in range(1, n_subjects + 1):
         sub_rng = np.random.default_rng([seed, s])
+        # a separate stream of random numbers, so the emotion effects are those of earlier versions
+        tracking = _Tracking(sounds, np.random.default_rng([seed, s, 14]), trf_gain, audio_sfreq)
         rows, xdf_path, dat_path = _simulate_subject(root, f"{s:02d}", protocol, stim_table, sub_rng,
-                                                     faa_gain=faa_gain)
+                                                     faa_gain=faa_gain, tracking=tracking)
         truth += rows
         study.xdf.append(xdf_path)
         study.deap.append(dat_path)
         logger.info("simulated subject %02d", s)
     study.ground_truth = root / "ground_truth.csv"
-    pd.DataFrame(truth).to_csv(study.ground_truth, index=False, float_format="%.6g")
+    pd.DataFrame(truth).to_csv(study.ground_truth, index=False, float_format="%.10g")
     return study
 
 
@@ -245,6 +272,80 @@ def _write_wav(path: Path, y: np.ndarray, sr: int = AUDIO_SR) -> None:
         tmp.write_bytes(buf.getvalue())
 
 
+def _read_wav(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    return sf.read(path, dtype="float64")[0]
+
+
+def trf_kernel(sfreq: float, tmax_s: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+    """The planted response kernel sampled at ``sfreq`` Hz.
+
+    Returns
+    -------
+    lags_s : ndarray, shape (n_lags,)
+        0 .. ``tmax_s`` in steps of 1 / ``sfreq``.
+    kernel : ndarray, shape (n_lags,)
+        µV per SD of the envelope.
+    """
+    lags = np.arange(int(round(tmax_s * sfreq)) + 1) / sfreq
+    k = sum(a * np.exp(-0.5 * ((lags - lat) / sd) ** 2) for lat, a, sd in TRF_KERNEL)
+    return lags, k
+
+
+@dataclass
+class _Tracking:
+    """What a subject's neural-tracking simulation needs: the sounds, its own random numbers."""
+
+    sounds: dict
+    rng: np.random.Generator
+    gain: float
+    audio_sfreq: float
+
+
+def _envelope_response(t, sound_onsets, stims, tracking: _Tracking, stimulus_s: float) -> np.ndarray:
+    """EEG (n_times, 32) in µV: the planted kernel convolved with each stimulus' z-scored envelope."""
+    from .onsets import sound_envelope
+
+    sr = round(1.0 / (t[1] - t[0]), 6)
+    drive = np.zeros(len(t))
+    for on, sid in zip(sound_onsets, stims.stimulus_id):
+        i0 = int(np.floor(on * sr))
+        # the fractional part of the onset as leading zeros at the audio rate (45 µs resolution)
+        lead = int(round((on * sr - i0) * AUDIO_SR / sr))
+        y = np.concatenate([np.zeros(lead), tracking.sounds[sid]])
+        n_stim = int(round(stimulus_s * sr))
+        env = sound_envelope(y, AUDIO_SR, sr)[:n_stim + 1]
+        after = np.arange(len(env)) >= lead * sr / AUDIO_SR  # samples at or after the onset
+        body = env[after]
+        z = np.where(after, (env - body.mean()) / (body.std() or 1.0), 0.0)
+        stop = min(len(drive), i0 + len(z))
+        drive[i0:stop] += z[:stop - i0]
+    _, kernel = trf_kernel(sr)
+    response = scipy.signal.fftconvolve(drive, kernel)[:len(t)] * tracking.gain * 128.0 / sr
+    w = np.array([TRF_CHANNEL_WEIGHTS.get(c, 0.0) for c in EEG_CHANNELS])
+    return response[:, None] * w[None, :]
+
+
+def _recorded_sound(total_s: float, sound_onsets, stims, tracking: _Tracking) -> np.ndarray:
+    """The played sound as an audio channel at ``tracking.audio_sfreq`` Hz, exact to the sub-sample."""
+    from .onsets import resample_audio
+
+    fs = tracking.audio_sfreq
+    out = np.zeros(int(total_s * fs))
+    for on, sid in zip(sound_onsets, stims.stimulus_id):
+        y = resample_audio(tracking.sounds[sid], AUDIO_SR, fs)
+        i0 = int(np.floor(on * fs))
+        frac = on * fs - i0
+        n = int(2 ** np.ceil(np.log2(len(y) + 64)))
+        f = np.fft.rfftfreq(n)
+        # band-limited fractional delay by a phase ramp
+        shifted = np.fft.irfft(np.fft.rfft(y, n) * np.exp(-2j * np.pi * f * frac), n)[:len(y) + 32]
+        stop = min(len(out), i0 + len(shifted))
+        out[i0:stop] += shifted[:stop - i0]
+    return 0.5 * out + tracking.rng.normal(0, 2e-3, len(out))  # a line input: gain and a little noise
+
+
 def _protocol(stim_table: pd.DataFrame, study: Study, stimulus_s: float, baseline_s: float) -> Protocol:
     stimuli = tuple(
         Stimulus(r.stimulus_id, (study.root / "stimuli" / f"{r.stimulus_id}.wav").resolve(),
@@ -263,7 +364,7 @@ def _protocol(stim_table: pd.DataFrame, study: Study, stimulus_s: float, baselin
 
 # ----------------------------------------------------------------------------- subjects
 def _simulate_subject(root: Path, sub: str, protocol: Protocol, stim_table: pd.DataFrame,
-                      rng: np.random.Generator, *, faa_gain: float):
+                      rng: np.random.Generator, *, faa_gain: float, tracking: _Tracking):
     from .io.deap import write_deap
     from .io.xdf import XdfWriter, stream_info_xml
 
@@ -275,6 +376,8 @@ def _simulate_subject(root: Path, sub: str, protocol: Protocol, stim_table: pd.D
     starts = LEAD_S + np.arange(n_trials) * trial_s  # trial (= baseline) starts, s from session start
     onsets = starts + tm.baseline_s
     stims = stim_table.iloc[order].reset_index(drop=True)
+    sound_offsets = tracking.rng.uniform(*MARKER_JITTER_S, n_trials)
+    sound_onsets = onsets + sound_offsets  # the marker comes first, the sound a little later
 
     # ratings: noisy readings of the planted emotion
     def rate(x):
@@ -299,6 +402,8 @@ def _simulate_subject(root: Path, sub: str, protocol: Protocol, stim_table: pd.D
     physio_fns = _physio(aro_t, t_fine, rng, onsets, stims.arousal.to_numpy(), tm.stimulus_s)
     exg = _exg(t_fine, aro_t, blinks, rng)
     eeg += _blink_leak(t_fine, blinks)
+    if tracking.gain > 0:
+        eeg += _envelope_response(t_fine, sound_onsets, stims, tracking, tm.stimulus_s)
 
     # ---- XDF: EEG on a remote clock (offset + jitter), others on the local clock
     lsl0 = 4000.0 + 37.0 * int(sub)
@@ -308,6 +413,9 @@ def _simulate_subject(root: Path, sub: str, protocol: Protocol, stim_table: pd.D
     with XdfWriter(xdf_path) as w:
         streams = [("EEG", "EEG", EEG_CHANNELS, ("eeg",) * 32, 512.0, "microvolts", eeg, -eeg_offset)]
         streams += [(n, ty, ch, k, sr, unit, None, 0.0) for n, ty, ch, k, sr, unit in PHYSIO_STREAMS]
+        if tracking.audio_sfreq > 0:
+            streams.append(("StimAudio", "Audio", ("StimAudio",), ("misc",), tracking.audio_sfreq, "au",
+                            _recorded_sound(total_s, sound_onsets, stims, tracking)[:, None], 0.0))
         sid = 0
         for name, stype, chans, kinds, sr, unit, arr, shift in streams:
             sid += 1
@@ -362,7 +470,8 @@ def _simulate_subject(root: Path, sub: str, protocol: Protocol, stim_table: pd.D
              "planted_faa": faa_gain * (stims.valence[k] - 5),
              "planted_beta_gain": float(np.exp(0.15 * (stims.arousal[k] - 5))),
              "planted_scr_per_min": 2 + 10 * (stims.arousal[k] - 1) / 8,
-             "onset_s": onsets[k], **{n: ratings[n][k] for n in ratings}} for k in range(n_trials)]
+             "onset_s": onsets[k], "sound_onset_s": sound_onsets[k], "onset_offset_s": sound_offsets[k],
+             **{n: ratings[n][k] for n in ratings}} for k in range(n_trials)]
     return rows, xdf_path, dat_path
 
 

@@ -560,7 +560,8 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     marker_stream : str | None
         Default: every string stream and every stream of type ``Markers`` with samples.
     physio_streams : list of str | None
-        Default: every other regular numeric stream with samples.
+        Default: every other regular numeric stream with samples, except audio streams (type
+        ``Audio``: a recorded sound would alias on the EEG grid; :mod:`neuromer.onsets` reads it).
     sfreq : float | None
         Resample the session to this rate (Hz). Default: the EEG stream's effective rate (its
         nominal rate when the two agree within 0.1 %).
@@ -684,7 +685,9 @@ def _select(streams: list[dict], path: Path, protocol, eeg_stream, marker_stream
         for key in physio_streams:
             physio += [s for s in pick(key, numeric) if s is not eeg and all(s is not p for p in physio)]
     else:
-        physio = [s for s in signals if s is not eeg and _srate(s) > 0 and all(s is not m for m in markers)]
+        # a recorded sound (type Audio) would alias on the EEG grid; neuromer.onsets reads it as it is
+        physio = [s for s in signals if s is not eeg and _srate(s) > 0 and all(s is not m for m in markers)
+                  and _text(s, "type").lower() != "audio"]
     used = [eeg, *physio, *markers]
     for spec in specs:
         if spec.required and not any(_protocol_spec(protocol, s) is spec for s in used):
