@@ -479,7 +479,8 @@ def time_course_agreement(window_table: pd.DataFrame, x: str = "audio_pred_arous
     DataFrame
         ``scope`` ``"trial"`` rows (``subject, trial, stimulus_id``), then ``"subject"`` and one
         ``"all"`` row averaging the lag curves (Fisher z): ``n_windows, r_lag0, best_lag_windows,
-        best_lag_s, r_best``. ``df.attrs["lag_curve"]`` holds the averaged curve.
+        best_lag_s, r_best``. ``df.attrs["lag_curve"]`` holds the averaged curve and
+        ``df.attrs["trial_curves"]`` each trial's (``subject, trial, lag_windows, lag_s, r``).
     """
     validate_type(window_table, pd.DataFrame, "window_table")
     for col in ("subject", "trial", "t_start", x, y):
@@ -494,12 +495,14 @@ def time_course_agreement(window_table: pd.DataFrame, x: str = "audio_pred_arous
     hop = float(hops.median())
     max_lag = int(round(max_lag_s / hop))
     lags = np.arange(-max_lag, max_lag + 1)
-    rows, curves = [], []
+    rows, curves, trial_curves = [], [], []
     for (subj, trial), sub in table.groupby(["subject", "trial"], sort=False):
         a = sub[x].to_numpy(float)
         b = sub[y].to_numpy(float)
         curve = np.array([_lagged_r(a, b, k, min_windows) for k in lags])
         curves.append((subj, curve))
+        trial_curves.append(pd.DataFrame({"subject": subj, "trial": trial, "lag_windows": lags,
+                                          "lag_s": lags * hop, "r": curve}))
         rows.append({"scope": "trial", "subject": subj, "trial": trial,
                      "stimulus_id": sub["stimulus_id"].iloc[0] if "stimulus_id" in sub else None,
                      "n_windows": len(sub), **_best(curve, lags, hop)})
@@ -518,6 +521,7 @@ def time_course_agreement(window_table: pd.DataFrame, x: str = "audio_pred_arous
                  "n_windows": None, **_best(grand, lags, hop)})
     out = pd.DataFrame(rows)
     out.attrs["lag_curve"] = pd.DataFrame({"lag_windows": lags, "lag_s": lags * hop, "r": grand})
+    out.attrs["trial_curves"] = pd.concat(trial_curves, ignore_index=True)
     return out
 
 
