@@ -214,7 +214,8 @@ def _print_agreement(path: Path) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import make_report
 
-    print(make_report(args.run_dir, out=args.out, overwrite=args.overwrite))
+    print(make_report(args.run_dir, out=args.out, overwrite=args.overwrite, figures=not args.no_figures,
+                      figures_only=args.figures_only))
     return 0
 
 
@@ -289,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder (holds run.json)")
     p.add_argument("--out", help="output HTML file (default RUN_DIR/report.html, always rebuilt)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--figures-only", action="store_true",
+                     help="write only RUN_DIR/figures/ (SVG, 300-dpi PNG and CSV of each report figure), no HTML")
+    how.add_argument("--no-figures", action="store_true", help="write only the HTML, not RUN_DIR/figures/")
     p.set_defaults(func=_cmd_report)
 
     for register in _extensions():
