@@ -189,7 +189,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"(chance {row['chance']:.3f}, p={row['p_value']:.3g})")
     _print_agreement(cfg.out / "group" / "comparison.csv")
     if record.get("report"):
-        print(f"report: {record['report']}")
+        took = ""
+        if record.get("report_seconds") is not None and record.get("run_seconds"):
+            took = (f" (written in {record['report_seconds']:.1f} s, "
+                    f"{100 * record['report_seconds'] / record['run_seconds']:.0f} % of the run's "
+                    f"{record['run_seconds']:.0f} s)")
+        print(f"report: {record['report']}{took}")
     return 1 if record["failed"] else 0
 
 
