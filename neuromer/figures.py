@@ -354,11 +354,12 @@ def lag_summary(curves: pd.DataFrame):
                     label="95 % CI across trials")
     ax.plot(data.lag_s, data.r_mean, color="tab:green", label="mean r")
     ax.axvline(best.lag_s, color="k", ls="--", lw=0.8)
-    ax.annotate(f"best lag {best.lag_s:+.1f} s (r = {best.r_mean:.2f})", (best.lag_s, best.r_mean),
-                xytext=(6, 6), textcoords="offset points", fontsize=8)
+    # written in a corner: a best lag at the edge of the range would push a label out of the axes
+    ax.text(0.01, 0.97, f"best lag {best.lag_s:+.1f} s (r = {best.r_mean:.2f}, dashed)", transform=ax.transAxes,
+            va="top", fontsize=8)
     ax.axhline(0, color="0.8", lw=0.8, zorder=0)
     ax.set(xlabel="lag of EEG after audio (s)", ylabel="within-trial r")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"Audio-predicted vs EEG-decoded arousal over time ({int(data.n_trials.max())} trials)",
                  fontsize=9)
     fig.tight_layout()
