@@ -152,3 +152,11 @@ def test_no_figures_flag_writes_only_the_html(tmp_path):
     run = make_run(tmp_path)
     assert main(["report", str(run), "--no-figures"]) == 0
     assert (run / "report.html").is_file() and not (run / "figures").exists()
+
+
+def test_forest_plot_of_an_older_table_without_cis():
+    comp = compare.compare_trials(trial_table(), n_permutations=0, n_boot=0)
+    comp = comp.drop(columns=[c for c in comp if c.startswith("ci_")])  # a run from before the CIs
+    fig, data = figures.forest_plot(comp)
+    assert len(data) == 9 and data.ci_low.isna().all() and data.value.notna().all()
+    plt.close(fig)
