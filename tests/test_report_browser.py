@@ -29,7 +29,10 @@ _HEAD = """<script>
 window.__nm = {errors: [], failed: []};
 (function () {
   var orig = console.error;
-  console.error = function () { window.__nm.errors.push(Array.from(arguments).join(' ')); orig.apply(console, arguments); };
+  console.error = function () {
+    window.__nm.errors.push(Array.from(arguments).join(' '));
+    orig.apply(console, arguments);
+  };
   window.addEventListener('error', function (e) {
     if (e.target && e.target !== window && (e.target.src || e.target.href)) {
       window.__nm.failed.push(e.target.src || e.target.href);
