@@ -60,9 +60,14 @@ window.addEventListener('load', function () {
         wide.push(el.tagName + '.' + (el.className || '') + ' ' + Math.round(r.right) + 'px');
       }
     });
+    var first = {};  // per section: how far below its header the bottom of its first figure is
+    document.querySelectorAll('.accordion-item.section').forEach(function (sec) {
+      var img = sec.querySelector('img');
+      if (img) first[sec.id] = Math.round(img.getBoundingClientRect().bottom - sec.getBoundingClientRect().top);
+    });
     var imgs = Array.from(document.images);
     var res = performance.getEntriesByType('resource').map(function (e) { return e.name; });
-    var out = {viewport: vw, scroll_width: document.documentElement.scrollWidth, wide: wide.slice(0, 20),
+    var out = {viewport: vw, first_figure_px: first, viewport_height: window.innerHeight, scroll_width: document.documentElement.scrollWidth, wide: wide.slice(0, 20),
                n_wide: wide.length, n_images: imgs.length,
                broken: imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
                            .map(function (i) { return (i.src || '').slice(0, 80); }),
@@ -129,6 +134,13 @@ def test_nothing_wider_than_the_viewport(checked):
     assert checked["viewport"] >= WIDTH_PX - 20
     assert checked["scroll_width"] <= checked["viewport"], checked["wide"]
     assert checked["n_wide"] == 0, checked["wide"]
+
+
+def test_first_screen_of_each_section_shows_its_figure(checked):
+    # the answer figure is the first item of each section: at 1280 px it ends within one screen
+    assert {"Comparison", "Decoding_evaluation", "Time_courses"} <= set(checked["first_figure_px"])
+    for section, px in checked["first_figure_px"].items():
+        assert px <= checked["viewport_height"], (section, px)
 
 
 def test_self_contained_and_offline(checked):
