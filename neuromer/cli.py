@@ -203,7 +203,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   f"(chance {row['chance']:.3f}, p={row['p_value']:.3g})")
     _print_agreement(cfg.out / "group" / "comparison.csv")
     if record.get("report"):
-        print(f"report: {record['report']}")
+        took = ""
+        if record.get("report_seconds") is not None and record.get("run_seconds"):
+            took = (f" (written in {record['report_seconds']:.1f} s, "
+                    f"{100 * record['report_seconds'] / record['run_seconds']:.0f} % of the run's "
+                    f"{record['run_seconds']:.0f} s)")
+        print(f"report: {record['report']}{took}")
     return 1 if record["failed"] else 0
 
 
@@ -228,7 +233,8 @@ def _print_agreement(path: Path) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import make_report
 
-    print(make_report(args.run_dir, out=args.out, overwrite=args.overwrite))
+    print(make_report(args.run_dir, out=args.out, overwrite=args.overwrite, figures=not args.no_figures,
+                      figures_only=args.figures_only))
     return 0
 
 
@@ -303,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run folder (holds run.json)")
     p.add_argument("--out", help="output HTML file (default RUN_DIR/report.html, always rebuilt)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--figures-only", action="store_true",
+                     help="write only RUN_DIR/figures/ (SVG, 300-dpi PNG and CSV of each report figure), no HTML")
+    how.add_argument("--no-figures", action="store_true", help="write only the HTML, not RUN_DIR/figures/")
     p.set_defaults(func=_cmd_report)
 
     for register in _extensions():

@@ -200,8 +200,124 @@ def _readings(trial_table: pd.DataFrame, eeg_scale: str) -> dict:
     return out
 
 
+def bootstrap_ci(a, b, *, kind: str = "binary", groups=None, n_boot: int = 1000,
+                 random_state=0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of an agreement statistic.
+
+    The statistic is the accuracy (share of equal pairs) for ``kind="binary"``/``"quadrant"``
+    and Pearson r for ``"continuous"``, as in :func:`agreement`.
+
+    Parameters
+    ----------
+    a, b : array-like, shape (n,)
+        Paired readings; pairs with a missing value on either side are dropped.
+    kind : str
+        ``"binary"``, ``"quadrant"`` or ``"continuous"``.
+    groups : array-like | None, shape (n,)
+        When given (subjects, for a pooled value), whole groups are resampled with replacement
+        and all their pairs taken, so the interval reflects between-subject variation and not
+        only the number of trials.
+    n_boot : int
+        Bootstrap resamples.
+    random_state : int | Generator | None
+        Seed.
+    level : float
+        Coverage (0.95 -> 2.5th and 97.5th percentiles).
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bound; NaN when fewer than 2 pairs (or groups) or fewer than 10 resamples
+        give a defined statistic.
+    """
+    check_option(kind, ("binary", "quadrant", "continuous"), "kind")
+    cont = kind == "continuous"
+    a = pd.Series(np.asarray(a, dtype=float if cont else object).ravel())
+    b = pd.Series(np.asarray(b, dtype=float if cont else object).ravel())
+    ok = (a.notna() & b.notna()).to_numpy()
+    a, b = a[ok].to_numpy(), b[ok].to_numpy()
+    nan = (float("nan"), float("nan"))
+    if len(a) < 2:
+        return nan
+    rng = np.random.default_rng(random_state)
+    if cont:
+        x, y = a.astype(float), b.astype(float)
+        # centred on the full-sample means, so the sums below do not lose precision
+        x, y = x - x.mean(), y - y.mean()
+        parts = np.column_stack([np.ones_like(x), x, y, x * x, y * y, x * y])
+    else:
+        parts = np.array([x == y for x, y in zip(a.tolist(), b.tolist())], float)[:, None]
+        parts = np.column_stack([np.ones(len(parts)), parts])
+    if groups is None:
+        picks = rng.integers(0, len(a), size=(n_boot, len(a)))
+        sums = parts[picks].sum(axis=1)
+    else:
+        # resample whole groups: a resample's sums are sums of its groups' sums
+        g = np.asarray(groups)[ok]
+        labels, inv = np.unique(g.astype(str), return_inverse=True)
+        if len(labels) < 2:
+            return nan
+        per_group = np.zeros((len(labels), parts.shape[1]))
+        np.add.at(per_group, inv, parts)
+        picks = rng.integers(0, len(labels), size=(n_boot, len(labels)))
+        sums = per_group[picks].sum(axis=1)
+    n = sums[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if cont:
+            sx, sy, sxx, syy, sxy = (sums[:, k] for k in range(1, 6))
+            cov = sxy - sx * sy / n
+            den = np.sqrt((sxx - sx ** 2 / n) * (syy - sy ** 2 / n))
+            tol = 1e-12 * np.sqrt(sxx * syy + 1e-300)  # a constant resample has ~0 spread, not exactly 0
+            vals = np.where(den > tol, cov / np.where(den > tol, den, 1), np.nan)
+        else:
+            vals = sums[:, 1] / n
+    vals = vals[~np.isnan(vals)]
+    if len(vals) < 10:
+        return nan
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(vals, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+#: The headline statistic per dimension: Pearson r of the scores for valence and arousal,
+#: accuracy (share of trials in the same quadrant) for quadrant.
+HEADLINE = {"valence": "pearson", "arousal": "pearson", "quadrant": "accuracy"}
+
+
+def headline_agreement(comparison: pd.DataFrame) -> pd.DataFrame:
+    """One headline number per (subject, pair, dimension) from :func:`compare_trials`' table.
+
+    The forest plot, the per-subject heatmap and the report's table all read this, so they
+    show the same numbers.
+
+    Returns
+    -------
+    DataFrame
+        ``subject, pair`` (e.g. ``"audio-eeg"``), ``dimension, statistic`` (``"pearson"`` or
+        ``"accuracy"``), ``value, ci_low, ci_high`` (95 % bootstrap CI), ``chance`` (0 for r,
+        the marginals' chance accuracy for quadrant), ``p`` (permutation) and ``n`` (trials).
+    """
+    validate_type(comparison, pd.DataFrame, "comparison")
+    need = {"subject", "source_a", "source_b", "dimension", "n"}
+    if not need <= set(comparison.columns):
+        raise NeuromerError(f"The comparison table lacks column(s) {sorted(need - set(comparison.columns))}.")
+    rows = []
+    for _, r in comparison.iterrows():
+        stat = HEADLINE.get(r["dimension"])
+        if stat is None or stat not in r:
+            continue
+        rows.append({"subject": str(r["subject"]), "pair": f"{r['source_a']}-{r['source_b']}",
+                     "dimension": r["dimension"], "statistic": stat, "value": float(r[stat]),
+                     "ci_low": float(r.get(f"ci_low_{stat}", np.nan)),
+                     "ci_high": float(r.get(f"ci_high_{stat}", np.nan)),
+                     "chance": float(r["chance_accuracy"]) if stat == "accuracy" else 0.0,
+                     "p": float(r.get(f"p_{stat}", np.nan)), "n": int(r["n"])})
+    return pd.DataFrame(rows, columns=["subject", "pair", "dimension", "statistic", "value", "ci_low",
+                                       "ci_high", "chance", "p", "n"])
+
+
 def compare_trials(trial_table: pd.DataFrame, *, eeg_scale: str = "probability",
-                   n_permutations: int = 1000, random_state=0) -> pd.DataFrame:
+                   n_permutations: int = 1000, random_state=0, n_boot: int = 1000) -> pd.DataFrame:
     """Agreement of audio, EEG and self-report per pair, dimension and subject (and pooled).
 
     Parameters
@@ -217,14 +333,18 @@ def compare_trials(trial_table: pd.DataFrame, *, eeg_scale: str = "probability",
         ``"score"``: decoded 1-9 scores (high if > 5).
     n_permutations, random_state
         See :func:`agreement`. Pooled rows permute within subject.
+    n_boot : int
+        Bootstrap resamples for the 95 % CIs of accuracy and Pearson r (:func:`bootstrap_ci`):
+        over trials for a subject, over whole subjects for the pooled rows. ``0`` skips them.
 
     Returns
     -------
     DataFrame
         One row per (subject, pair, dimension); ``subject`` is ``"all"`` for pooled rows.
         Columns ``source_a, source_b, dimension, n``, categorical agreement of high/low (or
-        quadrant) ``accuracy, kappa, chance_accuracy, p_accuracy, p_kappa`` and, for valence and
-        arousal, continuous agreement ``pearson, spearman, ccc`` with p-values. CCC needs both
+        quadrant) ``accuracy, kappa, chance_accuracy, p_accuracy, p_kappa, ci_low_accuracy,
+        ci_high_accuracy`` and, for valence and arousal, continuous agreement ``pearson,
+        spearman, ccc`` with p-values and ``ci_low_pearson, ci_high_pearson``. CCC needs both
         readings on one scale, so it is NaN for pairs with EEG probabilities.
     """
     validate_type(trial_table, pd.DataFrame, "trial_table")
@@ -244,6 +364,7 @@ def compare_trials(trial_table: pd.DataFrame, *, eeg_scale: str = "probability",
             cat = agreement(read[sa]["quadrant"][mask], read[sb]["quadrant"][mask], kind="quadrant",
                             n_permutations=n_permutations, random_state=rs, groups=groups)
             con = {}
+            ci = [("accuracy", read[sa]["quadrant"][mask], read[sb]["quadrant"][mask], "quadrant")]
         else:
             cat = agreement(read[sa][f"{dim}_high"][mask], read[sb][f"{dim}_high"][mask], kind="binary",
                             n_permutations=n_permutations, random_state=rs, groups=groups)
@@ -252,6 +373,12 @@ def compare_trials(trial_table: pd.DataFrame, *, eeg_scale: str = "probability",
             con.pop("n")
             if eeg_scale == "probability" and "eeg" in (sa, sb):
                 con["ccc"] = con["p_ccc"] = float("nan")
+            ci = [("accuracy", read[sa][f"{dim}_high"][mask], read[sb][f"{dim}_high"][mask], "binary"),
+                  ("pearson", read[sa][dim][mask], read[sb][dim][mask], "continuous")]
+        for stat, a, b, kind in ci:
+            lo, hi = (bootstrap_ci(a, b, kind=kind, groups=groups, n_boot=n_boot, random_state=rs)
+                      if n_boot else (float("nan"), float("nan")))
+            con[f"ci_low_{stat}"], con[f"ci_high_{stat}"] = lo, hi
         rows.append({"subject": subj, "source_a": sa, "source_b": sb, "dimension": dim, **cat, **con})
     return pd.DataFrame(rows)
 
@@ -352,7 +479,8 @@ def time_course_agreement(window_table: pd.DataFrame, x: str = "audio_pred_arous
     DataFrame
         ``scope`` ``"trial"`` rows (``subject, trial, stimulus_id``), then ``"subject"`` and one
         ``"all"`` row averaging the lag curves (Fisher z): ``n_windows, r_lag0, best_lag_windows,
-        best_lag_s, r_best``. ``df.attrs["lag_curve"]`` holds the averaged curve.
+        best_lag_s, r_best``. ``df.attrs["lag_curve"]`` holds the averaged curve and
+        ``df.attrs["trial_curves"]`` each trial's (``subject, trial, lag_windows, lag_s, r``).
     """
     validate_type(window_table, pd.DataFrame, "window_table")
     for col in ("subject", "trial", "t_start", x, y):
@@ -367,12 +495,14 @@ def time_course_agreement(window_table: pd.DataFrame, x: str = "audio_pred_arous
     hop = float(hops.median())
     max_lag = int(round(max_lag_s / hop))
     lags = np.arange(-max_lag, max_lag + 1)
-    rows, curves = [], []
+    rows, curves, trial_curves = [], [], []
     for (subj, trial), sub in table.groupby(["subject", "trial"], sort=False):
         a = sub[x].to_numpy(float)
         b = sub[y].to_numpy(float)
         curve = np.array([_lagged_r(a, b, k, min_windows) for k in lags])
         curves.append((subj, curve))
+        trial_curves.append(pd.DataFrame({"subject": subj, "trial": trial, "lag_windows": lags,
+                                          "lag_s": lags * hop, "r": curve}))
         rows.append({"scope": "trial", "subject": subj, "trial": trial,
                      "stimulus_id": sub["stimulus_id"].iloc[0] if "stimulus_id" in sub else None,
                      "n_windows": len(sub), **_best(curve, lags, hop)})
@@ -391,6 +521,7 @@ def time_course_agreement(window_table: pd.DataFrame, x: str = "audio_pred_arous
                  "n_windows": None, **_best(grand, lags, hop)})
     out = pd.DataFrame(rows)
     out.attrs["lag_curve"] = pd.DataFrame({"lag_windows": lags, "lag_s": lags * hop, "r": grand})
+    out.attrs["trial_curves"] = pd.concat(trial_curves, ignore_index=True)
     return out
 
 

@@ -531,6 +531,7 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         run's names there are replaced. Without it such a folder is refused, so a mistyped
         ``--out`` never replaces a user's files. A run folder itself is always resumed.
     """
+    t_start = time.perf_counter()
     workers = workers or cfg["execution"]["workers"]
     scheduler = scheduler if scheduler is not None else cfg["execution"]["scheduler"]
     out = Path(cfg.out)
@@ -584,7 +585,10 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         if report:
             from .report import make_report
 
+            t_report = time.perf_counter()
             record["report"] = str(make_report(out))
+            record["report_seconds"] = round(time.perf_counter() - t_report, 2)
+    record["run_seconds"] = round(time.perf_counter() - t_start, 2)
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     _write_json(out / "run.json", record)
     return record

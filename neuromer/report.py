@@ -11,7 +11,9 @@ import html
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -25,20 +27,44 @@ from ._logging import logger  # noqa: E402
 from .errors import NeuromerError  # noqa: E402
 from .io._atomic import atomic_path  # noqa: E402
 
-SECTIONS = ("Study summary", "Signal quality", "Music (stimuli)", "Valence-arousal plane", "Decoding evaluation",
-            "Confusion matrices", "Time courses", "Feature importance", "Comparison")
+#: Sections in reading order: the study's answers first, then the checks behind them.
+SECTIONS = ("Study summary", "Comparison", "Decoding evaluation", "Time courses", "Valence-arousal plane",
+            "Confusion matrices", "Feature importance", "Music (stimuli)", "Signal quality")
 BANDS = ("theta", "slow_alpha", "alpha", "beta", "gamma")
+_EMBED_WIDTH_PX = 900
+
+#: Tables never widen the page: they scroll inside their own block; collapsed tables stay small.
+_CSS = """
+.nm-table { max-width: 100%; overflow-x: auto; }
+.nm-table table { font-size: 0.8rem; white-space: nowrap; }
+details.nm-details { margin: 0.4rem 0 1rem 0; }
+details.nm-details > summary { cursor: pointer; color: #0d6efd; }
+img { max-width: 100%; height: auto; }
+pre, code { white-space: pre-wrap; word-break: break-word; }
+"""
+
+
+@dataclass
+class Figure:
+    """A report figure with the numbers it plots and a stable file name for ``RUN/figures/``."""
+
+    fig: Any
+    data: pd.DataFrame | None
+    name: str
 
 
 def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, figures: bool = True, figures_only: bool = False) -> Path:
     """Write ``report.html`` for a run folder and return its path.
 
     ``RUN_DIR/report.html`` (the default) is the run's own file and is always rebuilt; another
-    ``out`` that exists is refused unless ``overwrite``.
+    ``out`` that exists is refused unless ``overwrite``. With ``figures`` every report figure is
+    also written to ``RUN_DIR/figures/`` (``<name>.svg``, 300-dpi ``<name>.png`` and
+    ``<name>.csv`` of the plotted numbers); ``figures_only`` writes just those and returns the
+    folder.
     """
     run_dir = Path(run_dir)
-    if out is not None and not overwrite and Path(out).exists() and \
+    if not figures_only and out is not None and not overwrite and Path(out).exists() and \
             Path(out).resolve() != (run_dir / "report.html").resolve():
         raise NeuromerError(f"{out}: file exists; refusing to overwrite it (pass --overwrite).")
     if not (run_dir / "run.json").is_file():
@@ -51,32 +77,66 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
     if not isinstance(record, dict):
         raise NeuromerError(f"{run_dir / 'run.json'}: expected a JSON object, got {type(record).__name__}.")
     group = run_dir / "group"
-    report = mne.Report(title=f"neuromer report: {record.get('config', {}).get('study', {}).get('name') or run_dir.name}",
-                        verbose="error")
-    for title, builder in zip(SECTIONS, (_summary, _quality, _music, _va_plane, _evaluation, _confusion,
-                                         _time_courses, _importance, _comparison)):
+    out = Path(out) if (out and not figures_only) else run_dir / "report.html"
+    own = out.resolve() == (run_dir / "report.html").resolve()
+    links = _Links(run_dir, out.parent)
+    fig_dir = run_dir / "figures"
+    report = None if figures_only else mne.Report(
+        title=f"neuromer report: {record.get('config', {}).get('study', {}).get('name') or run_dir.name}",
+        verbose="error")
+    if report is not None:
+        report.add_custom_css(_CSS)
+    for title, builder in zip(SECTIONS, (_summary, _comparison, _evaluation, _time_courses, _va_plane,
+                                         _confusion, _importance, _music, _quality)):
+        if figures_only and builder is _summary:
+            continue
         try:
-            items = builder(run_dir, group, record)
+            items = builder(run_dir, group, record, links)
         except Exception as exc:  # a broken section must not cost the whole report
             logger.warning("report section %r failed: %s", title, exc)
             items = [("unavailable", f"<p>This section could not be built: {html.escape(str(exc))}</p>")]
         for name, item in items:
+            if isinstance(item, Figure):
+                if figures or figures_only:
+                    from .figures import save_figure
+
+                    save_figure(item.fig, item.data, fig_dir, item.name)
+                item = item.fig
+            if report is None:
+                if not isinstance(item, str):
+                    plt.close(item)
+                continue
             if isinstance(item, str):
                 report.add_html(item, title=f"{title}: {name}", section=title, tags=(_tag(title),))
             else:
+                # the page column is ~900-1000 px wide at a 1280 px window: more pixels only add megabytes
+                # (the 300-dpi copies are in figures/)
+                item.set_dpi(min(100.0, _EMBED_WIDTH_PX / item.get_figwidth()))
                 report.add_figure(item, title=f"{title}: {name}", section=title, tags=(_tag(title),),
                                   image_format="png")
                 plt.close(item)
-    own = out is None or Path(out).resolve() == (run_dir / "report.html").resolve()
+    if report is None:
+        logger.info("wrote figures to %s", fig_dir)
+        return fig_dir
     if (group / "trf_scores.parquet").is_file():
         from .trf_report import trf_report_section
 
         trf_report_section(report, run_dir)
-    out = Path(out) if out else run_dir / "report.html"
     with atomic_path(out, overwrite=overwrite or own) as tmp:
         report.save(tmp, open_browser=False, overwrite=True, verbose="error")
     logger.info("wrote %s", out)
     return out
+
+
+class _Links:
+    """Links from the report to files of the run folder, relative to where the report is written."""
+
+    def __init__(self, run_dir: Path, html_dir: Path):
+        self.run_dir, self.html_dir = run_dir, html_dir
+
+    def __call__(self, path: Path) -> str:
+        rel = os.path.relpath(path.resolve(), self.html_dir.resolve())
+        return f"<a href='{html.escape(Path(rel).as_posix(), quote=True)}'>{html.escape(path.name)}</a>"
 
 
 def _tag(title: str) -> str:
@@ -84,8 +144,15 @@ def _tag(title: str) -> str:
 
 
 def _table(df: pd.DataFrame, *, floatfmt: str = "{:.3g}") -> str:
-    return df.to_html(index=False, border=0, classes="table table-sm table-striped", na_rep="-",
-                      float_format=lambda v: floatfmt.format(v))
+    return "<div class='nm-table'>" + df.to_html(index=False, border=0, classes="table table-sm table-striped",
+                                                 na_rep="-", float_format=lambda v: floatfmt.format(v)) + "</div>"
+
+
+def _details(df: pd.DataFrame, summary: str, link: str = "", note: str = "") -> str:
+    """A collapsed table: ``summary`` is the line shown, the table (and a link to its file) inside."""
+    where = f" Full table: {link}." if link else ""
+    return (f"<details class='nm-details'><summary>{html.escape(summary)} ({len(df)} rows)</summary>"
+            f"<p>{note}{where}</p>{_table(df)}</details>")
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -99,7 +166,7 @@ def _missing(what: str) -> list:
 
 
 # --------------------------------------------------------------------------- sections
-def _summary(run_dir: Path, group: Path, record: dict) -> list:
+def _summary(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
     subs = record.get("subjects", {})
     trials = _read(group / "trials.parquet")
     rows = [("subjects", len(subs)), ("completed", sum(s.get("status") == "done" for s in subs.values())),
@@ -122,7 +189,7 @@ def _summary(run_dir: Path, group: Path, record: dict) -> list:
     return [("overview", "".join(out))]
 
 
-def _quality(run_dir: Path, group: Path, record: dict) -> list:
+def _quality(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
     frames = [pd.read_csv(p, dtype={"subject": str}) for p in sorted(run_dir.glob("subjects/sub-*/quality.csv"))]
     if not frames:
         return _missing("Per-subject signal quality (quality.csv)")
@@ -139,7 +206,7 @@ def _quality(run_dir: Path, group: Path, record: dict) -> list:
     flagged = q[q["flag"].fillna("") != ""] if "flag" in q else q.iloc[:0]
     text = ("<p>No channel was flagged (flat, NaN or extreme amplitude).</p>" if flagged.empty
             else "<h4>Flagged channels</h4>" + _table(flagged[["subject", "channel", "type", "std", "flag"]]))
-    return [("EEG amplitude", fig), ("flags", text)]
+    return [("EEG amplitude", Figure(fig, mat.reset_index(), "quality_eeg_amplitude")), ("flags", text)]
 
 
 def _to_scale(p):
@@ -147,7 +214,7 @@ def _to_scale(p):
     return 1 + 8 * np.asarray(p, float)
 
 
-def _va_plane(run_dir: Path, group: Path, record: dict) -> list:
+def _va_plane(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
     t = _read(group / "trials.parquet")
     if t is None:
         return _missing("Per-trial predictions (group/trials.parquet)")
@@ -167,54 +234,68 @@ def _va_plane(run_dir: Path, group: Path, record: dict) -> list:
            title="Valence-arousal plane, one point per trial and source")
     ax.legend(loc="center", fontsize=8, framealpha=0.9)  # the plane's centre is where points are rarest
     fig.tight_layout()
-    return [("per trial", fig)]
+    cols = [c for c in ("subject", "trial", "stimulus_id", "self_valence", "self_arousal", "audio_valence",
+                        "audio_arousal", "eeg_valence", "eeg_arousal") if c in t]
+    return [("per trial", Figure(fig, t[cols], "va_plane"))]
 
 
-def _evaluation(run_dir: Path, group: Path, record: dict) -> list:
+def _evaluation(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
+    from .figures import decoding_bars, leakage_bars
+
     m = _read(group / "metrics.csv")
     if m is None:
         return _missing("Evaluation metrics (group/metrics.csv)")
-    out = [("table", "<p>Cross-validated scores; chance is the mean score under label permutations and "
-                     "p the permutation p-value. Windows of one trial never straddle train and test.</p>"
-            + _table(m))]
+    out = []
     if {"score", "chance", "target", "features"} <= set(m):
-        fig, ax = plt.subplots(figsize=(8, 3.5))
-        lab = m["target"] + "\n" + m["features"]
-        x = np.arange(len(m))
-        ax.bar(x, m["score"], color="tab:blue", label=m["metric"].iloc[0] if "metric" in m else "score")
-        ax.scatter(x, m["chance"], color="k", marker="_", s=400, label="permutation chance", zorder=3)
-        ax.set_xticks(x, lab, fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.legend()
-        ax.set_title("Decoding scores against permutation chance")
-        fig.tight_layout()
-        out.append(("scores vs chance", fig))
+        fig, data = decoding_bars(m, group / "eval")
+        out.append(("scores vs chance", Figure(fig, data, "decoding_scores")))
+    note = ("Cross-validated scores; chance is the mean score under label permutations and p the permutation "
+            "p-value. Windows of one trial never straddle train and test.")
+    shown = m.drop(columns=[c for c in ("estimator", "cv", "n_permutations") if c in m])
+    out.append(("table", _details(shown, "Scores, chance and p per target, feature set and level",
+                                  links(group / "metrics.csv"), note)))
     leak = _read(group / "leakage.csv")
-    if leak is not None:
-        out.append(("leakage", "<p>The same model scored with trial-wise CV and with a window-level random "
-                               "split: the gap is the inflation a leaky split would report.</p>" + _table(leak)))
+    if leak is not None and "cv" in leak:
+        fig, data = leakage_bars(leak)
+        out.append(("leakage", Figure(fig, data, "decoding_leakage")))
+        out.append(("leakage table", _details(leak, "Leakage comparison", links(group / "leakage.csv"),
+                                              "The same model scored with trial-wise CV and with a window-level "
+                                              "random split: the gap is the inflation a leaky split would report.")))
+    gs = _read(group / "group_stats.csv")
+    if gs is not None:
+        out.append(("group level", _details(gs, "Per-subject decoding against chance (t, sign and Wilcoxon tests)",
+                                            links(group / "group_stats.csv"))))
     return out
 
 
-def _confusion(run_dir: Path, group: Path, record: dict) -> list:
+def _confusion(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
     t = _read(group / "trials.parquet")
     if t is None or "eeg_arousal" not in t:
         return _missing("EEG-decoded per-trial predictions")
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
     mid = 5.0
+    cells = []
     for ax, dim in zip(axes[:2], ("valence", "arousal")):
         ok = t[[f"self_{dim}", f"eeg_{dim}"]].dropna()
         cm = pd.crosstab(ok[f"self_{dim}"] > mid, ok[f"eeg_{dim}"] > 0.5).reindex(
             index=[False, True], columns=[False, True], fill_value=0)
         _cm_plot(ax, cm.to_numpy(), ["low", "high"], f"{dim}: self-report vs EEG")
+        cells.append(_cells(cm, dim, ["low", "high"]))
     if {"self_quadrant", "eeg_quadrant"} <= set(t):
         qs = ["Q1", "Q2", "Q3", "Q4"]
         cm = pd.crosstab(t["self_quadrant"], t["eeg_quadrant"]).reindex(index=qs, columns=qs, fill_value=0)
         _cm_plot(axes[2], cm.to_numpy(), qs, "quadrant: self-report vs EEG")
+        cells.append(_cells(cm, "quadrant", qs))
     else:
         axes[2].axis("off")
     fig.tight_layout()
-    return [("EEG decoded vs self-report", fig)]
+    return [("EEG decoded vs self-report", Figure(fig, pd.concat(cells, ignore_index=True), "confusion_matrices"))]
+
+
+def _cells(cm: pd.DataFrame, dim: str, labels) -> pd.DataFrame:
+    """A confusion matrix as rows ``dimension, self_report, eeg_decoded, n_trials``."""
+    return pd.DataFrame([{"dimension": dim, "self_report": labels[i], "eeg_decoded": labels[j], "n_trials": int(v)}
+                         for (i, j), v in np.ndenumerate(cm.to_numpy())])
 
 
 def _cm_plot(ax, cm, labels, title):
@@ -234,7 +315,7 @@ _MUSIC_COLUMNS = {"audio_tempo_bpm": "tempo (BPM)", "audio_onset_rate": "onsets/
                   "audio_pred_valence": "audio valence", "audio_pred_arousal": "audio arousal"}
 
 
-def _music(run_dir: Path, group: Path, record: dict) -> list:
+def _music(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
     a = _read(run_dir / "audio" / "audio_features.parquet")
     if a is None or "stimulus_id" not in a:
         return _missing("Stimulus audio features (audio/audio_features.parquet)")
@@ -248,7 +329,8 @@ def _music(run_dir: Path, group: Path, record: dict) -> list:
     intro = ("<p>Mean over each stimulus' windows of a few music features and of the default audio-emotion "
              "predictor (1-9; cues and sources in <code>neuromer/audio/emotion.py</code>). Every feature is in "
              "<code>audio/audio_features.parquet</code>.</p>")
-    out = [("per stimulus", intro + _table(table))]
+    out = [("per stimulus", intro + _details(table, "Music features per stimulus",
+                                             links(run_dir / "audio" / "audio_features.parquet")))]
     if "audio_pred_arousal" in a:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharex=True)
         for sid, d in a.sort_values("t_start").groupby("stimulus_id"):
@@ -258,32 +340,46 @@ def _music(run_dir: Path, group: Path, record: dict) -> list:
             ax.set(ylim=(1, 9), xlabel="time in the stimulus (s)", ylabel=f"audio-predicted {dim}")
         axes[1].legend(fontsize=7, ncol=2, loc="lower right")
         fig.tight_layout()
-        out.append(("audio-predicted emotion over time", fig))
+        cols = ["stimulus_id", "t_start", "audio_pred_arousal"] + (["audio_pred_valence"] if "audio_pred_valence" in a
+                                                                   else [])
+        # the answer figure first: how the music's emotion moves over each stimulus
+        out.insert(0, ("audio-predicted emotion over time",
+                       Figure(fig, a[cols].sort_values(["stimulus_id", "t_start"]), "music_emotion_over_time")))
     return out
 
 
-def _time_courses(run_dir: Path, group: Path, record: dict) -> list:
+def _time_courses(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
     w = _read(group / "windows.parquet")
     if w is None or "audio_pred_arousal" not in w or "eeg_p_arousal" not in w:
         return _missing("Window-level audio and EEG predictions")
+    from .compare import time_course_agreement
+    from .figures import lag_summary
+
+    out = []
+    tc = time_course_agreement(w, x="audio_pred_arousal", y="eeg_p_arousal", max_lag_s=5.0)
+    fig, data = lag_summary(tc.attrs["trial_curves"])
+    out.append(("agreement vs lag", Figure(fig, data, "timecourse_lag_summary")))
     keys = w[["subject", "trial"]].drop_duplicates().head(4)
-    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 2.2 * len(keys)), squeeze=False)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 1.6 * len(keys) + 0.6), squeeze=False, sharex=True)
+    shown = []
     for ax, (_, k) in zip(axes[:, 0], keys.iterrows()):
         d = w[(w.subject == k.subject) & (w.trial == k.trial)].sort_values("t_start")
         ax.plot(d.t_start, d.audio_pred_arousal, label="audio-predicted arousal (1-9)", color="tab:orange")
         ax.plot(d.t_start, _to_scale(d.eeg_p_arousal), label="EEG-decoded arousal (1 + 8 P)", color="tab:green")
         ax.set(ylim=(1, 9), ylabel=f"sub-{k.subject} t{k.trial}")
+        shown.append(d[["subject", "trial", "t_start", "audio_pred_arousal", "eeg_p_arousal"]])
     axes[-1, 0].set_xlabel("time from stimulus onset (s)")
     axes[0, 0].legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    out = [("example trials", fig)]
-    tc = _read(group / "timecourse.csv")
-    if tc is not None:
-        out.append(("agreement over time", _table(tc.head(40))))
+    out.append(("example trials", Figure(fig, pd.concat(shown, ignore_index=True), "timecourse_examples")))
+    saved = _read(group / "timecourse.csv")
+    table = saved if saved is not None else tc
+    out.append(("per trial", _details(table, "Per-trial lag and r (audio vs EEG arousal)",
+                                      links(group / "timecourse.csv") if saved is not None else "")))
     return out
 
 
-def _importance(run_dir: Path, group: Path, record: dict) -> list:
+def _importance(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
     imp = _read(group / "importance.csv")
     if imp is None:
         return _missing("Feature importance (group/importance.csv)")
@@ -306,19 +402,36 @@ def _importance(run_dir: Path, group: Path, record: dict) -> list:
             ax.set_title(band)
         fig.suptitle(f"{target}: EEG band-power weights (standardised, positive = higher for 'high')")
         fig.tight_layout()
-        out.append((target, fig))
+        out.append((target, Figure(fig, d[["target", "feature", "band", "channel", "weight"]],
+                                   f"importance_topomap_{target}")))
     return out or _missing("Band-power feature weights")
 
 
-def _comparison(run_dir: Path, group: Path, record: dict) -> list:
+def _comparison(run_dir: Path, group: Path, record: dict, links: _Links) -> list:
+    from .compare import headline_agreement
+    from .figures import forest_plot, stimulus_panel, subject_heatmap
+
+    comp = _read(group / "comparison.csv")
     out = []
-    for name, title, note in (
-            ("comparison.csv", "agreement between sources",
-             "Audio-perceived vs EEG-decoded vs self-reported emotion, per subject and pooled, with "
-             "permutation p-values."),
-            ("group_stats.csv", "group level", "Across subjects: mean, 95% CI, sign test and Wilcoxon against chance."),
-            ("stimulus_consistency.csv", "per stimulus", "How consistently listeners agree with the audio.")):
-        df = _read(group / name)
-        if df is not None:
-            out.append((title, f"<p>{note}</p>" + _table(df)))
+    if comp is not None:
+        comp["subject"] = comp["subject"].astype(str)
+        fig, data = forest_plot(comp)
+        out.append(("agreement between sources", Figure(fig, data, "comparison_forest")))
+        if (comp.subject != "all").any():
+            fig, data = subject_heatmap(comp)
+            out.append(("per subject", Figure(fig, data, "comparison_subjects")))
+        head = headline_agreement(comp)
+        note = ("Audio-perceived vs EEG-decoded vs self-reported emotion: Pearson r for valence and arousal, "
+                "accuracy for quadrant; 95 % bootstrap CI (over trials; over whole subjects for 'all'), chance "
+                "and one-sided permutation p. Kappa, Spearman and CCC are in the full table.")
+        out.append(("table", _details(head, "Agreement per subject, pair and dimension",
+                                      links(group / "comparison.csv"), note)))
+    trials = _read(group / "trials.parquet")
+    cons = _read(group / "stimulus_consistency.csv")
+    if trials is not None and "stimulus_id" in trials:
+        fig, data = stimulus_panel(trials, cons)
+        out.append(("per stimulus", Figure(fig, data, "comparison_stimuli")))
+    if cons is not None:
+        out.append(("stimulus consistency", _details(cons, "Per stimulus: listeners vs audio and each other",
+                                                     links(group / "stimulus_consistency.csv"))))
     return out or _missing("Comparison tables")

@@ -148,3 +148,44 @@ def test_missing_rating_or_eeg_score_is_no_quadrant():
     assert df.loc[("all", "audio", "self", "quadrant"), "n"] == 1  # trial 4 has no audio valence
     assert df.loc[("all", "eeg", "self", "quadrant"), "n"] == 2
     assert df.loc[("all", "audio", "eeg", "quadrant"), "n"] == 2  # trial 3: EEG valence missing
+
+
+def test_bootstrap_ci_known_cases_and_group_resampling():
+    from neuromer.compare import bootstrap_ci
+
+    # every pair equal: every resample has accuracy 1, so the interval is the point [1, 1]
+    assert bootstrap_ci([0, 1, 1, 0, 1], [0, 1, 1, 0, 1], kind="binary") == (1.0, 1.0)
+    # y = 2x + 1: r = 1 in every resample with spread
+    lo, hi = bootstrap_ci(np.arange(10.0), 2 * np.arange(10.0) + 1, kind="continuous")
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    # groups: subject 0 agrees on all 20 trials, subject 1 on none. Resampling whole subjects
+    # gives only 0, 0.5 or 1; resampling trials gives a narrow interval around 0.5
+    a = np.zeros(40, int)
+    b = np.r_[np.zeros(20, int), np.ones(20, int)]
+    g = np.r_[np.zeros(20, int), np.ones(20, int)]
+    assert bootstrap_ci(a, b, kind="binary", groups=g, n_boot=2000) == (0.0, 1.0)
+    lo, hi = bootstrap_ci(a, b, kind="binary", n_boot=2000)
+    assert 0.3 < lo < 0.5 < hi < 0.7
+    assert all(np.isnan(bootstrap_ci([1], [1])))  # one pair: no interval
+
+
+def test_headline_agreement_matches_table_and_cis_cover_estimates():
+    from neuromer.compare import headline_agreement
+
+    comp = compare_trials(_trial_table(n_stimuli=12), n_permutations=50, n_boot=300)
+    head = headline_agreement(comp)
+    assert len(head) == len(comp)
+    merged = head.merge(comp.assign(subject=comp.subject.astype(str),
+                                    pair=comp.source_a + "-" + comp.source_b), on=["subject", "pair", "dimension"])
+    cont = merged[merged.dimension != "quadrant"]
+    np.testing.assert_allclose(cont.value, cont.pearson)
+    np.testing.assert_allclose(cont.ci_low, cont.ci_low_pearson)
+    np.testing.assert_allclose(cont.p, cont.p_pearson)
+    quad = merged[merged.dimension == "quadrant"]
+    np.testing.assert_allclose(quad.value, quad.accuracy)
+    np.testing.assert_allclose(quad.chance, quad.chance_accuracy)
+    ok = head.dropna(subset=["value", "ci_low"])
+    assert len(ok) > 0.9 * len(head)
+    assert (ok.ci_low <= ok.value + 1e-12).all() and (ok.value <= ok.ci_high + 1e-12).all()
+    # the pooled interval resamples subjects: wider than the spread of a trial bootstrap alone would be
+    assert (head.loc[head.subject == "all", "ci_high"] - head.loc[head.subject == "all", "ci_low"] > 0).all()
