@@ -31,6 +31,10 @@ def test_summed_trial_matrices_equal_timedelayingridge():
     tdr.fit(np.stack(X, axis=1), np.stack(Y, axis=1))  # (n_times, n_epochs, n_features)
     np.testing.assert_allclose(w, tdr.coef_, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(predict(X[0], w, smin), tdr.predict(X[0]), rtol=1e-9, atol=1e-12)
+    from neuromer.trf import _cross, _spectrum  # the null's cross-correlations: same as MNE's
+
+    for lo, hi in [(smin, smax), (-32, 1), (2, 10)]:
+        np.testing.assert_allclose(_cross(_spectrum(X[1]), Y[1], lo, hi), _corrs(X[1], Y[1], lo, hi)[1], atol=1e-10)
 
 
 def test_predict_lag_convention():
@@ -117,7 +121,7 @@ def test_planted_kernel_and_tracking_every_subject(tracking_study):
 
     for k in range(2):
         trials, stimuli = _subject_trials(tracking_study, k)
-        out = subject_trf(trials, stimuli, features=["envelope"], n_null=500)
+        out = subject_trf(trials, stimuli, features=["envelope"], n_null=100)
         w = out["weights"].query("model == 'forward' and channel == 'Fz'").sort_values("lag_s")
         lags, wt = w.lag_s.to_numpy(), w.weight.to_numpy()
         for latency, amp, _ in TRF_KERNEL:

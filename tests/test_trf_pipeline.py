@@ -47,7 +47,8 @@ def test_group_tables_and_targets(trf_run):
     assert list(w.columns) == ["subject", "model", "feature", "channel", "lag_s", "weight"]
     assert set(w.model) == {"forward", "backward"} and set(w[w.model == "forward"].feature) == {"envelope",
                                                                                                 "note_onsets"}
-    assert w.lag_s.min() == pytest.approx(-13 / 128) and w[w.model == "forward"].lag_s.max() == pytest.approx(0.5)
+    fw = w[w.model == "forward"]
+    assert fw.lag_s.min() == pytest.approx(-13 / 128) and fw.lag_s.max() == pytest.approx(0.5)
     s = pd.read_parquet(group / "trf_scores.parquet")
     assert {"subject", "model", "feature_set", "channel", "r", "null_mean", "p"} <= set(s.columns)
     assert set(s.feature_set) == {"full", "acoustic", "melodic_unique", "envelope"}
