@@ -18,8 +18,8 @@ Every case damages one input file in one way, runs real commands in-process thro
    - *bit flip* / *mid-file garbage*: the output differs from the undamaged one, without a warning,
      in more than the values the damage itself changed. XDF, DEAP pickles and EDF have no
      checksums, so a flipped bit inside a sample value cannot be noticed; it is allowed to change
-     that one value's channel in that one trial (resampling to 128 Hz spreads one changed sample
-     over the trial), never a second channel or trial, the ratings, the channel names or the rate;
+     that one value's channel in that one trial (a flipped low bit of a time stamp may also move
+     the physiological channels put on the EEG grid by ``FLIP_RTOL`` of their range), never a second channel or trial, the ratings, the channel names or the rate;
    - *NaN/Inf samples*: no warning, or a trial/channel the bad samples do not touch differs;
    - *time stamps going backwards*: no warning, or the rate changes;
    - *duplicated stream*: no warning naming the duplicate (the streams are never merged);
@@ -52,6 +52,12 @@ from bdf_writer import write_bdf  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
+#: The simulated EEG's own rate. XDF trials are compared at it: resampling (FFT over the whole
+#: recording) spreads any change, even an interpolated sample outside every trial, over the whole
+#: recording at ~1e-4 of the signal, which would hide what the damage itself touched.
+XDF_RATE_HZ = 512
+#: Changes below this fraction of a channel's peak count as equal after a bit flip (see compare_trials).
+FLIP_RTOL = 1e-6
 USER_TEXT = b"the user's own notes; must never be replaced\n"
 
 
@@ -141,8 +147,7 @@ def compare_trials(case: str, path: Path, base, out: str, err: str, *, flip: boo
                    touched: set | None = None) -> None:
     """Promise 2 for a trials file written from damaged input (see the module docstring).
 
-    flip : a single changed value is tolerated without a warning: one channel of one trial (the
-        whole trial may change in that channel, as resampling spreads a changed sample).
+    flip : a single changed value is tolerated without a warning: one channel of one trial.
         touched : stimulus ids whose trials the damage may change (None: all).
     """
     t, got = trials_by_stimulus(path)
@@ -155,6 +160,9 @@ def compare_trials(case: str, path: Path, base, out: str, err: str, *, flip: boo
     changed = []
     for sid, data in got.items():
         diff = differing(data, want[sid])
+        if flip:  # a low bit of one EEG time stamp moves the clock fit ~1e-10 s: physio on the grid moves ~1e-9
+            scale = np.nanmax(np.abs(want[sid]), axis=1, keepdims=True)
+            diff &= ~(np.abs(data - want[sid]) <= FLIP_RTOL * scale)
         if diff.any():
             assert touched is None or sid in touched, f"trial {sid} changed though the damage is elsewhere"
             changed.append((sid, np.flatnonzero(diff.any(axis=1))))
@@ -184,7 +192,7 @@ def sweep(tmp_path_factory):
     base = root / "base"
     base.mkdir()
     xdf, proto = study.xdf[0], study.protocol
-    rc, out, err = cli(["epochs", xdf, "--protocol", proto, "--out", base / "xdf.dat"])
+    rc, out, err = cli(["epochs", xdf, "--protocol", proto, "--out", base / "xdf.dat", "--sfreq", XDF_RATE_HZ])
     assert rc == 0 and "WARNING" not in err, err
     rc, out, err = cli(["epochs", study.deap[0], "--out", base / "deap.mat"])
     assert rc == 0 and "WARNING" not in err, err
@@ -308,7 +316,8 @@ def run_epochs(sweep, case: str, damaged: Path, *, protocol=None) -> tuple[int, 
     """`epochs` into a folder holding a user's file; promises 1 and 3 checked."""
     folder = UserFolder(sweep["root"] / "out", case)
     out_path = folder.dir / "trials.dat"
-    rc, out, err = cli(["epochs", damaged, "--protocol", protocol or sweep["protocol"], "--out", out_path])
+    rc, out, err = cli(["epochs", damaged, "--protocol", protocol or sweep["protocol"], "--out", out_path,
+                        "--sfreq", XDF_RATE_HZ])
     check_exit(case, rc, out, err)
     folder.check(case, out_path)
     return rc, out, err, out_path
@@ -405,8 +414,8 @@ def test_xdf_nonfinite_samples_backward_stamps_and_duplicate_streams(sweep):
         with sw.case(case):
             rc, out, err = cli(["info", damaged_copy(sweep, f"{case}.xdf", data), "--protocol", sweep["protocol"]])
             check_exit(case, rc, out, err)
-            assert rc == 2 or warned(err), "damage not reported by info"
-    sw.check(20)
+            assert rc == 2 or warned(err) or "NaN/inf samples" in out, "damage not reported by info"
+    sw.check(19)
 
 
 def test_deap_dat_and_mat_truncations_and_bit_flips(sweep):
