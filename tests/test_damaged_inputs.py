@@ -611,3 +611,51 @@ def test_existing_outputs_are_never_replaced(sweep):
         check_exit(case, rc, out, err)
         assert rc == 2 and target.read_bytes() == USER_TEXT, "user file replaced"
     sw.check(10)
+
+
+def eeg_stamps_set(blob: bytes, samples: set[int], value: float) -> bytes:
+    """The time stamps of EEG samples ``samples`` replaced by ``value``."""
+    out = bytearray(blob)
+    for k, rec in enumerate(eeg_records(blob)):
+        if k in samples and out[rec] == 8:
+            out[rec + 1:rec + 9] = struct.pack("<d", value)
+    return bytes(out)
+
+
+def test_xdf_bad_time_stamps(sweep):
+    """NaN, infinite and far-off time stamps of single EEG samples: mended with a warning (their
+    samples taken as missing), or a one-line error; the rate never changes."""
+    blob = sweep["xdf"].read_bytes()
+    n_eeg = sum(1 for _ in eeg_records(blob))
+    sw = Sweep()
+    for value in (np.nan, np.inf, -1e12, 1e12, 0.0):
+        for k in (n_eeg // 3, n_eeg - 2):
+            case = f"xdf-stamp-{value}-at-{k}"
+            with sw.case(case):
+                rc, out, err, path = run_epochs(sweep, case, damaged_copy(sweep, f"{case}.xdf",
+                                                                          eeg_stamps_set(blob, {k}, value)))
+                if rc == 0:
+                    compare_trials(case, path, sweep["xdf_trials"], out, err)
+                    assert warned(err, out), "a bad time stamp without a warning"
+    sw.check(10)
+
+
+def test_run_with_a_damaged_subject(sweep):
+    """`run` on two subjects, one of them with all-NaN EEG: exit 1, the damaged subject listed in
+    run.json's failures with its reason, the other done; the user's file in the folder untouched."""
+    blob = sweep["xdf"].read_bytes()
+    folder = UserFolder(sweep["root"] / "runs", "run-damaged-subject")
+    shutil.copy(sweep["xdf"], folder.dir / "sub-01.xdf")
+    (folder.dir / "sub-02.xdf").write_bytes(plant_eeg(blob, np.nan, set(range(sum(1 for _ in eeg_records(blob))))))
+    config = folder.dir / "config.toml"
+    config.write_text(f'[study]\ninputs = ["sub-*.xdf"]\nprotocol = "{sweep["protocol"]}"\nout = "run"\n\n'
+                      '[features]\naudio = false\nphysio = false\n\n[models]\ntargets = ["valence"]\nfeature_sets = [["eeg"]]\n'
+                      'n_permutations = 0\n', encoding="utf-8")
+    rc, out, err = cli(["run", config, "--no-report", "--quiet"])
+    check_exit("run-damaged-subject", rc, out, err, allow_failed_run=folder.dir / "run")
+    assert rc == 1, err
+    record = json.loads((folder.dir / "run" / "run.json").read_text())
+    assert record["failed"] == ["02"], record["failed"]
+    assert "NaN" in record["subjects"]["02"]["error"] or "nan" in record["subjects"]["02"]["error"].lower()
+    assert "01" not in record["failed"]
+    assert folder.user.read_bytes() == USER_TEXT
