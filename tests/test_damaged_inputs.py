@@ -659,3 +659,80 @@ def test_run_with_a_damaged_subject(sweep):
     assert "NaN" in record["subjects"]["02"]["error"] or "nan" in record["subjects"]["02"]["error"].lower()
     assert "01" not in record["failed"]
     assert folder.user.read_bytes() == USER_TEXT
+
+
+@pytest.mark.parametrize("bad", [100.0, -5.0, np.inf, -np.inf, np.nan, 0.0, 9.5, 1.0, 9.0])
+@pytest.mark.parametrize("layout", ["deap", "neuromer"])
+def test_deap_ratings_out_of_range(sweep, bad, layout):
+    """A DEAP .dat whose first valence rating is changed: `epochs` keeps it if it is on the scale,
+    marks it missing (NaN) with a warning if not, or refuses; the other ratings and all the EEG
+    are unchanged. DEAP's own layout is on the 1-9 SAM scale; a file neuromer wrote (with its
+    'neuromer' entry) does not record its scale, so there only an infinite rating is certainly
+    wrong (a finite one is kept as it is)."""
+    import pickle
+
+    case = f"deap-{layout}-valence-{bad}"
+    with open(sweep["study"].deap[0], "rb") as fh:  # our own simulated file, not untrusted data
+        content = pickle.load(fh, encoding="latin1")
+    if layout == "deap":
+        content = {"data": content["data"], "labels": content["labels"]}
+    labels = content["labels"].copy()
+    labels[0, 0] = bad
+    content["labels"] = labels
+    damaged = sweep["root"] / "damaged" / f"{case}.dat"
+    damaged.parent.mkdir(exist_ok=True)
+    with open(damaged, "wb") as fh:
+        pickle.dump(content, fh)
+    folder = UserFolder(sweep["root"] / "out", case)
+    out_path = folder.dir / "trials.mat"
+    rc, out, err = cli(["epochs", damaged, "--out", out_path])
+    check_exit(case, rc, out, err)
+    folder.check(case, out_path)
+    if rc == 2:
+        return
+    from neuromer.session import read_trials
+
+    t, bt = read_trials(out_path), sweep["deap_trials"][0]
+    assert np.array_equal(t.data, bt.data, equal_nan=True), f"{case}: the EEG changed"
+    valence = t.metadata["valence"].to_numpy(float)
+    expected = bt.metadata["valence"].to_numpy(float)
+    if np.isnan(bad) or 1 <= bad <= 9 or (layout == "neuromer" and np.isfinite(bad)):
+        expected[0] = bad
+        assert np.array_equal(valence, expected, equal_nan=True), f"{case}: {valence} != {expected}"
+        return
+    assert "WARNING" in err, f"{case}: an out-of-range rating without a warning"
+    expected[0] = np.nan
+    assert np.array_equal(valence, expected, equal_nan=True), f"{case}: {valence} != {expected}"
+
+
+def test_features_on_trials_with_a_nan_channel(sweep, tmp_path):
+    """`features eeg` on trials where one channel of one trial is NaN for half a second: warned,
+    and the windows of the other trial are identical to the undamaged ones."""
+    import pandas as pd
+
+    from neuromer.session import read_trials
+
+    src = sweep["root"] / "base" / "deap.mat"
+    trials = read_trials(src)
+    damaged = trials.copy() if hasattr(trials, "copy") else read_trials(src)
+    damaged.data = damaged.data.copy()
+    damaged.data[0, 2, 300:364] = np.nan
+    damaged_path = damaged.save(tmp_path / "nan.mat")
+    outs = {}
+    for name, path in (("clean", src), ("nan", damaged_path)):
+        rc, out, err = cli(["features", "eeg", path, "--out", tmp_path / f"{name}.parquet"])
+        check_exit(f"features-{name}", rc, out, err)
+        assert rc == 0, err
+        outs[name] = (pd.read_parquet(tmp_path / f"{name}.parquet"), err)
+    clean, (nan, err) = outs["clean"][0], outs["nan"]
+    assert list(clean.columns) == list(nan.columns) and len(clean) == len(nan)
+    first = trials.metadata["trial"].iloc[0] if "trial" in trials.metadata else None
+    other = (clean["trial"] != first).to_numpy() if first is not None else None
+    assert other is not None and other.any()
+    num = clean.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(clean.loc[other, num].reset_index(drop=True),
+                                  nan.loc[other, num].reset_index(drop=True))
+    changed = ~np.isclose(clean.loc[~other, num].to_numpy(float), nan.loc[~other, num].to_numpy(float),
+                          equal_nan=True)
+    assert changed.any() and ("WARNING" in err or np.isnan(nan.loc[~other, num].to_numpy(float)).any()), \
+        "NaN samples changed features silently"
