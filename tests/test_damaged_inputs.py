@@ -736,3 +736,42 @@ def test_features_on_trials_with_a_nan_channel(sweep, tmp_path):
                           equal_nan=True)
     assert changed.any() and ("WARNING" in err or np.isnan(nan.loc[~other, num].to_numpy(float)).any()), \
         "NaN samples changed features silently"
+
+
+def marker_chunks(blob: bytes) -> list[tuple[int, int]]:
+    """(body_start, end) of the Samples chunks of the marker stream."""
+    ids = set()
+    out = []
+    for _, tag, body, end in chunks(blob):
+        sid = int.from_bytes(blob[body:body + 4], "little") if tag in (2, 3) else None
+        if tag == 2 and ET.fromstring(bytes(blob[body + 4:end]).decode()).findtext("type") == "Markers":
+            ids.add(sid)
+        elif tag == 3 and sid in ids:
+            out.append((body, end))
+    return out
+
+
+def test_xdf_damaged_marker_strings(sweep):
+    """A bit flipped in the marker stream's samples (its text, lengths or time stamps): the trial it opens or closes is dropped with a warning, or the trials come
+    out as undamaged; a changed rating digit (a valid rating again) cannot be noticed and is the
+    only silent change allowed."""
+    blob = sweep["xdf"].read_bytes()
+    rng = np.random.default_rng(11)
+    found = marker_chunks(blob)
+    sw = Sweep()
+    body, end = found[0]
+    for text_at in sorted(rng.choice(np.arange(body + 10, end), 8, replace=False)):
+        text_at = int(text_at)
+        data = bytearray(blob)
+        data[text_at] ^= 1 << int(rng.integers(0, 7))
+        case = f"xdf-marker-text-at-{text_at}"
+        with sw.case(case):
+            rc, out, err, path = run_epochs(sweep, case, damaged_copy(sweep, f"{case}.xdf", bytes(data)))
+            if rc == 0:
+                try:
+                    compare_trials(case, path, sweep["xdf_trials"], out, err)
+                except AssertionError as exc:
+                    assert "ratings silently changed" in str(exc), exc
+                    text = bytes(blob[text_at - 24:text_at + 4]).decode("utf-8", "replace")
+                    assert "rating" in text, f"{exc} (marker text near the flip: {text!r})"
+    sw.check(8)
