@@ -19,7 +19,8 @@ Every case damages one input file in one way, runs real commands in-process thro
      in more than the values the damage itself changed. XDF, DEAP pickles and EDF have no
      checksums, so a flipped bit inside a sample value cannot be noticed; it is allowed to change
      that one value's channel in that one trial (a flipped low bit of a time stamp may also move
-     the physiological channels put on the EEG grid by ``FLIP_RTOL`` of their range), never a second channel or trial, the ratings, the channel names or the rate;
+     the physiological channels put on the EEG grid by ``FLIP_RTOL`` of their range), never a
+     second channel or trial, the ratings, the channel names or the rate;
    - *NaN/Inf samples*: no warning, or a trial/channel the bad samples do not touch differs;
    - *time stamps going backwards*: no warning, or the rate changes;
    - *duplicated stream*: no warning naming the duplicate (the streams are never merged);
@@ -649,7 +650,8 @@ def test_run_with_a_damaged_subject(sweep):
     (folder.dir / "sub-02.xdf").write_bytes(plant_eeg(blob, np.nan, set(range(sum(1 for _ in eeg_records(blob))))))
     config = folder.dir / "config.toml"
     config.write_text(f'[study]\ninputs = ["sub-*.xdf"]\nprotocol = "{sweep["protocol"]}"\nout = "run"\n\n'
-                      '[features]\naudio = false\nphysio = false\n\n[models]\ntargets = ["valence"]\nfeature_sets = [["eeg"]]\n'
+                      '[features]\naudio = false\nphysio = false\n\n'
+                      '[models]\ntargets = ["valence"]\nfeature_sets = [["eeg"]]\n'
                       'n_permutations = 0\n', encoding="utf-8")
     rc, out, err = cli(["run", config, "--no-report", "--quiet"])
     check_exit("run-damaged-subject", rc, out, err, allow_failed_run=folder.dir / "run")
@@ -752,9 +754,9 @@ def marker_chunks(blob: bytes) -> list[tuple[int, int]]:
 
 
 def test_xdf_damaged_marker_strings(sweep):
-    """A bit flipped in the marker stream's samples (its text, lengths or time stamps): the trial it opens or closes is dropped with a warning, or the trials come
-    out as undamaged; a changed rating digit (a valid rating again) cannot be noticed and is the
-    only silent change allowed."""
+    """A bit flipped in the marker stream's samples (its text, lengths or time stamps): the trial
+    it opens or closes is dropped with a warning, or the trials come out as undamaged; a changed
+    rating digit (a valid rating again) cannot be noticed and is the only silent change allowed."""
     blob = sweep["xdf"].read_bytes()
     rng = np.random.default_rng(11)
     found = marker_chunks(blob)
