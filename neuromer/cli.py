@@ -97,6 +97,12 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
     from .io import is_trials_file, read_any_trials
     from .protocol import read_protocol
 
+    out = Path(args.out)
+    # said before reading a recording, which may take minutes
+    if out.is_dir():
+        raise NeuromerError(f"{out}: is a directory; expected an output file path.")
+    if out.exists() and not args.overwrite:
+        raise NeuromerError(f"{out}: file exists; refusing to overwrite it (pass --overwrite to replace it).")
     protocol = read_protocol(args.protocol, check_files=False) if args.protocol else None
     sfreq = 128.0 if args.sfreq is None else args.sfreq
     trials = read_any_trials(args.input, protocol=protocol, sfreq=sfreq, events=args.events,

@@ -150,6 +150,7 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
     if isinstance(inputs, str):
         inputs = [inputs]
         sections["study"]["inputs"] = inputs
+    _check_texts(sections, where)  # before the globbing and path joins that take them as text
     cfg = RunConfig(sections, path)
     files: list[Path] = []
     for pattern in inputs:
@@ -167,6 +168,7 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
             raise NeuromerError(f"{where}: inputs {other} and {f} both read as subject {subject_id(f)!r}; "
                                 "rename one or narrow 'study.inputs'.")
     _check_values(sections, where)
+    _check_choices(sections, where)
     _check_events(cfg, where)
     from .trf import check_config
 
@@ -196,6 +198,59 @@ def _check_events(cfg: RunConfig, where: str) -> None:
         if not events.is_file():
             raise NeuromerError(f"{where}: 'study.events' = {template!r}: no events file {events} for input "
                                 f"{path.name}.")
+
+
+#: Longest duration a setting in seconds may have (as the protocol's limit): a bigger one is a typo.
+MAX_DURATION_S = 86400.0
+
+
+def _check_texts(sections: dict[str, dict[str, Any]], where: str) -> None:
+    """Settings that must be text (or lists of text): a number or table there is a typo."""
+    inputs = sections["study"]["inputs"]
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        raise NeuromerError(f"{where}: 'study.inputs' must be a file pattern or a list of them, got {inputs!r}.")
+    texts = [("study", "out"), ("study", "name"), ("study", "events"), ("features", "eeg_baseline"),
+             ("models", "estimator"), ("models", "cv"), ("models", "threshold"), ("execution", "scheduler"),
+             ("execution", "memory_limit"), ("preprocess", "reference"), ("preprocess", "eog")]
+    for name, key in texts + [("study", "protocol")]:
+        value = sections[name][key]
+        if not isinstance(value, str) and not (key in ("protocol", "reference", "eog") and value is None):
+            raise NeuromerError(f"{where}: '{name}.{key}' must be text, got {value!r}.")
+
+
+def _check_choices(sections: dict[str, dict[str, Any]], where: str) -> None:
+    """Settings with a fixed set of values: an unknown one is refused before any work is done
+    (inside the run it would only skip a model with a warning)."""
+    from .models.estimators import FAMILIES, TARGETS
+    from .models.evaluation import CV_SCHEMES
+
+    def choose(name: str, key: str, value, allowed) -> None:
+        if value not in allowed:
+            raise NeuromerError(f"{where}: '{name}.{key}' must be one of {', '.join(map(repr, allowed))}, "
+                                f"got {value!r}.")
+
+    m = sections["models"]
+    targets, feature_sets = m["targets"], m["feature_sets"]
+    if not isinstance(targets, (list, tuple)) or not targets:
+        raise NeuromerError(f"{where}: 'models.targets' must be a non-empty list, e.g. [\"valence\"], got {targets!r}.")
+    for t in targets:
+        choose("models", "targets", t, tuple(TARGETS))
+    # a set is a list of families, or one family as text (as the group stage reads them)
+    if not isinstance(feature_sets, (list, tuple)) or not feature_sets or not all(
+            isinstance(fs, str) or (isinstance(fs, (list, tuple)) and fs and all(isinstance(f, str) for f in fs))
+            for fs in feature_sets):
+        raise NeuromerError(f"{where}: 'models.feature_sets' must be a list of lists of feature families, "
+                            f"e.g. [[\"eeg\"], [\"eeg\", \"physio\"]], got {feature_sets!r}.")
+    for fs in feature_sets:
+        for family in [fs] if isinstance(fs, str) else fs:
+            choose("models", "feature_sets", family, FAMILIES)
+    choose("models", "cv", m["cv"], CV_SCHEMES)
+    choose("models", "threshold", m["threshold"], ("fixed", "median"))
+    choose("features", "eeg_baseline", sections["features"]["eeg_baseline"], ("none", "subtract", "ratio"))
+    for name, key in (("windows", "window_s"), ("windows", "hop_s"), ("features", "audio_latency_s"),
+                      ("features", "physio_context_s")):
+        if sections[name][key] > MAX_DURATION_S:
+            raise NeuromerError(f"{where}: '{name}.{key}' = {sections[name][key]!r} s is over one day; a typo?")
 
 
 def _check_values(sections: dict[str, dict[str, Any]], where: str) -> None:
