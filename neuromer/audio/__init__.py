@@ -9,14 +9,16 @@ The main entry points:
 - :func:`predict_default`, :func:`train_audio_model`, :func:`predict_audio`: perceived emotion.
 """
 
-from .emotion import predict_audio, predict_default, train_audio_model
-from .features import FrameFeatures, frame_features, key_mode, load_audio
-from .melody import f0_contour, melody_features, note_events
-from .separation import separate_vocals
-from .summary import audio_features, stimulus_table, summarize
+from .._lazy import lazy_exports
 
-__all__ = ["FrameFeatures", "audio_features", "f0_contour", "frame_features", "key_mode", "load_audio",
-           "melody_features", "note_events",
-           "predict_audio", "predict_default", "separate_vocals", "stimulus_table", "summarize",
-           "train_audio_model"]
+# loaded on first use, so `neuromer audio ... --help` and other commands skip librosa and scipy
+_EXPORTS = {
+    "predict_audio": "emotion", "predict_default": "emotion", "train_audio_model": "emotion",
+    "FrameFeatures": "features", "frame_features": "features", "key_mode": "features", "load_audio": "features",
+    "f0_contour": "melody", "melody_features": "melody", "note_events": "melody",
+    "separate_vocals": "separation",
+    "audio_features": "summary", "stimulus_table": "summary", "summarize": "summary",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .._logging import logger
+
+if TYPE_CHECKING:  # pandas loads only in the commands that use it (start-up time)
+    import pandas as pd
 
 
 def _write_table(table: pd.DataFrame, path: str, overwrite: bool) -> None:
@@ -31,6 +33,8 @@ def _progress(total: int, what: str, quiet: bool):
 
 
 def _cmd_features(args) -> int:
+    import pandas as pd
+
     from .summary import audio_features
 
     if (args.window_s is None) != (args.hop_s is None):

@@ -37,7 +37,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.fft
-import scipy.signal
 import scipy.special
 
 from .._checks import check_option, validate_type
@@ -83,6 +82,17 @@ def check_bands(bands) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _hamming(n: int) -> np.ndarray:
+    """The periodic Hamming taper of ``n`` samples, equal to ``scipy.signal.get_window("hamming", n)``.
+
+    Computed here with scipy's formula and operation order (so bit for bit the same) because
+    importing :mod:`scipy.signal` costs a command about 0.3-0.5 s, most of it scipy.stats.
+    """
+    if n <= 1:
+        return np.ones(max(n, 0))
+    return _HAMMING[0] + (1 - _HAMMING[0]) * np.cos(np.linspace(-np.pi, np.pi, n + 1)[:-1])
+
+
 def _psd_scale(n: int, sfreq: float, taper: np.ndarray) -> np.ndarray:
     """Per-bin factor turning ``|rfft(taper * x)|**2`` into the one-sided PSD of ``psd_array_welch``."""
     scale = np.full(n // 2 + 1, 1.0 / (sfreq * np.sum(taper ** 2)))
@@ -92,7 +102,7 @@ def _psd_scale(n: int, sfreq: float, taper: np.ndarray) -> np.ndarray:
 
 def _bin_scale(n: int, sfreq: float, k0: int, k1: int) -> tuple[np.ndarray, bool]:
     """PSD factor of the bins ``k0:k1`` of :func:`_periodograms`'s ``sq``, and whether it tapers in frequency."""
-    scale = _psd_scale(n, sfreq, scipy.signal.get_window("hamming", n))[k0:k1]
+    scale = _psd_scale(n, sfreq, _hamming(n))[k0:k1]
     in_frequency = 1 <= k0 and k1 <= n // 2 and n > 2
     if in_frequency:  # the spectral filter there omits the factor 0.54 (see _periodograms)
         scale = scale * _HAMMING[0] ** 2
@@ -126,7 +136,7 @@ def _periodograms(windows: np.ndarray, sfreq: float, k0: int, k1: int, weights: 
       NaN.
     """
     n_items, n_ch, n_win, n = windows.shape
-    taper = scipy.signal.get_window("hamming", n)  # periodic, as scipy.signal.spectrogram uses
+    taper = _hamming(n)  # periodic, as scipy.signal.spectrogram uses
     scale, in_frequency = _bin_scale(n, sfreq, k0, k1)
     neighbour = -_HAMMING[1] / 2 / _HAMMING[0]  # X[k] + neighbour (X[k-1] + X[k+1]), times 0.54
     # squared real and imaginary parts side by side: one product sums them and applies the weights;
