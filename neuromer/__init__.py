@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _API = {
     "Protocol": "protocol", "read_protocol": "protocol",
-    "Session": "session", "Trials": "session", "read_trials": "session",
+    "Session": "session", "Trials": "session", "read_trials": "io", "write_trials": "io",
     "make_trials": "epochs", "trials_from_markers": "epochs",
     "WindowGrid": "windows",
     "read_xdf": "io.xdf", "XdfWriter": "io.xdf", "xdf_info": "io.xdf",

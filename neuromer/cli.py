@@ -33,9 +33,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .io import is_trials_file, read_session
+    from .io import is_trials_file, read_session, read_trials
     from .protocol import read_protocol
-    from .session import read_trials
 
     path = Path(args.path)
     if not path.exists():
@@ -74,7 +73,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_epochs(args: argparse.Namespace) -> int:
-    from .io import is_trials_file, read_any_trials
+    from .io import is_trials_file, read_any_trials, write_trials
     from .protocol import read_protocol
 
     protocol = read_protocol(args.protocol, check_files=False) if args.protocol else None
@@ -86,7 +85,7 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
     if len(trials) == 0:
         raise MarkerError(f"{args.input}: no complete trial found (markers missing or not matching the "
                           "protocol's stimuli); nothing written.")
-    out = trials.save(args.out, overwrite=args.overwrite)
+    out = write_trials(trials, args.out, overwrite=args.overwrite)
     print(f"{trials} -> {out}")
     if len(trials.dropped):
         print(f"dropped {len(trials.dropped)} trial(s):")

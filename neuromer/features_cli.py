@@ -46,7 +46,7 @@ def _read_table(path: str, what: str, prefix: str = "") -> pd.DataFrame:
 
 def _read_trials(path: str):
     from ._checks import check_file
-    from .session import read_trials
+    from .io import read_trials
 
     return read_trials(check_file(path, "TRIALS"))
 

@@ -9,18 +9,15 @@ other channels (GSR, respiration, plethysmograph, temperature) in the units they
 from __future__ import annotations
 
 import copy as _copy
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import mne
 import numpy as np
 import pandas as pd
 
-from ._checks import check_array, check_option, validate_type
-from ._logging import logger
-from .errors import DataFormatError, NeuromerError
+from ._checks import check_array, validate_type
+from .errors import NeuromerError
 
 #: Self-report scales of a Trials' ``labels`` columns, in DEAP's order.
 LABEL_NAMES = ("valence", "arousal", "dominance", "liking")
@@ -319,44 +316,3 @@ class Trials:
         meta = epochs.metadata.copy() if epochs.metadata is not None else None
         return cls(data, epochs.info["sfreq"], epochs.ch_names, ch_types, baseline_s=-epochs.tmin,
                    metadata=meta, subject=subject or "")
-
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write by extension: DEAP ``.dat`` / ``.mat`` or MNE ``-epo.fif``; atomic.
-
-        ``.dat``/``.mat`` hold ``data`` and ``labels`` as DEAP does (plus a ``neuromer`` entry with
-        channel names, rate, baseline and the trials table, which DEAP readers ignore).
-        """
-        from .io._atomic import atomic_path
-
-        path = Path(path)
-        name = path.name.lower()
-        if name.endswith((".dat", ".mat")):
-            from .io.deap import write_deap
-
-            return write_deap(self, path, overwrite=overwrite)
-        if name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
-            with atomic_path(path, overwrite=overwrite) as tmp:
-                self.to_epochs().save(tmp, overwrite=True, verbose="error")
-            logger.info("wrote %s", path)
-            return path
-        check_option(Path(name).suffix, [".dat", ".mat", "-epo.fif"], "path extension")
-        raise AssertionError  # unreachable
-
-
-def read_trials(path: str | os.PathLike) -> Trials:
-    """Read Trials written by :meth:`Trials.save` (``.dat``, ``.mat`` or ``-epo.fif``)."""
-    path = Path(path)
-    name = path.name.lower()
-    if not path.exists():
-        raise DataFormatError(f"{path}: file not found.")
-    if name.endswith((".dat", ".mat")):
-        from .io.deap import read_deap
-
-        return read_deap(path)
-    if name.endswith((".fif", ".fif.gz")):
-        try:
-            epochs = mne.read_epochs(path, preload=True, verbose="error")
-        except Exception as exc:  # mne raises many types for a bad file
-            raise DataFormatError(f"{path}: not a readable MNE epochs file ({exc}).") from None
-        return Trials.from_epochs(epochs)
-    raise DataFormatError(f"{path}: unknown Trials file type (expected .dat, .mat or -epo.fif).")

@@ -13,7 +13,7 @@ from .._lazy import lazy_exports
 
 # loaded on first use, so `neuromer audio ... --help` and other commands skip librosa and scipy
 _EXPORTS = {
-    "predict_audio": "emotion", "predict_default": "emotion", "train_audio_model": "emotion",
+    "predict_audio": "emotion_model", "predict_default": "emotion", "train_audio_model": "emotion_model",
     "FrameFeatures": "features", "frame_features": "features", "key_mode": "features", "load_audio": "features",
     "f0_contour": "melody", "melody_features": "melody", "note_events": "melody",
     "separate_vocals": "separation",

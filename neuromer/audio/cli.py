@@ -55,7 +55,7 @@ def _cmd_features(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .emotion import train_audio_model
+    from .emotion_model import train_audio_model
 
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
                                random_state=args.seed, cache_dir=args.cache)
@@ -67,7 +67,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .emotion import predict_audio
+    from .emotion_model import predict_audio
 
     table = predict_audio(args.model, args.audio, cache_dir=args.cache)
     if args.out:
