@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import copy as _copy
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mne
 import numpy as np
 import pandas as pd
 
 from ._checks import check_array, validate_type
 from .errors import NeuromerError
+
+if TYPE_CHECKING:  # mne loads where it is used: reading a trials file and computing features need none
+    import mne
 
 #: Self-report scales of a Trials' ``labels`` columns, in DEAP's order.
 LABEL_NAMES = ("valence", "arousal", "dominance", "liking")
@@ -60,6 +62,8 @@ _MONTAGE: mne.channels.DigMontage | None = None
 def _standard_montage() -> mne.channels.DigMontage:
     global _MONTAGE
     if _MONTAGE is None:
+        import mne
+
         # MNE 1.13 renamed the 10-20 template; use whichever name this MNE knows
         names = mne.channels.get_builtin_montages()
         _MONTAGE = mne.channels.make_standard_montage(
@@ -109,6 +113,8 @@ class Session:
 
     def __init__(self, raw: mne.io.BaseRaw, *, trials: pd.DataFrame | None = None, protocol=None,
                  subject: str = "", session: str = "", provenance: dict | None = None) -> None:
+        import mne
+
         validate_type(raw, mne.io.BaseRaw, "raw")
         self.raw = raw
         self.trials = empty_trials_table() if trials is None else trials.reset_index(drop=True)
@@ -290,6 +296,8 @@ class Trials:
 
     def to_epochs(self) -> mne.EpochsArray:
         """An :class:`mne.EpochsArray` (volts, ``tmin=-baseline_s``, metadata = trials table)."""
+        import mne
+
         info = mne.create_info(self.ch_names, self.sfreq, self.ch_types)
         if self.subject:
             info["subject_info"] = {"his_id": self.subject}
@@ -305,6 +313,8 @@ class Trials:
     @classmethod
     def from_epochs(cls, epochs: mne.BaseEpochs, *, subject: str | None = None) -> Trials:
         """Build Trials from MNE epochs (``tmin`` <= 0 becomes the baseline)."""
+        import mne
+
         validate_type(epochs, mne.BaseEpochs, "epochs")
         if epochs.tmin > 1e-9:
             raise NeuromerError(f"Epochs start {epochs.tmin} s after the stimulus; expected tmin <= 0.")

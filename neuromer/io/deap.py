@@ -24,9 +24,8 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mne
 import numpy as np
 import pandas as pd
 
@@ -35,6 +34,9 @@ from .._logging import logger
 from ..errors import DataFormatError, NeuromerError, UnsafePickleError
 from ..session import Session, Trials, empty_trials_table, infer_channel_types, set_standard_montage
 from ._atomic import atomic_path
+
+if TYPE_CHECKING:  # mne loads only to read BDF recordings, not for .dat/.mat trials
+    import mne
 
 #: The 32 EEG channels in the Geneva order (DEAP's preprocessed data and participants 23-32).
 DEAP_EEG_GENEVA = (
@@ -503,6 +505,8 @@ def _default_protocol():
 
 
 def _read_bdf(path: Path) -> mne.io.BaseRaw:
+    import mne
+
     try:
         head = mne.io.read_raw_bdf(path, preload=False, verbose="error")
         names = head.ch_names
