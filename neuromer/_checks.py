@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -74,6 +75,31 @@ def check_file(path: str | os.PathLike, name: str = "path", *, must_exist: bool 
     return path
 
 
+#: Why a write failed, for the errors that come from the place written to, not from neuromer.
+_WRITE_ERRORS = {
+    errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "the file would exceed the largest file size allowed", errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+}
+
+
+def write_error(path: str | os.PathLike, exc: BaseException) -> DataFormatError | None:
+    """The one-line error for an ``OSError`` raised while writing ``path`` (``None`` if it is not
+    one of the "cannot write here" errors: disk full, quota, file size limit, read-only, permission).
+
+    Libraries that wrap the error (pyarrow, zipfile) sometimes drop ``errno``; their message still
+    carries the system's text, which is matched instead.
+    """
+    if not isinstance(exc, OSError):
+        return None
+    code = exc.errno if exc.errno in _WRITE_ERRORS else next(
+        (c for c in _WRITE_ERRORS if os.strerror(c).lower() in str(exc).lower()), None)
+    if code is None:
+        return None
+    return DataFormatError(f"{path}: cannot write it: {_WRITE_ERRORS[code]} ({os.strerror(code)}); "
+                           "nothing was written there.")
+
+
 def ensure_dir(path: str | os.PathLike, name: str = "folder") -> Path:
     """Create the folder ``path`` (and parents) if needed, raising :class:`DataFormatError` if a file is in the way."""
     path = Path(path).expanduser()
@@ -82,7 +108,31 @@ def ensure_dir(path: str | os.PathLike, name: str = "folder") -> Path:
     except (FileExistsError, NotADirectoryError):
         raise DataFormatError(f"{path}: cannot use it as the {name}: it (or a parent) is a file, "
                               "not a folder.") from None
+    except OSError as exc:
+        raise write_error(path, exc) or DataFormatError(f"{path}: cannot create the {name} ({exc}).") from None
     return path
+
+
+def read_toml(path: Path, error: type[NeuromerError] = NeuromerError) -> dict:
+    """Parse a TOML file, raising ``error`` with the file name for anything that is not valid TOML.
+
+    Besides syntax errors this covers text that is not UTF-8 and nesting so deep that the parser
+    runs out of stack (``a = [[[[...]]]]``; Python's ``tomllib`` recurses once per level).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not valid TOML (not UTF-8 text: {exc.reason} at byte {exc.start}).") from None
+    except IsADirectoryError:
+        raise error(f"{path}: expected a TOML file, got a directory.") from None
+    try:
+        import tomllib
+
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML ({exc}).") from None
+    except RecursionError:
+        raise error(f"{path}: not valid TOML for neuromer (arrays or tables nested too deeply).") from None
 
 
 def check_array(x: Any, name: str, *, ndim: int | None = None, finite: bool = False) -> np.ndarray:

@@ -35,9 +35,14 @@ def _save(df: pd.DataFrame, path: Path) -> Path:
     return write_table(df, path)
 
 
-def _quadrant(valence_high, arousal_high) -> np.ndarray:
-    v, a = np.asarray(valence_high, bool), np.asarray(arousal_high, bool)
-    return np.where(a, np.where(v, "Q1", "Q2"), np.where(v, "Q4", "Q3"))
+def _quadrant(valence, arousal, threshold: float) -> np.ndarray:
+    """Q1..Q4 from valence/arousal readings (high when > ``threshold``); ``None`` where either is
+    missing, so a missing rating or a NaN EEG score is never counted as "low"."""
+    from .models.estimators import quadrant
+
+    v, a = (np.asarray(x, dtype=float) for x in (valence, arousal))
+    with np.errstate(invalid="ignore"):
+        return quadrant(np.where(np.isnan(v), np.nan, v > threshold), np.where(np.isnan(a), np.nan, a > threshold))
 
 
 def _has_family(table: pd.DataFrame, families) -> bool:
@@ -168,11 +173,11 @@ def _prediction_tables(table: pd.DataFrame, evals: dict) -> tuple[pd.DataFrame, 
         per_trial = per_trial.merge(pt[keys + [col]].rename(columns={col: f"eeg_{dim}"}), on=keys, how="left")
         windows = windows.merge(pw[keys + ["window", col]].rename(columns={col: f"eeg_p_{dim}"}),
                                 on=keys + ["window"], how="left")
-    per_trial["self_quadrant"] = _quadrant(per_trial.self_valence > MIDPOINT, per_trial.self_arousal > MIDPOINT)
+    per_trial["self_quadrant"] = _quadrant(per_trial.self_valence, per_trial.self_arousal, MIDPOINT)
     if {"audio_valence", "audio_arousal"} <= set(per_trial):
-        per_trial["audio_quadrant"] = _quadrant(per_trial.audio_valence > MIDPOINT, per_trial.audio_arousal > MIDPOINT)
+        per_trial["audio_quadrant"] = _quadrant(per_trial.audio_valence, per_trial.audio_arousal, MIDPOINT)
     if {"eeg_valence", "eeg_arousal"} <= set(per_trial):
-        per_trial["eeg_quadrant"] = _quadrant(per_trial.eeg_valence > 0.5, per_trial.eeg_arousal > 0.5)
+        per_trial["eeg_quadrant"] = _quadrant(per_trial.eeg_valence, per_trial.eeg_arousal, 0.5)
     return per_trial, windows
 
 

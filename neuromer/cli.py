@@ -48,6 +48,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 print(f"  stream type={s.type} name={s.name or '-'}: {len(s.channels)} channels")
             return 0
         if is_trials_file(path):
+            if args.events:
+                raise NeuromerError(f"{path}: holds trials already; --events applies to recordings only.")
             trials = read_trials(path)
             print(trials)
             print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(trials.ch_names, trials.ch_types)))
@@ -58,7 +60,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
             print(xdf_info(path).to_string(index=False))
         protocol = read_protocol(args.protocol) if args.protocol else None
-        session = read_session(path, protocol=protocol)
+        session = read_session(path, protocol=protocol, events=args.events, encoding=args.encoding)
         print(session)
         raw = session.raw
         print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(raw.ch_names, raw.get_channel_types())))
@@ -67,8 +69,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
             counts = markers["description"].value_counts()
             print(f"markers: {len(markers)} ({len(counts)} distinct); most common:")
             print(counts.head(10).to_string())
+        trig = session.provenance.get("triggers")
+        if trig:
+            codes = ", ".join(f"{c} ({n})" for c, n in list(trig["codes"].items())[:12])
+            print(f"trigger channel {trig['channel']} (low {trig['trigger_bits']} bits): {trig['n_events']} events"
+                  + (f", codes {codes}" if codes else "") + (f"; rests at code {trig['rest_code']}"
+                                                             if trig.get("rest_code") else ""))
         if len(session.trials):
             print(session.trials.to_string(index=False, max_rows=50))
+        elif protocol is not None:
+            from .io.triggers import explain_unmatched
+
+            print(f"trials: none; {explain_unmatched(session.markers, protocol, triggers=trig)}")
     return 0
 
 
@@ -78,7 +90,8 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
 
     protocol = read_protocol(args.protocol, check_files=False) if args.protocol else None
     sfreq = 128.0 if args.sfreq is None else args.sfreq
-    trials = read_any_trials(args.input, protocol=protocol, sfreq=sfreq)
+    trials = read_any_trials(args.input, protocol=protocol, sfreq=sfreq, events=args.events,
+                             encoding=args.encoding)
     if args.sfreq is not None and is_trials_file(args.input) and abs(args.sfreq - trials.sfreq) > 1e-9:
         raise NeuromerError(f"{args.input}: --sfreq {args.sfreq:g} given, but trials files are not resampled "
                             f"(this one is at {trials.sfreq:g} Hz); leave --sfreq out to convert as is.")
@@ -96,12 +109,22 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .simulate import simulate_study
 
+    from .io._atomic import atomic_path
+
     out = Path(args.out).resolve()
+    config = out / "demo.toml"
+    # a folder of an earlier demo (its demo.toml starts with our header) is rebuilt; any other
+    # folder with files in it may be the user's: `study/` would be deleted and demo.toml replaced
+    ours = config.is_file() and config.read_bytes().startswith(DEMO_CONFIG.split("\n", 1)[0].encode())
+    if out.is_dir() and any(out.iterdir()) and not ours and not args.overwrite:
+        raise NeuromerError(f"{out}: folder holds files but is not a neuromer demo folder (no demo.toml "
+                            "written by `neuromer demo`); refusing to replace them. Choose another folder "
+                            "or pass --overwrite.")
     study = simulate_study(out / "study", n_subjects=args.subjects, n_trials=args.trials, seed=args.seed,
                            overwrite=True)
     print(f"Simulated {len(study.xdf)} subjects x {len(study.stimuli)} stimuli in {study.root}")
-    config = out / "demo.toml"
-    config.write_text(DEMO_CONFIG.format(permutations=args.permutations), encoding="utf-8")
+    with atomic_path(config) as tmp:
+        tmp.write_text(DEMO_CONFIG.format(permutations=args.permutations), encoding="utf-8")
     print(f"Running the pipeline configured in {config}")
     args.config, args.out, args.scheduler, args.no_report, args.quiet = str(config), None, None, False, False
     args.workers = None
@@ -146,7 +169,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         record = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=progress,
-                     report=not args.no_report, announce=lambda msg: print(msg, file=sys.stderr))
+                     report=not args.no_report, announce=lambda msg: print(msg, file=sys.stderr),
+                     overwrite=args.overwrite)
     finally:
         for bar in bars.values():
             bar.close()
@@ -189,7 +213,7 @@ def _print_agreement(path: Path) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import make_report
 
-    print(make_report(args.run_dir, out=args.out))
+    print(make_report(args.run_dir, out=args.out, overwrite=args.overwrite))
     return 0
 
 
@@ -218,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "supported file (XDF, DEAP .dat/.mat/.bdf, EDF/BDF/FIF/..., -epo.fif, .toml).")
     p.add_argument("path", help="the file to describe")
     p.add_argument("--protocol", help="protocol TOML (or shipped name) to find trials from markers")
+    _add_marker_options(p)
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("epochs", help="cut a recording into DEAP-style trials",
@@ -229,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sfreq", type=float, default=None,
                    help="resample a recording to this rate in Hz (default 128; trials files keep their rate)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_marker_options(p)
     p.set_defaults(func=_cmd_epochs)
 
     p = sub.add_parser("demo", help="simulate a small study and run the pipeline on it",
@@ -238,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=8, help="trials per subject (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--permutations", type=int, default=50, help="label permutations for chance levels (default 50)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="use a folder that holds other files (its study/ folder and demo.toml are replaced); "
+                        "an earlier demo's folder is always rebuilt")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run", help="run the analysis pipeline described by a config file",
@@ -249,17 +278,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="use an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an existing folder that is not a run folder (no run.json); files with the "
+                        "run's names are replaced. A run folder is always resumed without it")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="(re)build report.html of a run folder",
                        description="Build the self-contained HTML report of a run folder from its files.")
     p.add_argument("run_dir", help="the run folder (holds run.json)")
-    p.add_argument("--out", help="output HTML file (default RUN_DIR/report.html)")
+    p.add_argument("--out", help="output HTML file (default RUN_DIR/report.html, always rebuilt)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_cmd_report)
 
     for register in _extensions():
         register(sub)
     return parser
+
+
+def _add_marker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", metavar="FILE",
+                   help="CSV/TSV of extra markers: onset in s from the first sample (onset/onset_s/time) and a "
+                        "code or marker text (code/description/marker/value/trial_type)")
+    p.add_argument("--encoding", help="text encoding of EDF/BDF annotations (default utf8; latin-1 is tried "
+                                      "with a warning when utf8 fails)")
 
 
 def _extensions():
@@ -294,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuromer: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine, not neuromer: a full disk, a folder we may not write...
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"neuromer: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not a user error: still one line unless --debug
         if args.debug:
             traceback.print_exc()

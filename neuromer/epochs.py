@@ -11,7 +11,11 @@ How markers become trials (:func:`trials_from_markers`):
   drops the trial; a second ``stimulus_on`` while a trial is still playing is ignored as a
   duplicate; a ``stimulus_off`` with no open trial or another id is ignored; a rating before any
   trial, of an unknown scale or outside the scale's range is ignored; a repeated rating keeps the
-  last value. Dropped trials are listed, with the reason, in ``Trials.dropped``.
+  last value. Dropped trials are listed, with the reason, in ``Trials.dropped``;
+- numeric codes (trigger channels, BrainVision ``S  5``, events files) are first translated with
+  the protocol's ``[markers.codes]`` (:func:`neuromer.io.triggers.apply_code_table`);
+- when no marker opens a trial, a warning says why (e.g. "Status channel has 40 events with
+  code 255; the protocol maps no codes").
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ class _Problems:
 
 
 def trials_from_markers(markers: pd.DataFrame, protocol: Protocol, *, on_problem: str = "warn",
-                        source: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+                        source: str = "", triggers: dict | None = None,
+                        explain_none: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Find the trials described by a session's markers.
 
     Parameters
@@ -59,6 +64,11 @@ def trials_from_markers(markers: pd.DataFrame, protocol: Protocol, *, on_problem
         Skip problems with a warning naming the trial (default) or raise :class:`MarkerError`.
     source : str
         Name of the recording, used in messages.
+    triggers : dict | None
+        Summary of the trigger channel the coded markers came from (``session.provenance
+        ["triggers"]``), named when no marker matches.
+    explain_none : bool
+        When no trial is found, say why (a problem: warning or :class:`MarkerError`).
 
     Returns
     -------
@@ -67,7 +77,11 @@ def trials_from_markers(markers: pd.DataFrame, protocol: Protocol, *, on_problem
     dropped : DataFrame
         ``trial, stimulus_id, reason`` for trials that could not be used.
     """
+    from .io.triggers import apply_code_table, explain_unmatched
+
     problem = _Problems(on_problem, f"{source}: " if source else "")
+    original = markers
+    markers = apply_code_table(markers, protocol, source=source)
     known = set(protocol.stimulus_ids)
     scales = protocol.ratings.scales
     lo, hi = protocol.ratings.min, protocol.ratings.max
@@ -126,6 +140,8 @@ def trials_from_markers(markers: pd.DataFrame, protocol: Protocol, *, on_problem
             playing = False
     if playing and current is not None:
         _close_without_off(current, protocol, problem)
+    if n == 0 and explain_none:
+        problem(f"no trial found: {explain_unmatched(original, protocol, triggers=triggers)}.")
 
     table = empty_trials_table()
     kept = [{k: v for k, v in r.items() if k != "_dropped"} for r in rows if not r.get("_dropped")]
@@ -171,7 +187,9 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
     Returns
     -------
     Trials
-        EEG/EOG/EMG/ECG in microvolts; stim channels are left out.
+        EEG/EOG/EMG/ECG in microvolts; stim channels are left out. NaN/infinite samples of the
+        session stay local (:func:`~neuromer.badsamples.repair_nonfinite`): runs up to 50 ms are
+        interpolated, samples under ``BAD_nonfinite`` annotations are NaN, the rest is untouched.
     """
     protocol = protocol or session.protocol
     problem = _Problems(on_problem, f"{(session.provenance.get('source_files') or [''])[0] or 'session'}: ")
@@ -182,7 +200,8 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
         if protocol is None:
             raise NeuromerError("The session has no trials table; pass the protocol to find trials from markers.")
         table, dropped = trials_from_markers(session.markers, protocol, on_problem=on_problem,
-                                             source=problem.where.rstrip(": "))
+                                             source=problem.where.rstrip(": "),
+                                             triggers=session.provenance.get("triggers"))
     if baseline_s is None:
         baseline_s = protocol.timing.baseline_s if protocol else 3.0
     if duration_s is None:
@@ -195,14 +214,32 @@ def make_trials(session: Session, *, protocol: Protocol | None = None, sfreq: fl
     picks = [i for i, t in enumerate(raw.get_channel_types()) if t != "stim"]
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
-    if sfreq is not None and abs(sfreq - session.sfreq) > 1e-9:
-        raw = raw.copy().pick(picks).resample(sfreq, npad="auto", verbose="error")
+    resample = sfreq is not None and abs(sfreq - session.sfreq) > 1e-9
+    if resample or not np.isfinite(raw.get_data(picks=picks)).all():
+        # NaN/inf samples stay local (see neuromer.badsamples): repaired before the FFT resampling
+        # would spread them, and put back as NaN below where they ran long
+        from .badsamples import repair_nonfinite
+
+        raw = raw.copy().pick(picks).load_data()
         picks = list(range(len(raw.ch_names)))
+        repair_nonfinite(raw, source=problem.where.rstrip(": "))
+        if resample:
+            raw.resample(sfreq, npad="auto", verbose="error")
     rate = float(raw.info["sfreq"])
+    if baseline_s + duration_s > raw.n_times / rate:
+        # no trial can fit; say so once instead of dropping each trial (and sizing arrays by it)
+        raise MarkerError(f"{problem.where}baseline_s {baseline_s:g} s + stimulus duration {duration_s:g} s is "
+                          f"longer than the whole recording ({raw.n_times / rate:g} s); check the protocol's "
+                          "timing (timing.stimulus_s, timing.baseline_s).")
     n_base = int(round(baseline_s * rate))
     n_samples = n_base + int(round(duration_s * rate))
     data = raw.get_data(picks=picks)
     ch_names = [raw.ch_names[i] for i in picks]
+    from .badsamples import nonfinite_mask
+
+    bad_mask = nonfinite_mask(raw, ch_names)
+    if bad_mask is not None:
+        data = np.where(bad_mask, np.nan, data)
     ch_types = [raw.get_channel_types()[i] for i in picks]
     scale = np.array([1e6 if t in MICROVOLT_TYPES else 1.0 for t in ch_types])[:, None]
 

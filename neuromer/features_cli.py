@@ -65,7 +65,9 @@ def _cmd_features(args) -> int:
 
         if args.baseline != "none":
             raise NeuromerError("--baseline applies to EEG features only; use it with 'features eeg'.")
-        table = physio_trial_features(trials) if args.per_trial else physio_window_features(trials, grid=grid)
+        opts = {"min_scr_amplitude_us": args.min_scr_amplitude_us, "context_s": args.context_s}
+        table = (physio_trial_features(trials, **opts) if args.per_trial
+                 else physio_window_features(trials, grid=grid, **opts))
     _write(table, args.out, args.overwrite)
     print(f"{args.out}: {len(table)} rows x {len(table.columns)} columns")
     return 0
@@ -106,6 +108,12 @@ def add_feature_commands(subparsers) -> None:
                        help="correct against the pre-stimulus baseline (EEG only; default none)")
         k.add_argument("--per-trial", action="store_true",
                        help="one row per trial over the whole stimulus (DEAP's feature set for EEG)")
+        if kind == "physio":
+            k.add_argument("--min-scr-amplitude-us", type=float, default=0.01,
+                           help="smallest SCR counted, in the EDA channel's units, µS (default 0.01)")
+            k.add_argument("--context-s", type=float, default=30.0,
+                           help="context centred on each window for HRV and breathing irregularity, "
+                                "within its trial (default 30 s)")
         k.set_defaults(func=_cmd_features, kind=kind)
 
     p = subparsers.add_parser("align", help="join EEG, physio and audio features on the window grid",

@@ -7,10 +7,13 @@ Config file (all sections optional except ``[study]``; paths relative to the con
     inputs = ["study/xdf/*.xdf"]       # globs: XDF, DEAP .dat/.mat/.bdf, BIDS, EDF/BDF/FIF/..., -epo.fif
     protocol = "study/protocol.toml"  # or a shipped name ("deap")
     out = "run"                       # the run folder
+    events = "events/{stem}.tsv"      # optional: an events CSV/TSV per recording ({stem}: its file
+                                      # name without extension, {subject}: its subject id)
     [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
     [windows]                         # window_s, hop_s
     [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline,
-                                      # audio_melody (melody/expressive features), audio_vocal (also on the voice)
+                                      # audio_melody (melody/expressive features), audio_vocal (also on the voice),
+                                      # physio_min_scr_amplitude_us (0.01), physio_context_s (30: HRV/breath context)
     [models]                          # targets, feature_sets, estimator, cv, n_permutations, threshold, seed
     [execution]                       # workers, scheduler, memory_limit
 
@@ -34,7 +37,6 @@ import os
 import platform
 import re
 import time
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -44,19 +46,20 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ._checks import ensure_dir
+from ._checks import ensure_dir, read_toml
 from ._logging import logger
 from .analysis import load_aligned  # noqa: F401  (public here too: pipeline.load_aligned)
 from .errors import NeuromerError
 from .io._atomic import atomic_path, write_table
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "study": {"inputs": [], "protocol": None, "out": "run", "name": ""},
+    "study": {"inputs": [], "protocol": None, "out": "run", "name": "", "events": ""},
     "preprocess": {"enabled": True, "sfreq": 128.0, "l_freq": 4.0, "h_freq": 45.0,
                    "reference": "average", "eog": "regression"},
     "windows": {"window_s": 1.0, "hop_s": 0.5},
     "features": {"eeg": True, "physio": True, "audio": True, "audio_latency_s": 0.0, "eeg_baseline": "none",
-                 "audio_melody": True, "audio_vocal": False},
+                 "audio_melody": True, "audio_vocal": False, "physio_min_scr_amplitude_us": 0.01,
+                 "physio_context_s": 30.0},
     "models": {"targets": ["valence", "arousal"], "feature_sets": [["eeg"], ["physio"], ["eeg", "physio"], ["audio"]],
                "estimator": "logreg", "cv": "trial", "n_permutations": 100, "threshold": "fixed", "seed": 0,
                "n_jobs": 1, "shuffle_labels": False, "k_best": 0},
@@ -94,6 +97,14 @@ class RunConfig:
         cand = self.root / ref
         return read_protocol(cand if cand.suffix else ref)
 
+    def events_for(self, path: Path) -> Path | None:
+        """The events file of one input (``study.events`` filled in), or ``None``."""
+        template = self.sections["study"].get("events") or ""
+        if not template:
+            return None
+        stem = re.sub(r"(-epo)?\.(fif|xdf|dat|mat|bdf|edf|vhdr|set|gdf)(\.gz)?$", "", path.name, flags=re.I)
+        return (self.root / template.format(stem=stem, subject=subject_id(path))).resolve()
+
     def subject_hash(self) -> str:
         """Hash of everything that shapes a subject's outputs (not models/execution)."""
         keyed = {k: self.sections[k] for k in ("preprocess", "windows", "features")}
@@ -106,10 +117,7 @@ def read_config(path: str | os.PathLike, **overrides: Any) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise NeuromerError(f"{path}: config file not found.")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise NeuromerError(f"{path}: not valid TOML ({exc}).") from None
+    raw = read_toml(path)
     return make_config(raw, path=path.resolve(), **overrides)
 
 
@@ -152,9 +160,32 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
             raise NeuromerError(f"{where}: inputs {other} and {f} both read as subject {subject_id(f)!r}; "
                                 "rename one or narrow 'study.inputs'.")
     _check_values(sections, where)
+    _check_events(cfg, where)
     if sections["execution"]["workers"] < 1:
         raise NeuromerError(f"{where}: 'execution.workers' must be >= 1.")
     return cfg
+
+
+def _check_events(cfg: RunConfig, where: str) -> None:
+    """``study.events``: a path template whose file exists for every recording."""
+    template = cfg.sections["study"]["events"]
+    if template in (None, ""):
+        return
+    if not isinstance(template, str):
+        raise NeuromerError(f"{where}: 'study.events' must be a path (template), got {template!r}.")
+    from .io import is_trials_file
+
+    for path in cfg.inputs:
+        if is_trials_file(path):
+            raise NeuromerError(f"{where}: 'study.events' is set, but input {path.name} holds trials already.")
+        try:
+            events = cfg.events_for(path)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise NeuromerError(f"{where}: 'study.events' = {template!r} is not a valid template ({exc!r}; "
+                                "use {stem} and {subject}).") from None
+        if not events.is_file():
+            raise NeuromerError(f"{where}: 'study.events' = {template!r}: no events file {events} for input "
+                                f"{path.name}.")
 
 
 def _check_values(sections: dict[str, dict[str, Any]], where: str) -> None:
@@ -175,7 +206,8 @@ def _check_values(sections: dict[str, dict[str, Any]], where: str) -> None:
             if not ok:
                 raise NeuromerError(f"{where}: '{name}.{key}' must be {kind}, got {value!r}.")
     positive = [("windows", "window_s"), ("windows", "hop_s"), ("preprocess", "sfreq")]
-    non_negative = [("features", "audio_latency_s"), ("models", "n_permutations"), ("models", "k_best")]
+    non_negative = [("features", "audio_latency_s"), ("models", "n_permutations"), ("models", "k_best"),
+                    ("features", "physio_min_scr_amplitude_us"), ("features", "physio_context_s")]
     for name, key in positive + non_negative:
         value = sections[name][key]
         if value < 0 or (value == 0 and (name, key) in positive):
@@ -242,11 +274,15 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
     sub = subject_id(path)
     cfg = RunConfig(config["sections"], Path(config["path"]) if config.get("path") else None)
     out = Path(run_dir) / "subjects" / f"sub-{sub}"
+    events = cfg.events_for(path)
     status = {"subject": sub, "input": str(path), "input_hash": file_hash(path) if path.exists() else None,
+              "events_hash": file_hash(events) if events is not None and events.is_file() else None,
               "config_hash": cfg.subject_hash(),
               "audio_hash": file_hash(Path(audio_table_path)) if audio_table_path else None}
     try:
-        status["outputs"], status["dropped"] = _subject_stages(path, sub, cfg, out, audio_table_path)
+        status["outputs"], status["dropped"], bad = _subject_stages(path, sub, cfg, out, audio_table_path)
+        if bad:
+            status["bad_samples"] = bad
         status["status"] = "done"
     except Exception as exc:  # recorded, not raised: one bad subject must not stop the study
         status["status"] = "failed"
@@ -258,7 +294,8 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
     return status
 
 
-def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table_path: str | None) -> dict:
+def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
+                    audio_table_path: str | None) -> tuple[dict, list, dict]:
     from .epochs import make_trials
     from .io import is_trials_file, read_session, read_trials, write_trials
     from .session import LABEL_NAMES
@@ -267,10 +304,18 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     pre, feats = cfg["preprocess"], cfg["features"]
     grid = WindowGrid(cfg["windows"]["window_s"], cfg["windows"]["hop_s"])
     protocol = cfg.protocol()
+    session = None  # a trials file holds nothing between trials: physio is processed per trial
     if is_trials_file(path):
         trials = read_trials(path)
+        bad = nonfinite_qc(path, trials.data.transpose(1, 0, 2).reshape(len(trials.ch_names), -1),
+                           trials.ch_names, trials.ch_types, need_eeg=bool(feats["eeg"]))
+        if protocol is not None:
+            trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
     else:
-        session = read_session(path, protocol=protocol, subject=sub)
+        session = read_session(path, protocol=protocol, subject=sub, events=cfg.events_for(path))
+        # QC of the recording as read, before any step repairs or fills its samples
+        bad = nonfinite_qc(path, session.raw.get_data(), session.raw.ch_names, session.raw.get_channel_types(),
+                           need_eeg=bool(feats["eeg"]))
         if pre["enabled"]:
             from .preprocess import preprocess
 
@@ -290,10 +335,13 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
         baseline = None if feats["eeg_baseline"] in (None, "none") else feats["eeg_baseline"]
         eeg = eeg_window_features(trials, grid=grid, baseline=baseline)
         outputs["eeg"] = _write_table(eeg, out / "eeg.parquet")
-    if feats["physio"] and len(trials.picks(["gsr", "bio", "resp", "temperature", "emg", "eog"])):
+    if feats["physio"] and len(trials.picks(["gsr", "ecg", "bio", "resp", "temperature", "emg", "eog"])):
         from .physio.features import physio_window_features
 
-        physio = physio_window_features(trials, grid=grid)
+        # the continuous recording, so that SCRs, beats and breaths are found over the whole of it
+        physio = physio_window_features(trials, grid=grid, session=session,
+                                        min_scr_amplitude_us=feats["physio_min_scr_amplitude_us"],
+                                        context_s=feats["physio_context_s"])
         outputs["physio"] = _write_table(physio, out / "physio.parquet")
     from .align import align
 
@@ -305,7 +353,48 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path, audio_table
     labels = trials.metadata[["trial", *LABEL_NAMES]]
     aligned = aligned.drop(columns=[c for c in LABEL_NAMES if c in aligned]).merge(labels, on="trial", how="left")
     outputs["aligned"] = _write_table(aligned, out / "aligned.parquet")
-    return outputs, dropped
+    return outputs, dropped, bad
+
+
+#: a subject whose every EEG channel is more than this fraction NaN/inf has nothing to analyse
+_MAX_EEG_NONFINITE = 0.5
+
+
+def nonfinite_qc(path: Path, data: np.ndarray, ch_names: list[str], ch_types: list[str], *,
+                 need_eeg: bool = True) -> dict:
+    """NaN/inf counts of a recording as read (before any repair), and a failure if no EEG is left.
+
+    Parameters
+    ----------
+    path : Path
+        Named in the error.
+    data : ndarray, shape (n_channels, n_samples)
+    ch_names, ch_types : list of str
+    need_eeg : bool
+        Raise when every EEG channel is more than half NaN/infinite (EEG features are wanted).
+
+    Returns
+    -------
+    dict
+        ``{}`` for a clean recording, else ``n_nonfinite`` (samples) and ``nonfinite_fraction``
+        per channel that has any (0-1), as recorded in the subject's ``run.json`` entry.
+
+    Raises
+    ------
+    NeuromerError
+        Every EEG channel is more than half NaN/infinite and ``need_eeg``.
+    """
+    counts = (~np.isfinite(data)).sum(axis=1)
+    frac = counts / max(data.shape[1], 1)
+    eeg = np.array([t == "eeg" for t in ch_types], bool)
+    if need_eeg and eeg.any() and (frac[eeg] > _MAX_EEG_NONFINITE).all():
+        raise NeuromerError(f"{path}: every EEG channel is more than {_MAX_EEG_NONFINITE:.0%} NaN or infinite "
+                            f"(NaN/inf fraction {frac[eeg].mean():.2f} over {int(eeg.sum())} channels); "
+                            "nothing to analyse.")
+    if not frac.any():
+        return {}
+    return {"n_nonfinite": int(counts.sum()),
+            "nonfinite_fraction": {n: round(float(f), 6) for n, f in zip(ch_names, frac) if f > 0}}
 
 
 def signal_quality(trials) -> pd.DataFrame:
@@ -349,7 +438,10 @@ def _is_done(cfg: RunConfig, path: Path, audio_path: str | None = None) -> bool:
         st = json.loads(status_file.read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    events = cfg.events_for(path)
+    events_hash = file_hash(events) if events is not None and events.is_file() else None
     return (st.get("status") == "done" and st.get("input_hash") == file_hash(path)
+            and st.get("events_hash") == events_hash
             and st.get("config_hash") == cfg.subject_hash()
             and st.get("audio_hash") == (file_hash(Path(audio_path)) if audio_path else None)
             and all(Path(p).is_file() for p in (st.get("outputs") or {}).values()))
@@ -389,7 +481,7 @@ def audio_stage(cfg: RunConfig, progress: Callable[[str, int, int], None] | None
 # --------------------------------------------------------------------------- execution
 def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = None,
         progress: Callable[[str, int, int], None] | None = None, report: bool = True,
-        announce: Callable[[str], None] | None = None) -> dict:
+        announce: Callable[[str], None] | None = None, overwrite: bool = False) -> dict:
     """Run the whole pipeline; returns the ``run.json`` record.
 
     Parameters
@@ -405,15 +497,25 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
         Write ``report.html``.
     announce : callable | None
         Called with messages the user should see (the Dask dashboard address); default: log.
+    overwrite : bool
+        Write into an existing folder that is not a run folder (no ``run.json``); files with the
+        run's names there are replaced. Without it such a folder is refused, so a mistyped
+        ``--out`` never replaces a user's files. A run folder itself is always resumed.
     """
     workers = workers or cfg["execution"]["workers"]
     scheduler = scheduler if scheduler is not None else cfg["execution"]["scheduler"]
+    out = Path(cfg.out)
+    if not overwrite and out.is_dir() and not (out / "run.json").is_file() and any(out.iterdir()):
+        raise NeuromerError(f"{out}: folder holds files but is not a run folder (no run.json); refusing to "
+                            "write the run into it. Choose another run folder or pass --overwrite.")
     out = ensure_dir(cfg.out, "run folder")
     record = {"config": cfg.sections, "config_path": str(cfg.path) if cfg.path else None,
               "versions": _versions(), "python": platform.python_version(),
               "inputs": {str(p): file_hash(p) for p in cfg.inputs}, "subjects": {},
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     progress = progress or (lambda stage, done, total: None)
+    if not (out / "run.json").is_file():  # the folder is a run folder from now on (resumable)
+        _write_json(out / "run.json", record)
 
     audio_errors: dict = {}
     audio_path = audio_stage(cfg, progress, audio_errors)

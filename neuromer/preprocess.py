@@ -3,9 +3,11 @@
 The default follows the DEAP preprocessed release (Koelstra et al. 2012): down-sample to 128 Hz,
 band-pass the EEG 4-45 Hz, average reference, remove EOG artefacts. Steps, in order:
 
-1. ``bad_channels``: find EEG channels that are flat, hold NaN/inf, or whose log standard
-   deviation is a robust outlier (> 5 scaled MADs from the median); NaN samples are zeroed so
-   filters can run.
+0. ``bad_samples``: NaN/infinite samples stay local (:func:`~neuromer.badsamples.repair_nonfinite`):
+   runs up to 50 ms are interpolated linearly, longer runs are annotated ``BAD_nonfinite`` (and
+   NaN again in the trials), filled with a straight line only so that filters can run.
+1. ``bad_channels``: find EEG channels that are flat, more than half NaN/inf, or whose log
+   standard deviation is a robust outlier (> 5 scaled MADs from the median).
 2. ``resample`` to ``sfreq`` (MNE's FFT resampling with its anti-alias filter).
 3. ``filter``: FIR band-pass ``l_freq``-``h_freq`` of the EEG and EOG channels (EOG is filtered
    with the EEG so that the regression weights apply to like signals).
@@ -30,8 +32,10 @@ import numpy as np
 from ._checks import check_option, check_positive, validate_type
 from ._logging import logger
 from .errors import NeuromerError
+from .badsamples import BAD_NONFINITE, repair_nonfinite
 from .session import Session
 
+_MAX_NONFINITE_FRACTION = 0.5  # a channel with more NaN/inf samples than this is a bad channel
 _ROBUST_Z = 5.0  # scaled MADs of log-SD beyond which a channel is called noisy
 _EMG_CLEAN_MIN_SFREQ = 250.0  # neurokit2's emg_clean high-passes at 100 Hz
 
@@ -109,6 +113,15 @@ def _physio_clean(raw: mne.io.BaseRaw) -> dict[str, str]:
     return done
 
 
+def _forget_bad_spans(raw: mne.io.BaseRaw, channels: list[str]) -> None:
+    """Drop BAD_nonfinite annotations that only concern channels rebuilt from their neighbours."""
+    ann = raw.annotations
+    drop = [i for i, (d, chs) in enumerate(zip(ann.description, ann.ch_names))
+            if d == BAD_NONFINITE and len(chs) and set(chs) <= set(channels)]
+    if drop:
+        ann.delete(drop)
+
+
 def preprocess(session: Session, *, sfreq: float | None = 128.0, l_freq: float | None = 4.0,
                h_freq: float | None = 45.0, reference: str | None = "average",
                eog: str | None = "regression", bad_channels="auto", physio: bool = True,
@@ -157,10 +170,20 @@ def preprocess(session: Session, *, sfreq: float | None = 128.0, l_freq: float |
     raw = out.raw.load_data()
     has_eeg = "eeg" in raw.get_channel_types()
 
+    # 0. NaN/inf samples stay local: short runs interpolated, long ones annotated BAD_nonfinite
+    # (made NaN again in the trials); a channel more than half non-finite is a bad channel
+    nonfinite_fraction = 1.0 - np.isfinite(raw._data).mean(axis=1)
+    mostly_nonfinite = [n for n, f in zip(raw.ch_names, nonfinite_fraction) if f > _MAX_NONFINITE_FRACTION]
+    source = (session.provenance.get("source_files") or [""])[0] or session.subject
+    report = repair_nonfinite(raw, source=str(source))
+    if report["n_nonfinite"]:
+        out.add_step("bad_samples", **report)
+
     # 1. bad channels (before anything mixes channels)
-    nonfinite = [n for n in raw.ch_names if not np.isfinite(raw.get_data(picks=[n])).all()]
     if bad_channels == "auto" and has_eeg:
         found = find_bad_channels(raw)
+        eeg_names = set(np.asarray(raw.ch_names)[mne.pick_types(raw.info, eeg=True, exclude=[])])
+        found["nonfinite"] = [n for n in mostly_nonfinite if n in eeg_names]
         bads = found["flat"] + found["nonfinite"] + found["noisy"]
         raw.info["bads"] = sorted(set(raw.info["bads"]) | set(bads))
         out.add_step("bad_channels", method="auto", bads=list(raw.info["bads"]), **found)
@@ -170,10 +193,6 @@ def preprocess(session: Session, *, sfreq: float | None = 128.0, l_freq: float |
             raise NeuromerError(f"bad_channels names channel(s) {unknown} not in the recording.")
         raw.info["bads"] = sorted(set(raw.info["bads"]) | set(bad_channels))
         out.add_step("bad_channels", method="given", bads=list(raw.info["bads"]))
-    if nonfinite:
-        idx = [raw.ch_names.index(n) for n in nonfinite]
-        raw._data[idx] = np.nan_to_num(raw._data[idx], nan=0.0, posinf=0.0, neginf=0.0)
-        _warn(f"Channel(s) {nonfinite} hold NaN or infinite samples, set to 0 before filtering.")
 
     # 2. resample
     if sfreq is not None and abs(sfreq - raw.info["sfreq"]) > 1e-9:
@@ -197,6 +216,7 @@ def preprocess(session: Session, *, sfreq: float | None = 128.0, l_freq: float |
         if _has_positions(raw, bads):
             raw.interpolate_bads(reset_bads=True, verbose="error")
             out.add_step("interpolate_bads", channels=bads, method="spline")
+            _forget_bad_spans(raw, bads)
         else:
             _warn(f"Bad channel(s) {bads} have no electrode positions; left marked bad, not interpolated.")
 

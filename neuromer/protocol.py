@@ -8,13 +8,25 @@ File layout::
 
     [protocol]                  # name, description
     [timing]                    # baseline_s, stimulus_s, rating_s, inter_trial_s
-    [markers]                   # trial_start, baseline_start, stimulus_on, stimulus_off, rating, trial_end
+    [markers]                   # trial_start, baseline_start, stimulus_on, stimulus_off, rating, trial_end,
+                                # trigger_bits (8/16/24: low bits of a trigger channel read as codes)
+    [markers.codes]             # numeric trigger code -> marker (see below)
     [ratings]                   # scales = [...], min, max
     [[streams]]                 # type, name, channels = [...], kinds = [...] or kind = "eeg"
     [[stimuli]]                 # id, file (relative to the protocol file), [stimuli.meta]
 
 Marker templates may contain ``{stimulus_id}`` (stimulus on/off), ``{scale}`` and ``{value}``
 (ratings); e.g. ``stimulus_on = "stim_on/{stimulus_id}"`` matches ``"stim_on/s07"``.
+
+Numeric trigger codes (a BDF Status channel, FIF stim channel, BrainVision ``S  5``, an events
+file with a ``code`` column) are mapped to markers by ``[markers.codes]``: each key is a code
+(1-16777215), each value a marker kind or a marker string of the vocabulary::
+
+    [markers.codes]
+    1 = "trial_start"
+    3 = "stimulus_on"      # opens the next stimulus in the [[stimuli]] order
+    4 = "stimulus_off"     # closes the stimulus that is open
+    9 = "rating/valence/9" # any marker the templates above match
 """
 
 from __future__ import annotations
@@ -23,23 +35,25 @@ import difflib
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._checks import read_toml
 from .errors import ProtocolError
 
 #: MNE channel types a protocol may name for a channel.
 CHANNEL_KINDS = ("eeg", "eog", "emg", "ecg", "gsr", "resp", "bio", "temperature", "misc", "stim")
 MARKER_KINDS = ("trial_start", "baseline_start", "stimulus_on", "stimulus_off", "rating", "trial_end")
 SAM_SCALES = ("valence", "arousal", "dominance", "liking")
+#: Longest duration a protocol may give to one part of a trial (one day), in seconds.
+MAX_DURATION_S = 86400.0
 
 _ALLOWED = {
     "": {"protocol", "timing", "markers", "ratings", "streams", "stimuli"},
     "protocol": {"name", "description", "version"},
     "timing": {"baseline_s", "stimulus_s", "rating_s", "inter_trial_s"},
-    "markers": set(MARKER_KINDS),
+    "markers": set(MARKER_KINDS) | {"codes", "trigger_bits"},
     "ratings": {"scales", "min", "max"},
     "streams": {"type", "name", "channels", "kinds", "kind", "required"},
     "stimuli": {"id", "file", "meta"},
@@ -68,6 +82,10 @@ class Markers:
     stimulus_off: str | None = "stim_off/{stimulus_id}"
     rating: str | None = "rating/{scale}/{value}"
     trial_end: str | None = None
+    #: ``[markers.codes]``: (code, marker kind or marker string) pairs, code order.
+    codes: tuple[tuple[int, str], ...] = ()
+    #: Low bits of a trigger channel that hold the code (BioSemi Status: 16).
+    trigger_bits: int = 16
 
     def format(self, kind: str, **fields: Any) -> str:
         """The marker string for event ``kind``, e.g. ``format("stimulus_on", stimulus_id="s01")``."""
@@ -183,6 +201,10 @@ class Protocol:
                                for k in ("baseline_s", "stimulus_s", "rating_s", "inter_trial_s")]
         out += ["", "[markers]"] + [f"{k} = {_toml(getattr(self.markers, k))}" for k in MARKER_KINDS
                                     if getattr(self.markers, k) is not None]
+        if self.markers.trigger_bits != 16:
+            out.append(f"trigger_bits = {self.markers.trigger_bits}")
+        if self.markers.codes:
+            out += ["", "[markers.codes]"] + [f"{c} = {_toml(t)}" for c, t in self.markers.codes]
         out += ["", "[ratings]", f"scales = {_toml(list(self.ratings.scales))}",
                 f"min = {_toml(self.ratings.min)}", f"max = {_toml(self.ratings.max)}"]
         for s in self.streams:
@@ -239,11 +261,9 @@ def read_protocol(path: str | os.PathLike, *, check_files: bool = True) -> Proto
     """
     path = _locate(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_toml(path, ProtocolError)
     except FileNotFoundError:
         raise ProtocolError(f"{path}: protocol file not found.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"{path}: not valid TOML ({exc}).") from None
     return _build(raw, path, check_files=check_files)
 
 
@@ -282,11 +302,14 @@ def _check_keys(where: str, section: str, table: dict, label: str) -> None:
             raise ProtocolError(f"{where}: unknown key '{label}{key}'{tip}")
 
 
-def _number(where: str, label: str, value: Any, *, minimum: float | None = 0.0) -> float:
+def _number(where: str, label: str, value: Any, *, minimum: float | None = 0.0,
+            maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ProtocolError(f"{where}: '{label}' must be a number, got {value!r}.")
     if minimum is not None and value < minimum:
         raise ProtocolError(f"{where}: '{label}' must be >= {minimum:g}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ProtocolError(f"{where}: '{label}' must be <= {maximum:g}, got {value!r}.")
     return float(value)
 
 
@@ -307,11 +330,13 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
     name = _string(where, "protocol.name", head.get("name", path.stem))
 
     t = raw.get("timing", {})
-    timing = Timing(**{k: _number(where, f"timing.{k}", v) for k, v in t.items()})
+    # a part of a trial longer than a day is a typo (1e300 would overflow the sample counts)
+    timing = Timing(**{k: _number(where, f"timing.{k}", v, maximum=MAX_DURATION_S) for k, v in t.items()})
     if timing.stimulus_s <= 0:
         raise ProtocolError(f"{where}: 'timing.stimulus_s' must be > 0, got {timing.stimulus_s!r}.")
 
-    m = raw.get("markers", {})
+    m = dict(raw.get("markers", {}))
+    codes, trigger_bits = m.pop("codes", {}), m.pop("trigger_bits", 16)
     markers = Markers(**{k: _string(where, f"markers.{k}", v) for k, v in m.items()})
     for kind in MARKER_KINDS:
         template = getattr(markers, kind)
@@ -324,9 +349,7 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
             raise ProtocolError(
                 f"{where}: 'markers.{kind}' = {template!r} must use exactly the fields "
                 f"{sorted(need) or 'none'}{' (optionally {stimulus_id})' if kind == 'stimulus_off' else ''}.")
-    templates = [getattr(markers, k) for k in MARKER_KINDS if getattr(markers, k) is not None]
-    if len(set(templates)) != len(templates):
-        raise ProtocolError(f"{where}: two marker kinds in [markers] share the same template.")
+    _check_unambiguous(where, markers)
 
     r = raw.get("ratings", {})
     scales = r.get("scales", list(SAM_SCALES))
@@ -390,6 +413,11 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
         if isinstance(sid, int) and not isinstance(sid, bool):
             sid = str(sid)
         sid = _string(where, f"{label}.id", sid)
+        if sid != sid.strip() or any(not ch.isprintable() for ch in sid):
+            # markers are stripped before they are parsed, and a template's {stimulus_id} stops at a
+            # line break: such an id could never be found in a recording
+            raise ProtocolError(f"{where}: '{label}.id' = {sid!r} has leading/trailing spaces or control "
+                                "characters; no marker could carry it.")
         if sid in seen:
             raise ProtocolError(f"{where}: '{label}.id' duplicates stimulus id {sid!r}.")
         seen.add(sid)
@@ -409,6 +437,197 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
             raise ProtocolError(f"{where}: '{label}.meta' must be a table.")
         stimuli.append(Stimulus(sid, file, dict(meta)))
 
+    markers = _code_table(where, codes, trigger_bits, markers, stimuli)
+    _check_round_trip(where, markers, [s.id for s in stimuli], ratings)
     return Protocol(name=name, description=str(head.get("description", "")), timing=timing,
                     markers=markers, ratings=ratings, streams=tuple(streams), stimuli=tuple(stimuli),
                     path=path)
+
+
+_CODE_KINDS = ("stimulus_on", "stimulus_off", "trial_start", "baseline_start", "trial_end")
+
+
+def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, stimuli: list) -> Markers:
+    """Validate ``[markers.codes]`` and ``markers.trigger_bits``; return the markers with them."""
+    import dataclasses
+
+    if isinstance(trigger_bits, bool) or trigger_bits not in (8, 16, 24):
+        raise ProtocolError(f"{where}: 'markers.trigger_bits' must be 8, 16 or 24, got {trigger_bits!r}.")
+    if not isinstance(codes, dict):
+        raise ProtocolError(f"{where}: 'markers.codes' must be a table ([markers.codes]) of code = marker.")
+    table = []
+    for key, value in codes.items():
+        label = f"markers.codes.{key}"
+        if not re.fullmatch(r"\d+", str(key).strip()) or not 1 <= int(key) < 1 << trigger_bits:
+            raise ProtocolError(f"{where}: '{label}': a code must be a whole number from 1 to "
+                                f"{(1 << trigger_bits) - 1} (markers.trigger_bits = {trigger_bits}), got {key!r}.")
+        value = _string(where, label, value).strip()
+        if value in _CODE_KINDS:
+            if value != "stimulus_on" and getattr(markers, value) is None:
+                raise ProtocolError(f"{where}: '{label}' = {value!r}, but the protocol defines no "
+                                    f"'markers.{value}' template.")
+            if value == "stimulus_on" and not stimuli:
+                raise ProtocolError(f"{where}: '{label}' = 'stimulus_on' opens the next stimulus in order, "
+                                    "but the protocol lists no [[stimuli]].")
+            if value in ("trial_start", "baseline_start", "trial_end") and "{" in getattr(markers, value):
+                raise ProtocolError(f"{where}: '{label}' = {value!r}: its template has fields to fill.")
+        elif value == "rating":
+            raise ProtocolError(f"{where}: '{label}' = 'rating' needs a scale and a value; map the code to a "
+                                f"full rating marker such as {markers.format('rating', scale='valence', value=5)!r}"
+                                if markers.rating else f"{where}: '{label}' = 'rating', but the protocol "
+                                "defines no 'markers.rating' template.")
+        elif markers.parse(value) is None:
+            raise ProtocolError(f"{where}: '{label}' = {value!r} is neither a marker kind "
+                                f"({', '.join(_CODE_KINDS)}) nor a marker the [markers] templates match.")
+        table.append((int(key), value))
+    codes_seen = [c for c, _ in table]
+    if len(set(codes_seen)) != len(codes_seen):  # "03" and "3" are the same code
+        raise ProtocolError(f"{where}: 'markers.codes' lists a code twice.")
+    return dataclasses.replace(markers, codes=tuple(sorted(table)), trigger_bits=int(trigger_bits))
+# ------------------------------------------------------------------ marker vocabulary ambiguity
+# Each template is a regular language over characters: literal text, {stimulus_id} (one or more
+# of any character but a line break), {scale} (an identifier) and {value} (a decimal number).
+# Two templates are ambiguous when one marker string matches both; that is decided exactly by a
+# breadth-first search over the product of their automata (no sampling of example strings).
+
+_DIGIT = str.isdigit
+
+
+def _charsets() -> dict[str, Any]:
+    return {"any": lambda c: c != "\n", "alpha": lambda c: c.isascii() and (c.isalpha() or c == "_"),
+            "word": lambda c: c.isalnum() or c == "_", "digit": _DIGIT, "sign": lambda c: c in "+-",
+            "dot": lambda c: c == ".", "exp": lambda c: c in "eE"}
+
+
+class _Automaton:
+    """A small NFA: ``edges[state]`` = list of (char predicate, next state); ``eps`` likewise."""
+
+    def __init__(self, template: str) -> None:
+        self.edges: list[list] = [[]]
+        self.eps: list[list[int]] = [[]]
+        cs = _charsets()
+        end = 0
+        for part in re.split(r"(\{\w+\})", template):
+            name = part[1:-1] if part.startswith("{") and part.endswith("}") else None
+            if name == "stimulus_id":
+                a = self._new()
+                self._edge(end, cs["any"], a)
+                self._edge(a, cs["any"], a)
+                end = a
+            elif name == "scale":
+                a = self._new()
+                self._edge(end, cs["alpha"], a)
+                self._edge(a, cs["word"], a)
+                end = a
+            elif name == "value":
+                end = self._number(end, cs)
+            else:
+                for ch in part:
+                    a = self._new()
+                    self._edge(end, (lambda c, ch=ch: c == ch), a)
+                    end = a
+        self.accept = end
+
+    def _new(self) -> int:
+        self.edges.append([])
+        self.eps.append([])
+        return len(self.edges) - 1
+
+    def _edge(self, a: int, pred, b: int) -> None:
+        self.edges[a].append((pred, b))
+
+    def _number(self, start: int, cs: dict) -> int:
+        # [-+]? (\\d+ \\.? \\d* | \\. \\d+) ([eE] [-+]? \\d+)?
+        signed, intpart, frac, dot_only, dot_frac, exp, exp_sign, exp_digits, end = (
+            self._new() for _ in range(9))
+        self._edge(start, cs["sign"], signed)
+        self.eps[start].append(signed)
+        self._edge(signed, cs["digit"], intpart)
+        self._edge(intpart, cs["digit"], intpart)
+        self._edge(intpart, cs["dot"], frac)
+        self._edge(frac, cs["digit"], frac)
+        self._edge(signed, cs["dot"], dot_only)
+        self._edge(dot_only, cs["digit"], dot_frac)
+        self._edge(dot_frac, cs["digit"], dot_frac)
+        for mantissa in (intpart, frac, dot_frac):
+            self.eps[mantissa].append(end)
+            self._edge(mantissa, cs["exp"], exp)
+        self._edge(exp, cs["sign"], exp_sign)
+        self.eps[exp].append(exp_sign)
+        self._edge(exp_sign, cs["digit"], exp_digits)
+        self._edge(exp_digits, cs["digit"], exp_digits)
+        self.eps[exp_digits].append(end)
+        return end
+
+    def closure(self, states) -> frozenset[int]:
+        todo, seen = list(states), set(states)
+        while todo:
+            for b in self.eps[todo.pop()]:
+                if b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+        return frozenset(seen)
+
+
+def _common_string(a: str, b: str) -> str | None:
+    """A marker string matched by both templates, or ``None`` if no string is."""
+    na, nb = _Automaton(a), _Automaton(b)
+    # a character from every literal and one from every field class decide each step exactly
+    # ('a' and '0' first, so the example shown to the user reads naturally)
+    alphabet = ["a", "0"] + sorted(set(a + b) - set("{}a0") | set("_e.-+é/ "))
+    start = (na.closure([0]), nb.closure([0]))
+    seen, frontier = {start: ""}, [start]
+    while frontier:
+        nxt = []
+        for sa, sb in frontier:
+            text = seen[(sa, sb)]
+            if na.accept in sa and nb.accept in sb:
+                return text
+            for ch in alphabet:
+                ta = na.closure([t for s in sa for pred, t in na.edges[s] if pred(ch)])
+                tb = nb.closure([t for s in sb for pred, t in nb.edges[s] if pred(ch)])
+                if ta and tb and (ta, tb) not in seen:
+                    seen[(ta, tb)] = text + ch
+                    nxt.append((ta, tb))
+        frontier = nxt
+    return None
+
+
+def _check_unambiguous(where: str, markers: Markers) -> None:
+    """Refuse a vocabulary in which one marker string could be read as two kinds of event."""
+    kinds = [k for k in MARKER_KINDS if getattr(markers, k) is not None]
+    for kind in kinds:
+        template = getattr(markers, kind)
+        if template != template.strip():
+            raise ProtocolError(f"{where}: 'markers.{kind}' = {template!r} starts or ends with a space; markers "
+                                "are read without them, so it could never match.")
+    for i, ka in enumerate(kinds):
+        for kb in kinds[i + 1:]:
+            ta, tb = getattr(markers, ka), getattr(markers, kb)
+            both = _common_string(ta, tb)
+            if both is not None:
+                raise ProtocolError(
+                    f"{where}: 'markers.{ka}' = {ta!r} and 'markers.{kb}' = {tb!r} are ambiguous: the "
+                    f"marker {both!r} matches both; make their fixed text differ (e.g. 'stim_on/' and "
+                    "'stim_off/' prefixes).")
+
+
+def _check_round_trip(where: str, markers: Markers, stimulus_ids: list[str], ratings: RatingScales) -> None:
+    """Every marker the protocol can write must read back as the same event (same id, scale)."""
+    checks = []
+    for i, sid in enumerate(stimulus_ids):
+        for kind in ("stimulus_on", "stimulus_off"):
+            template = getattr(markers, kind)
+            if template is not None and "{stimulus_id}" in template:
+                checks.append((f"stimuli[{i}].id = {sid!r}", kind, {"stimulus_id": sid}))
+    if markers.rating is not None:
+        for scale in ratings.scales:
+            for value in sorted({ratings.min, ratings.midpoint, ratings.max}):
+                checks.append((f"ratings.scales {scale!r}", "rating", {"scale": scale, "value": f"{value:g}"}))
+    for label, kind, fields in checks:
+        text = markers.format(kind, **fields)
+        back = markers.parse(text)
+        if back is None or back[0] != kind or any(back[1].get(k) != v for k, v in fields.items()):
+            got = "nothing" if back is None else f"{back[0]} {back[1]}"
+            raise ProtocolError(f"{where}: {label}: its marker {text!r} (markers.{kind}) would be read back "
+                                f"as {got}; change the id or the template.")

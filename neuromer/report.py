@@ -30,9 +30,17 @@ SECTIONS = ("Study summary", "Signal quality", "Music (stimuli)", "Valence-arous
 BANDS = ("theta", "slow_alpha", "alpha", "beta", "gamma")
 
 
-def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None) -> Path:
-    """Write ``report.html`` for a run folder and return its path."""
+def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None,
+                overwrite: bool = False) -> Path:
+    """Write ``report.html`` for a run folder and return its path.
+
+    ``RUN_DIR/report.html`` (the default) is the run's own file and is always rebuilt; another
+    ``out`` that exists is refused unless ``overwrite``.
+    """
     run_dir = Path(run_dir)
+    if out is not None and not overwrite and Path(out).exists() and \
+            Path(out).resolve() != (run_dir / "report.html").resolve():
+        raise NeuromerError(f"{out}: file exists; refusing to overwrite it (pass --overwrite).")
     if not (run_dir / "run.json").is_file():
         raise NeuromerError(f"{run_dir}: not a run folder (no run.json).")
     try:
@@ -59,8 +67,9 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
                 report.add_figure(item, title=f"{title}: {name}", section=title, tags=(_tag(title),),
                                   image_format="png")
                 plt.close(item)
+    own = out is None or Path(out).resolve() == (run_dir / "report.html").resolve()
     out = Path(out) if out else run_dir / "report.html"
-    with atomic_path(out) as tmp:
+    with atomic_path(out, overwrite=overwrite or own) as tmp:
         report.save(tmp, open_browser=False, overwrite=True, verbose="error")
     logger.info("wrote %s", out)
     return out

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy as _copy
 import re
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ._checks import check_array, validate_type
+from ._logging import logger
 from .errors import NeuromerError
 
 if TYPE_CHECKING:  # mne loads where it is used: reading a trials file and computing features need none
@@ -237,6 +239,44 @@ class Trials:
         self.metadata = meta[first + [c for c in meta.columns if c not in first]]
         self.dropped = (dropped.reset_index(drop=True) if dropped is not None
                         else pd.DataFrame(columns=["trial", "stimulus_id", "reason"]))
+
+    def check_ratings(self, scale_min: float = 1.0, scale_max: float = 9.0, *, source: str = "") -> int:
+        """Set ratings outside ``[scale_min, scale_max]`` (or not finite) to NaN, with one warning.
+
+        A rating of 100 on a 1-9 scale would otherwise count as "high" in every model and
+        quadrant; NaN marks it missing, so models leave that trial out of that target.
+
+        Parameters
+        ----------
+        scale_min, scale_max : float
+            The rating scale (DEAP's SAM: 1-9).
+        source : str
+            File the ratings came from, named in the warning.
+
+        Returns
+        -------
+        int
+            The number of ratings set to NaN (the warning names each trial and scale).
+        """
+        labels = self.labels
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(labels) & ~(np.isfinite(labels) & (labels >= scale_min) & (labels <= scale_max))
+        if not bad.any():
+            return 0
+        trial_ids = self.metadata["trial"].to_numpy()
+        listed = [f"trial {trial_ids[i]} {LABEL_NAMES[j]}={labels[i, j]:g}" for i, j in zip(*np.nonzero(bad))]
+        more = f" and {len(listed) - 8} more" if len(listed) > 8 else ""
+        what = (f"outside the {scale_min:g}-{scale_max:g} scale" if np.isfinite([scale_min, scale_max]).all()
+                else "not finite")
+        msg = (f"{source or 'trials'}: {len(listed)} rating(s) {what} set to NaN (missing): "
+               f"{', '.join(listed[:8])}{more}.")
+        logger.warning(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        for j, name in enumerate(LABEL_NAMES):
+            col = self.metadata[name].to_numpy(np.float64).copy()
+            col[bad[:, j]] = np.nan
+            self.metadata[name] = col
+        return int(bad.sum())
 
     # ------------------------------------------------------------------ views
     @property

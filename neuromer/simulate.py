@@ -36,6 +36,7 @@ import scipy.signal
 from ._checks import check_positive, validate_type
 from ._logging import logger
 from .errors import NeuromerError
+from .io._atomic import atomic_path
 from .protocol import Markers, Protocol, RatingScales, Stimulus, StreamSpec, Timing
 from .session import Trials
 
@@ -119,7 +120,8 @@ def simulate_study(out_dir: str | os.PathLike, *, n_subjects: int = 4, n_trials:
         _write_wav(path, synthesize_music(duration_s=stimulus_s, seed=int(st.audio_seed), **_cues(st)))
         study.stimuli.append(path)
     protocol = _protocol(stim_table, study, stimulus_s, baseline_s)
-    study.protocol.write_text(protocol.dumps(), encoding="utf-8")
+    with atomic_path(study.protocol) as tmp:
+        tmp.write_text(protocol.dumps(), encoding="utf-8")
 
     truth = []
     for s in range(1, n_subjects + 1):
@@ -231,9 +233,16 @@ def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness
 
 
 def _write_wav(path: Path, y: np.ndarray, sr: int = AUDIO_SR) -> None:
+    import io
+
     import soundfile as sf
 
-    sf.write(path, y, sr, subtype="PCM_16", format="WAV")
+    # encode in memory, then write the bytes ourselves: libsndfile reports a full disk only as
+    # "System error", a plain file write raises the OSError that names the cause
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, subtype="PCM_16", format="WAV")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
 
 
 def _protocol(stim_table: pd.DataFrame, study: Study, stimulus_s: float, baseline_s: float) -> Protocol:

@@ -139,3 +139,139 @@ def test_align_rejects_a_table_of_the_wrong_modality(tmp_path, capsys, study):
     assert code == 0
     code, _, err = run(capsys, "align", trials, "--out", str(tmp_path / "a.parquet"), "--eeg", str(physio))
     assert code == 2 and "physio.parquet: the --eeg table has no eeg_* feature columns" in err
+
+
+# ------------------------------------------------------------------ no overwrite without --overwrite
+def test_run_refuses_a_folder_that_is_not_a_run_folder(tmp_path, capsys):
+    (tmp_path / "a.xdf").write_bytes(b"")  # a subject that fails at once: the run itself is quick
+    (tmp_path / "c.toml").write_text('[study]\ninputs = ["a.xdf"]\nout = "mine"\n')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("my own report")
+    code, _, err = run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q")
+    assert code == 2 and "not a run folder (no run.json)" in err and "--overwrite" in err
+    assert sorted(p.name for p in mine.iterdir()) == ["report.html"]
+    code, _, err = run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q", "--overwrite")
+    assert code == 1 and "not a run folder" not in err  # ran (its one subject failed)
+    assert (mine / "run.json").is_file() and (mine / "report.html").read_text() == "my own report"
+    # now a run folder: resumed without --overwrite; an empty or new folder needs nothing either
+    assert run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q")[0] == 1
+    assert run(capsys, "run", str(tmp_path / "c.toml"), "--no-report", "-q", "--out", str(tmp_path / "new"))[0] == 1
+
+
+def test_report_out_refuses_an_existing_file(tmp_path, capsys):
+    (tmp_path / "run.json").write_text("{}")
+    mine = tmp_path / "mine.html"
+    mine.write_text("my page")
+    code, _, err = run(capsys, "report", str(tmp_path), "--out", str(mine))
+    assert code == 2 and "mine.html: file exists; refusing to overwrite it" in err
+    assert mine.read_text() == "my page"
+    assert run(capsys, "report", str(tmp_path), "--out", str(mine), "--overwrite")[0] == 0
+    assert "<html" in mine.read_text().lower()
+    # the run's own report.html is rebuilt without asking
+    (tmp_path / "report.html").write_text("old")
+    assert run(capsys, "report", str(tmp_path))[0] == 0 and "<html" in (tmp_path / "report.html").read_text().lower()
+
+
+@pytest.mark.parametrize("which", ["--out", "--report"])
+def test_audio_train_refuses_existing_outputs(tmp_path, capsys, which):
+    ann = tmp_path / "ann.csv"
+    ann.write_text("audio,valence,arousal\nmissing.wav,5,5\n")
+    model, report = tmp_path / "m.skops", tmp_path / "r.csv"
+    (model if which == "--out" else report).write_text("mine")
+    code, _, err = run(capsys, "audio", "train", str(ann), "--out", str(model), "--report", str(report))
+    assert code == 2 and "file exists; refusing to overwrite it" in err and "internal error" not in err
+    assert (model if which == "--out" else report).read_text() == "mine"
+    code, _, err = run(capsys, "audio", "train", str(ann), "--out", str(model), "--report", str(report),
+                       "--overwrite")
+    assert code == 2 and "refusing to overwrite" not in err  # past the check: the CSV's audio is missing
+
+
+def test_demo_refuses_a_folder_with_the_users_files(tmp_path, capsys):
+    (tmp_path / "demo.toml").write_text("# my own config\n")
+    code, _, err = run(capsys, "demo", str(tmp_path))
+    assert code == 2 and "not a neuromer demo folder" in err and "--overwrite" in err
+    assert (tmp_path / "demo.toml").read_text() == "# my own config\n"
+    other = tmp_path / "other"
+    (other / "study").mkdir(parents=True)
+    (other / "study" / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "demo", str(other))
+    assert code == 2 and (other / "study" / "notes.txt").read_text() == "mine"
+
+
+def test_deeply_nested_run_config_is_one_line(tmp_path, capsys):
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text('[study]\ninputs = ["a.xdf"]\nx = ' + "[" * 50000 + "]" * 50000 + "\n")
+    code, _, err = run(capsys, "run", str(cfg))
+    assert code == 2 and "deep.toml: not valid TOML for neuromer (arrays or tables nested too deeply)" in err
+    assert "internal error" not in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ a machine that will not take the write
+_LIMITED = """
+import contextlib, io, json, resource, signal, sys
+limit, commands = int(sys.argv[1]), json.loads(sys.argv[2])
+# write() past the limit fails with EFBIG (File too large) instead of killing the process: a real
+# OSError from the real write path, as a full disk gives ENOSPC
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from neuromer.cli import main
+results = []
+for argv in commands:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    results.append((code, err.getvalue()))
+print(json.dumps(results))
+"""
+
+
+def _cli_limited(commands, *, fsize, cwd, drop_root_override):
+    """Run CLI commands in one child process with a file-size limit (and, as root, without the
+    capability that lets root write into read-only folders); returns [(exit code, stderr)]."""
+    import json
+    import os
+    import shutil
+
+    cmd = [sys.executable, "-c", _LIMITED, str(fsize), json.dumps([[str(a) for a in c] for c in commands])]
+    if drop_root_override:
+        cmd = [shutil.which("setpriv"), "--inh-caps=-dac_override,-dac_read_search",
+               "--bounding-set=-dac_override,-dac_read_search", "--", *cmd]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=os.environ, timeout=600)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_read_only_folder_and_full_disk_are_one_line_errors(tmp_path, study):
+    import os
+    import shutil
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    as_root = os.geteuid() == 0
+    if as_root and not shutil.which("setpriv"):
+        pytest.skip("running as root, where a read-only folder is still writable, and setpriv is missing")
+    full = tmp_path / "full"
+    full.mkdir()
+    trials = study.deap[0]  # ~1 MB of trials: every output is larger than the 32 kB limit
+    cases = [  # (argv, file named in the error, cause)
+        (["epochs", trials, "--out", ro / "x.dat"], "ro/x.dat", "ermission denied"),
+        (["features", "eeg", trials, "--out", ro / "sub" / "x.parquet"], "x.parquet", "ermission denied"),
+        (["simulate", ro / "sim", "--subjects", "1", "--trials", "1"], "ro/sim", "ermission denied"),
+        (["epochs", trials, "--out", full / "x.dat"], "x.dat", "File too large"),
+        (["epochs", trials, "--out", full / "x-epo.fif"], "x-epo.fif", "File too large"),
+        (["features", "eeg", trials, "--out", full / "x.parquet"], "x.parquet", "File too large"),
+        (["simulate", full / "sim", "--subjects", "1", "--trials", "1", "--stimulus-s", "4"], "stim01.wav",
+         "File too large"),
+    ]
+    results = _cli_limited([c[0] for c in cases], fsize=32_000, cwd=tmp_path, drop_root_override=as_root)
+    for (argv, target, cause), (code, err) in zip(cases, results):
+        assert code == 2, (argv, err)
+        assert err.startswith("neuromer: error:") and err.count("\n") == 1, (argv, err)
+        assert target in err and cause in err and "internal error" not in err, (argv, err)
+    # atomic writes: no partial output and no temporary file left behind
+    assert list(ro.iterdir()) == []
+    left = sorted(str(p.relative_to(full)) for p in full.rglob("*") if p.is_file())
+    assert left == [], left

@@ -128,3 +128,23 @@ def test_stimulus_consistency_and_fleiss():
     assert ((0 <= df["agreement_quadrant"]) & (df["agreement_quadrant"] <= 1)).all()
     assert set(df.attrs["fleiss_kappa"]) == {"quadrant", "valence", "arousal"}
     assert df.attrs["fleiss_kappa"]["arousal"] > 0.3
+
+
+def test_missing_rating_or_eeg_score_is_no_quadrant():
+    # a NaN rating or EEG score was counted as "low" (Q3) before; it must stay missing
+    from neuromer.analysis import _prediction_tables
+
+    table = pd.DataFrame({"subject": "1", "trial": [1, 2, 3, 4], "stimulus_id": ["a", "b", "c", "d"],
+                          "window": 0, "t_start": 0.0, "t_end": 1.0,
+                          "valence": [8.0, np.nan, 2.0, 7.0], "arousal": [8.0, 3.0, np.nan, 2.0],
+                          "audio_pred_valence": [8.0, 2.0, 2.0, np.nan], "audio_pred_arousal": [7.0, 2.0, 8.0, 2.0]})
+    per_trial, _ = _prediction_tables(table, {})
+    assert list(per_trial["self_quadrant"]) == ["Q1", None, None, "Q4"]
+    assert list(per_trial["audio_quadrant"]) == ["Q1", "Q3", "Q2", None]
+    per_trial["eeg_valence"] = [0.9, 0.2, np.nan, 0.8]
+    per_trial["eeg_arousal"] = [0.9, 0.1, 0.7, 0.3]
+    df = compare_trials(per_trial, n_permutations=0).set_index(["subject", "source_a", "source_b", "dimension"])
+    # only trials 1 and 4 have both self-report readings: 2 pairs with audio, not 4
+    assert df.loc[("all", "audio", "self", "quadrant"), "n"] == 1  # trial 4 has no audio valence
+    assert df.loc[("all", "eeg", "self", "quadrant"), "n"] == 2
+    assert df.loc[("all", "audio", "eeg", "quadrant"), "n"] == 2  # trial 3: EEG valence missing

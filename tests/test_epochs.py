@@ -91,3 +91,16 @@ def test_duplicate_keeps_first_onset():
     with pytest.warns(RuntimeWarning):
         table, _ = trials_from_markers(markers(*(GOOD[:3] + [(4.0, "stim_on/a")] + GOOD[3:])), PROTO)
     assert table.onset_s.tolist() == [3.0, 11.0]
+
+
+def test_trial_longer_than_the_recording_is_one_error(study, study_protocol):
+    # timing.stimulus_s = 3000 on a recording of about a minute: one clear error, not one warning
+    # per trial followed by arrays sized by the impossible trial
+    import dataclasses
+
+    from neuromer.io import read_session
+
+    proto = dataclasses.replace(study_protocol, timing=dataclasses.replace(study_protocol.timing, stimulus_s=3000.0))
+    session = read_session(study.xdf[0], protocol=proto)
+    with pytest.raises(MarkerError, match=r"stimulus duration 3000 s is longer than the whole recording"):
+        make_trials(session, protocol=proto)

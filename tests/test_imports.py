@@ -36,8 +36,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "neuromer.io._atomic", "neuromer.live._names")),
     # the data model: what readers produce and everything else consumes
     ("model", ("neuromer.protocol", "neuromer.session", "neuromer.windows")),
-    # sessions -> trials: cleaning, and the rules that turn markers into trials
-    ("trials", ("neuromer.preprocess", "neuromer.epochs")),
+    # sessions -> trials: cleaning (non-finite samples, filters), and the rules that turn markers
+    # into trials, with the trigger-code table they apply (io.triggers: it lives with the readers
+    # that decode trigger channels but needs nothing from them)
+    ("trials", ("neuromer.badsamples", "neuromer.preprocess", "neuromer.epochs", "neuromer.io.triggers")),
     # readers and writers of files (XDF, DEAP, MNE formats, BIDS); readers find a recording's
     # trials with the marker rules of neuromer.epochs
     ("io", ("neuromer.io",)),
@@ -75,7 +77,9 @@ def layer_of(module: str) -> int:
     best, layer = -1, None
     for i, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+            # the root package names itself only, or every new module would land in "base"
+            below = module.startswith(prefix + ".") and prefix != "neuromer"
+            if (module == prefix or below) and len(prefix) > best:
                 best, layer = len(prefix), i
     assert layer is not None, f"{module} has no layer: add it to LAYERS in tests/test_imports.py"
     return layer
@@ -187,6 +191,8 @@ def test_checker_catches_cycles_and_upward_imports():
     assert find_cycle([("a", "b", 1), ("a", "c", 2), ("c", "b", 3)]) is None
     assert layer_of("neuromer.session") < layer_of("neuromer.io.deap") < layer_of("neuromer.pipeline")
     assert layer_of("neuromer.audio.cli") == layer_of("neuromer.cli") > layer_of("neuromer.audio.summary")
+    with pytest.raises(AssertionError, match="has no layer"):
+        layer_of("neuromer.new_module")
     # a lazy package's export counts as an import of the submodule that defines it
     node = ast.parse("from .audio import stimulus_table").body[0]
     assert _targets("neuromer.pipeline", node) == ["neuromer.audio.summary"]

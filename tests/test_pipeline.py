@@ -17,6 +17,7 @@ from neuromer.cli import main
 from neuromer.errors import NeuromerError
 from neuromer.pipeline import make_config, read_config, run
 from neuromer.report import SECTIONS
+from xdf_damage import plant_in_eeg
 
 pytestmark = pytest.mark.slow
 AUDIO = True
@@ -225,6 +226,8 @@ def test_config_errors_name_the_field(tmp_path):
     ("windows", "hop_s", "half", "'windows.hop_s' must be a finite number"),
     ("features", "audio_latency_s", "zero", "'features.audio_latency_s' must be a finite number"),
     ("preprocess", "enabled", "yes", "'preprocess.enabled' must be true or false"),
+    ("features", "physio_min_scr_amplitude_us", -0.1, "'features.physio_min_scr_amplitude_us' must be >= 0"),
+    ("features", "physio_context_s", "long", "'features.physio_context_s' must be a finite number"),
 ])
 def test_config_values_are_checked(tmp_path, section, key, value, message):
     (tmp_path / "a.xdf").write_bytes(b"")
@@ -238,3 +241,41 @@ def test_run_folder_that_is_a_file(tmp_path):
     cfg = make_config({"study": {"inputs": ["*.xdf"], "out": "run"}}, path=tmp_path / "c.toml")
     with pytest.raises(NeuromerError, match="run: cannot use it as the run folder"):
         run(cfg, report=False)
+
+
+def test_all_nan_subject_fails_with_its_reason_and_one_inf_stays_local(study, tmp_path, capsys):
+    """A subject whose EEG is all NaN fails (exit 1, reason in run.json); one Inf sample in another
+    subject outside every trial is counted in run.json and leaves its trials finite."""
+    xdf = tmp_path / "xdf"
+    xdf.mkdir()
+    plant_in_eeg(study.xdf[0], xdf / "sub-01.xdf", float("nan"))
+    plant_in_eeg(study.xdf[1], xdf / "sub-02.xdf", float("inf"), samples={100})  # 0.2 s in: before trial 1
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f"""
+[study]
+inputs = ["xdf/*.xdf"]
+protocol = "{study.protocol}"
+out = "run"
+[features]
+audio = false
+physio = false
+[models]
+targets = ["valence"]
+feature_sets = [["eeg"]]
+n_permutations = 0
+""")
+    code = main(["run", str(cfg), "-q", "--no-report"])
+    capsys.readouterr()
+    rec = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert code == 1 and rec["failed"] == ["01"]
+    error = rec["subjects"]["01"]["error"]
+    assert "sub-01.xdf: every EEG channel is more than 50% NaN or infinite (NaN/inf fraction 1.00 over 32 " \
+           "channels); nothing to analyse" in error
+    two = rec["subjects"]["02"]
+    assert two["status"] == "done"
+    assert two["bad_samples"]["n_nonfinite"] == 32 and len(two["bad_samples"]["nonfinite_fraction"]) == 32
+    quality = pd.read_csv(tmp_path / "run" / "subjects" / "sub-02" / "quality.csv")
+    eeg = quality[quality.type == "eeg"]
+    assert (eeg.nan_fraction == 0).all() and (eeg.flag != "nan").all()
+    features = pd.read_parquet(tmp_path / "run" / "subjects" / "sub-02" / "eeg.parquet")
+    assert features.filter(like="eeg_").notna().all().all()

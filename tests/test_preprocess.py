@@ -71,10 +71,14 @@ def test_bad_channels_detected_and_interpolated():
     data[EEG.index("C4")] *= 200
     found = find_bad_channels(session.raw)
     assert found == {"flat": ["P3"], "nonfinite": ["O2"], "noisy": ["C4"]}
-    with pytest.warns(RuntimeWarning, match="O2"):
-        out = preprocess(session, eog=None, physio=False)
-    step = out.provenance["steps"][0]
-    assert step["bads"] == ["C4", "O2", "P3"]
+    # 100 NaN samples stay local (neuromer.badsamples); a channel more than half NaN is bad
+    n = data.shape[1]
+    data[EEG.index("O2"), : n // 2 + 1] = np.nan
+    out = preprocess(session, eog=None, physio=False)
+    assert [s["step"] for s in out.provenance["steps"][:2]] == ["bad_samples", "bad_channels"]
+    step = out.provenance["steps"][1]
+    assert step["bads"] == ["C4", "O2", "P3"] and step["nonfinite"] == ["O2"]
+    assert len(out.raw.annotations) == 0  # O2's BAD_nonfinite span went with its interpolation
     assert "interpolate_bads" in [s["step"] for s in out.provenance["steps"]]
     x = out.raw.get_data(picks=["P3", "O2", "C4"])
     assert np.isfinite(x).all() and (x.std(axis=1) > 0).all() and out.raw.info["bads"] == []

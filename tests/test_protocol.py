@@ -140,3 +140,82 @@ def test_shipped_deap_protocol():
 def test_shipped_music_listening_protocol():
     p = read_protocol("music_listening")
     assert p.stimuli and all(s.file.is_file() for s in p.stimuli)
+
+
+@pytest.mark.parametrize("markers, kinds, example", [
+    # the id field swallows every other marker: ratings would open trials of unknown stimuli
+    ('stimulus_on = "{stimulus_id}"', ("markers.trial_start", "markers.stimulus_on"), "'trial_start'"),
+    # 'stim/x/end' is read as the onset of a stimulus 'x/end': the trial never ends
+    ('stimulus_on = "stim/{stimulus_id}"\nstimulus_off = "stim/{stimulus_id}/end"',
+     ("markers.stimulus_on", "markers.stimulus_off"), "'stim/a/end'"),
+    # a rating 'r/valence/5' is also stimulus 'valence/5'
+    ('stimulus_on = "r/{stimulus_id}"\nrating = "r/{scale}/{value}"',
+     ("markers.stimulus_on", "markers.rating"), "'r/a/0'"),
+    # an identical template for two kinds
+    ('trial_start = "go"\nbaseline_start = "go"', ("markers.trial_start", "markers.baseline_start"), "'go'"),
+])
+def test_ambiguous_marker_templates_are_refused(folder, markers, kinds, example):
+    text = GOOD.replace('stimulus_on = "on:{stimulus_id}"\n', "").replace('stimulus_off = "off:{stimulus_id}"\n', "")
+    text = text.replace("[markers]\n", "[markers]\n" + markers + "\n" + (
+        'stimulus_off = "off:{stimulus_id}"\n' if "stimulus_off" not in markers else "") + (
+        'stimulus_on = "on:{stimulus_id}"\n' if "stimulus_on" not in markers else ""))
+    if "rating =" in markers:
+        text = text.replace('rating = "rate:{scale}:{value}"\n', "")
+    path = write(folder, text)
+    with pytest.raises(ProtocolError) as info:
+        read_protocol(path)
+    msg = str(info.value)
+    assert str(path) in msg and all(k in msg for k in kinds) and example in msg and "\n" not in msg
+
+
+def test_unambiguous_vocabularies_still_load(folder):
+    # fixed text differs somewhere in every pair: accepted (shipped protocols included)
+    text = GOOD.replace('"on:{stimulus_id}"', '"stim/{stimulus_id}/on"').replace(
+        '"off:{stimulus_id}"', '"stim/{stimulus_id}/off"').replace('"rate:{scale}:{value}"', '"{scale}={value}"')
+    p = read_protocol(write(folder, text))
+    assert p.markers.parse("stim/a/b/on") == ("stimulus_on", {"stimulus_id": "a/b"})
+    assert p.markers.parse("valence=7.5") == ("rating", {"scale": "valence", "value": "7.5"})
+    for name in ("deap", "music_listening"):
+        read_protocol(name, check_files=False)
+
+
+@pytest.mark.parametrize("sid", [" a", "a ", "a\nb", "a\tb"])
+def test_stimulus_ids_no_marker_can_carry_are_refused(folder, sid):
+    path = write(folder, GOOD.replace('id = "a"', f"id = {sid!r}".replace("'", '"').replace("\n", "\\n")
+                        .replace("\t", "\\t")))
+    with pytest.raises(ProtocolError, match=r"stimuli\[0\]\.id") as info:
+        read_protocol(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_stimulus_id_read_back_as_a_rating_is_refused(folder):
+    # templates 'x{stimulus_id}' and '{scale}{value}' overlap ('xa0' could be either)
+    text = GOOD.replace('"on:{stimulus_id}"', '"x{stimulus_id}"').replace('"rate:{scale}:{value}"',
+                                                                          '"{scale}{value}"')
+    with pytest.raises(ProtocolError, match="markers.stimulus_on.*markers.rating"):
+        read_protocol(write(folder, text))
+
+
+def test_rating_template_that_cannot_read_its_own_scale_back(folder):
+    # '{scale}{value}': a scale named 'v1' rated 9 writes 'v19', fine; 'v1' at 10 would be 'v110' ->
+    # scale 'v11' (and 'v15.5' -> 'v15', '.5'): markers are written and read back at load.
+    text = GOOD.replace('"rate:{scale}:{value}"', '"{scale}{value}"') + \
+        '\n[ratings]\nscales = ["v1"]\nmin = 1\nmax = 10\n'
+    with pytest.raises(ProtocolError, match="ratings.scales 'v1'.*read back as rating"):
+        read_protocol(write(folder, text))
+
+
+def test_deeply_nested_toml_is_a_protocol_error(folder):
+    path = write(folder, "a = " + "[" * 50000 + "]" * 50000 + "\n")  # tomllib recurses per level
+    with pytest.raises(ProtocolError, match="nested too deeply") as info:
+        read_protocol(path)
+    assert str(path) in str(info.value)
+    path.write_bytes(b"name = \"\xff\xfe\"\n")
+    with pytest.raises(ProtocolError, match="not UTF-8"):
+        read_protocol(path)
+
+
+@pytest.mark.parametrize("value", ["1e300", "1e6"])
+def test_absurd_durations_are_refused(folder, value):
+    with pytest.raises(ProtocolError, match=r"'timing.stimulus_s' must be <= 86400"):
+        read_protocol(write(folder, GOOD.replace("stimulus_s = 30.0", f"stimulus_s = {value}")))

@@ -55,13 +55,16 @@ def _cmd_features(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from ..errors import NeuromerError
     from .emotion_model import train_audio_model
 
+    if args.report and not args.overwrite and Path(args.report).exists():  # before minutes of training
+        raise NeuromerError(f"{args.report}: file exists; refusing to overwrite it (pass --overwrite).")
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
-                               random_state=args.seed, cache_dir=args.cache)
+                               random_state=args.seed, cache_dir=args.cache, overwrite=args.overwrite)
     print(report.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.report:
-        _write_table(report, args.report, True)
+        _write_table(report, args.report, args.overwrite)
     print(f"model: {args.out}")
     return 0
 
@@ -129,6 +132,7 @@ def add_audio_commands(sub) -> None:
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--report", help="also write the scores table (.csv/.parquet)")
     t.add_argument("--cache", help="cache folder for clip features")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --out model or --report file")
     t.set_defaults(func=_cmd_train)
 
     q = asub.add_parser("predict", help="predict emotion of audio files with a trained model",

@@ -12,6 +12,7 @@ and the default predictor of :mod:`neuromer.audio.emotion` that it builds on.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -93,7 +94,7 @@ def _estimator(kind: str, task: str, n_targets: int, random_state: int):
 
 def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike | None = None,
                       n_splits: int = 5, random_state: int = 0, cache_dir=None,
-                      progress=None) -> pd.DataFrame:
+                      progress=None, overwrite: bool = False) -> pd.DataFrame:
     """Fit audio-emotion models on an annotations CSV and report cross-validated scores.
 
     Parameters
@@ -103,6 +104,8 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
         ``valence`` + ``arousal`` (regression) or ``quadrant`` (Q1-Q4 or 1-4; classification).
     out : path-like | None
         Where to save the XGBoost model (``.skops``), fitted on all clips.
+    overwrite : bool
+        Replace an existing ``out`` file; otherwise an existing file is refused before any work.
     n_splits : int
         Folds of the cross-validation (shuffled K-fold; at most the number of clips).
     random_state : int
@@ -116,6 +119,9 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
         One row per (model, target): ``model`` (xgboost, linear), ``target`` and metrics: for
         regression ``rmse``, ``r`` (Pearson); for classification ``accuracy``, ``f1_macro``.
     """
+    if out is not None and not overwrite and Path(out).exists():
+        raise NeuromerError(f"{out}: file exists; refusing to overwrite it (pass overwrite=True, or "
+                            "--overwrite on the command line).")
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
@@ -158,7 +164,7 @@ def train_audio_model(annotations: str | os.PathLike, *, out: str | os.PathLike 
 
         yy = y if task == "regression" and len(targets) > 1 else (y[:, 0] if y.ndim == 2 else y)
         model = _estimator("xgboost", task, len(targets), random_state).fit(X, yy)
-        save_model(model, out, metadata={"kind": "audio", "task": task, "targets": targets,
+        save_model(model, out, overwrite=overwrite, metadata={"kind": "audio", "task": task, "targets": targets,
                                          "classes": list(QUADRANTS), "features": list(X.columns)})
         logger.info("saved the audio-emotion model to %s", out)
     return report

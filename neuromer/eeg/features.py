@@ -27,6 +27,11 @@ Features (column names, ``ch`` an EEG channel, ``band`` a key of ``bands``):
 - ``eeg_spectral_entropy_{ch}``: Shannon entropy of the normalised PSD in ``[min fmin, max fmax)``,
   divided by ``ln(n_bins)`` so it lies in [0, 1].
 
+A family that cannot be computed is left out with one warning saying why (e.g. "no frontal alpha
+asymmetry (eeg_faa): channel F4 not found (EEG channels: ...)"); file readers normalise electrode
+names to the 10-05 spelling (:mod:`neuromer.io.channel_names`) so that ``F3..`` or ``EEG F3-Ref``
+count as ``F3``.
+
 Windows containing NaN give NaN features; a flat window (all samples equal, e.g. a disconnected
 channel or a clipped amplifier) gives exactly zero power and NaN for everything derived from a log
 or a ratio (DE, asymmetry, relative power, Hjorth, entropy). No error is raised for either.
@@ -365,6 +370,38 @@ def _pairs_present(ch_names: list[str], pairs=DEAP_PAIRS) -> list[tuple[int, int
     return out
 
 
+def warn_missing_families(ch_names: list[str], bands: dict, *, per_trial: bool = False) -> list[str]:
+    """Warn once for each feature family the channels or bands cannot give; return the messages.
+
+    Parameters
+    ----------
+    ch_names : list of str
+        EEG channel names.
+    bands : dict
+        ``{name: (fmin, fmax)}`` in Hz.
+    per_trial : bool
+        For :func:`eeg_trial_features` (``eeg_asym_*``, no FAA) rather than the window features.
+    """
+    shown = ", ".join(ch_names[:16]) + (f", ... ({len(ch_names)} in all)" if len(ch_names) > 16 else "")
+    messages = []
+    if not _pairs_present(ch_names):
+        family = "eeg_asym_*" if per_trial else "eeg_dasm_*, eeg_rasm_*"
+        messages.append(f"no asymmetry features ({family}): none of the {len(DEAP_PAIRS)} symmetric pairs "
+                        f"({', '.join('/'.join(p) for p in DEAP_PAIRS[:4])}, ...) is among the EEG channels "
+                        f"({shown}).")
+    if not per_trial:
+        low = {c.lower() for c in ch_names}
+        missing = [c for c in FAA_PAIR if c.lower() not in low]
+        if "alpha" not in bands:
+            messages.append(f"no frontal alpha asymmetry (eeg_faa): the bands ({', '.join(bands)}) have no 'alpha'.")
+        elif missing:
+            which = "channels " + "/".join(missing) if len(missing) > 1 else f"channel {missing[0]}"
+            messages.append(f"no frontal alpha asymmetry (eeg_faa): {which} not found (EEG channels: {shown}).")
+    for message in messages:
+        logger.warning(message)
+    return messages
+
+
 def window_feature_arrays(windows: np.ndarray, sfreq: float, ch_names: list[str],
                           bands: dict = DEFAULT_BANDS, *, _hjorth_params=None) -> tuple[np.ndarray, list[str]]:
     """All window features of EEG windows, the kernel shared by offline and online code.
@@ -497,6 +534,7 @@ def eeg_window_features(trials: Trials, *, grid: WindowGrid = WindowGrid(), band
     validate_type(grid, WindowGrid, "grid")
     check_option(baseline, ["subtract", "ratio", None], "baseline")
     data, names = _eeg_part(trials)
+    warn_missing_families(names, check_bands(bands))
     feats, cols = _grid_features(data, trials.sfreq, grid, trials.baseline_s, names, bands)
     if baseline is not None:
         base_data = data[..., :int(round(trials.baseline_s * trials.sfreq))]
@@ -560,6 +598,7 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
     """
     validate_type(grid, WindowGrid, "grid")
     data, names = _eeg_part(trials)
+    warn_missing_families(names, check_bands(bands), per_trial=True)
     meta = trials.metadata
     win = sliding_windows(data, trials.sfreq, grid, start_s=trials.baseline_s)
     # windows past a trial's stated duration do not belong to its stimulus

@@ -8,7 +8,10 @@ and Trials, writers take them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import warnings
 from pathlib import Path
 
 from ..errors import DataFormatError
@@ -21,14 +24,21 @@ def is_trials_file(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(TRIALS_SUFFIXES)
 
 
-def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject: str = ""):
+def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject: str = "",
+                 encoding: str | None = None):
     """Read a continuous recording as a :class:`~neuromer.session.Session`.
 
     A BIDS recording (``sub-01_task-x_eeg.bdf`` inside a dataset) -> :func:`~neuromer.io.bids.read_bids`;
     ``.xdf`` -> :func:`~neuromer.io.xdf.read_xdf`; a DEAP original ``.bdf`` (BioSemi with the
     DEAP channel layout) -> :func:`~neuromer.io.deap.read_deap_bdf`; anything else MNE reads
     (EDF, BDF, BrainVision ``.vhdr``, FIF, EEGLAB ``.set``) ->
-    :func:`~neuromer.io.mne_formats.read_raw_any` with an optional ``events`` CSV.
+    :func:`~neuromer.io.mne_formats.read_raw_any` (trigger channels and annotations become
+    markers; ``encoding`` is the EDF/BDF text encoding).
+
+    ``events`` (a CSV/TSV of onsets in s plus codes or marker texts, see
+    :func:`~neuromer.io.mne_formats.read_events_csv`) adds markers to a recording of any format;
+    with a protocol, the trials are then found from all markers (for DEAP's BDF, the trials the
+    reader cut from its Status codes are kept).
     """
     path = Path(path)
     if not path.exists():
@@ -41,18 +51,22 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
     if is_bids_recording(path):
         from .bids import read_bids
 
-        return read_bids(path, protocol=protocol, subject=subject)
-    if suffix == ".xdf":
+        with _no_trials_said(events):
+            session = read_bids(path, protocol=protocol, subject=subject)
+    elif suffix == ".xdf":
         from .xdf import read_xdf
 
-        return read_xdf(path, protocol=protocol, subject=subject)
-    if suffix == ".bdf" and _looks_like_deap_bdf(path):
+        with _no_trials_said(events):
+            session = read_xdf(path, protocol=protocol, subject=subject)
+    elif suffix == ".bdf" and _looks_like_deap_bdf(path):
         from .deap import read_deap_bdf
 
-        return read_deap_bdf(path, protocol=protocol, subject=subject or None)
-    from .mne_formats import read_raw_any
+        return _with_events(read_deap_bdf(path, protocol=protocol, subject=subject or None), events, None, path)
+    else:
+        from .mne_formats import read_raw_any
 
-    return read_raw_any(path, events=events, protocol=protocol, subject=subject)
+        return read_raw_any(path, events=events, protocol=protocol, subject=subject, encoding=encoding)
+    return _with_events(session, events, protocol, path)
 
 
 def read_trials(path: str | os.PathLike):
@@ -117,13 +131,54 @@ def write_trials(trials, path: str | os.PathLike, *, overwrite: bool = False) ->
     raise AssertionError  # unreachable
 
 
-def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | None = 128.0, subject: str = ""):
-    """Trials from any supported input: trial files directly, recordings cut with the protocol."""
+@contextlib.contextmanager
+def _no_trials_said(events):
+    """With an events file still to add, a reader's "no trial found" would be premature: hush it."""
+    if events is None:
+        yield
+        return
+    from .._logging import logger
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "no trial found:" not in record.getMessage()
+
+    logger.addFilter(keep)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no trial found:")
+            yield
+    finally:
+        logger.removeFilter(keep)
+
+
+def _with_events(session, events, protocol, path: Path):
+    """Add an events file's markers to a session read by another reader; refind its trials."""
+    if events is None:
+        return session
+    from .mne_formats import _fill_trials, add_events
+
+    add_events(session, events)
+    if protocol is not None:
+        _fill_trials(session, protocol, path)
+    return session
+
+
+def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | None = 128.0, subject: str = "",
+                    events=None, encoding: str | None = None):
+    """Trials from any supported input: trial files directly, recordings cut with the protocol.
+
+    ``events`` and ``encoding`` are passed to :func:`read_session` (not allowed for trials files).
+    """
     if is_trials_file(path):
-        return read_trials(path)
+        if events is not None:
+            raise DataFormatError(f"{path}: holds trials already; an events file applies to recordings only.")
+        trials = read_trials(path)
+        if protocol is not None:
+            trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
+        return trials
     from ..epochs import make_trials
 
-    session = read_session(path, protocol=protocol, subject=subject)
+    session = read_session(path, protocol=protocol, subject=subject, events=events, encoding=encoding)
     return make_trials(session, protocol=protocol, sfreq=sfreq)
 
 

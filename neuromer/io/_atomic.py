@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .._checks import write_error
 from ..errors import DataFormatError
 
 
@@ -35,8 +36,13 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         raise DataFormatError(
             f"{path}: cannot create the output folder {path.parent} (a file is in the way)."
         ) from None
+    except OSError as exc:
+        raise write_error(path, exc) or exc from None
     # end with the full target name so writers that dispatch on it (mne's -epo.fif) still work
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{path.name}", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{path.name}", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) or exc from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -46,9 +52,14 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         if not overwrite and path.exists():
             raise DataFormatError(f"{path}: file appeared while writing; refusing to overwrite it.")
         os.replace(tmp, path)
+    except OSError as exc:
+        err = write_error(path, exc)
+        if err is None:
+            raise
+        raise err from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def write_table(table, path: str | os.PathLike, *, overwrite: bool = True) -> Path:

@@ -253,6 +253,10 @@ def read_deap(path: str | os.PathLike, *, subject: str | None = None) -> Trials:
         raise
     except NeuromerError as exc:
         raise DataFormatError(f"{path}: {exc}") from None
+    if info is None:  # DEAP's own files: SAM ratings on the 1-9 scale
+        trials.check_ratings(1.0, 9.0, source=str(path))
+    else:  # the writer's protocol set the scale; only an infinite rating is certainly wrong
+        trials.check_ratings(-np.inf, np.inf, source=str(path))
     logger.info("read %s: %r", path, trials)
     return trials
 

@@ -8,7 +8,9 @@ crash or power loss still loads up to its last complete chunk. :func:`stream_inf
 Reading: :func:`read_xdf` loads a recording with pyxdf (clock synchronisation, clock-reset
 handling, optional dejittering) and puts every stream on one clock, the EEG stream's sample grid,
 as a :class:`~neuromer.session.Session`. :func:`xdf_info` summarises the streams of a file.
-A truncated file (cut at any byte) loads every complete chunk, with a warning.
+A truncated file (cut at any byte) loads every complete chunk, with a warning; a corrupt stretch
+mid-file is skipped up to the next Boundary chunk; time stamps that jump backwards are repaired
+(see :func:`read_xdf` and :mod:`neuromer.io._xdf_recovery`).
 
 Units. LSL EEG is taken to be in microvolts: EEG, EOG, EMG and ECG channels are multiplied by 1e-6
 to get MNE's volts, unless the channel's ``unit`` in the stream metadata says volts (``V``,
@@ -18,11 +20,11 @@ to get MNE's volts, unless the channel's ``unit`` in the stream metadata says vo
 from __future__ import annotations
 
 import io
+import logging
 import os
 import struct
 import uuid
 import xml.etree.ElementTree as ET
-import zlib
 from pathlib import Path
 
 import mne
@@ -30,19 +32,16 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_file, check_positive, validate_type
-import logging
-
 from .._logging import logger
 from ..errors import DataFormatError, NeuromerError
 from ..session import Session, infer_channel_types, set_standard_montage
+from ._xdf_recovery import (_BOUNDARY_UUID, _MAGIC, _TAG_BOUNDARY, _TAG_CLOCK, _TAG_FILE_HEADER, _TAG_FOOTER,
+                            _TAG_SAMPLES, _TAG_STREAM_HEADER, Spliced, dejitter, gunzip, join_clock_resets,
+                            scan_chunks)
 
 #: XDF channel formats and their little-endian numpy dtypes (``None``: strings).
 CHANNEL_FORMATS = {"int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8",
                    "float32": "<f4", "double64": "<f8", "string": None}
-_MAGIC = b"XDF:"
-_TAG_FILE_HEADER, _TAG_STREAM_HEADER, _TAG_SAMPLES, _TAG_CLOCK, _TAG_BOUNDARY, _TAG_FOOTER = range(1, 7)
-#: the Boundary chunk's fixed UUID from the specification
-_BOUNDARY_UUID = bytes.fromhex("43A546DCCBF5410FB30ED5467383CBE4")
 _MARKER_TYPES = ("markers", "marker", "events", "stringmarker")
 _LSL_TYPES = {"eeg": "eeg", "eog": "eog", "emg": "emg", "ecg": "ecg", "ekg": "ecg", "gsr": "gsr",
               "eda": "gsr", "resp": "resp", "respiration": "resp", "ppg": "bio", "bvp": "bio",
@@ -280,117 +279,80 @@ class XdfWriter:
 
 
 # ------------------------------------------------------------------------------------- reading
-class _Prefix(io.RawIOBase):
-    """A read-only view of the first ``size`` bytes of a binary file."""
+def _load(path: Path, dejitter_timestamps: bool = False, **kwargs) -> tuple[list[dict], bool]:
+    """pyxdf streams of every well-formed chunk of ``path``; ``True`` if the file was cut short.
 
-    def __init__(self, fh, size: int) -> None:
-        self._fh, self._size, self._pos = fh, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, min(self._size, base + offset))
-        return self._pos
-
-    def readinto(self, buf) -> int:
-        n = max(0, min(len(buf), self._size - self._pos))
-        self._fh.seek(self._pos)
-        got = self._fh.readinto(memoryview(buf)[:n])
-        self._pos += got
-        return got
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
-def _complete_prefix(fh, size: int, path: Path) -> int:
-    """Byte length of the leading run of complete, well-formed chunks (magic included)."""
-    head = fh.read(4)
-    if head != _MAGIC:
-        if size == 0:
-            raise DataFormatError(f"{path}: empty file; expected an XDF recording.")
-        if len(head) < 4 and _MAGIC.startswith(head):
-            raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
-        raise DataFormatError(f"{path}: not an XDF file (it does not start with 'XDF:').")
-    pos, first = 4, True
-    while pos < size:
-        fh.seek(pos)
-        hdr = fh.read(11)
-        nb = hdr[0]
-        if nb not in (1, 4, 8) or len(hdr) < 3 + nb:
-            break
-        length = int.from_bytes(hdr[1:1 + nb], "little")
-        tag = int.from_bytes(hdr[1 + nb:3 + nb], "little")
-        minimum = {_TAG_FILE_HEADER: 2, _TAG_BOUNDARY: 18, _TAG_CLOCK: 22}.get(tag, 6)
-        if not 1 <= tag <= 6 or length < minimum or pos + 1 + nb + length > size:
-            break
-        if first and tag != _TAG_FILE_HEADER:
-            raise DataFormatError(f"{path}: not an XDF file (no file header chunk after 'XDF:').")
-        first = False
-        pos += 1 + nb + length
-    if first:
-        raise DataFormatError(f"{path}: XDF file truncated inside its file header.")
-    return pos
-
-
-def _gunzip(path: Path) -> bytes:
-    """Decompress a gzip file, keeping what precedes a truncation or corruption."""
-    rest, out = path.read_bytes(), []
-    while rest:
-        dec = zlib.decompressobj(wbits=31)  # 31: gzip container
-        try:
-            out.append(dec.decompress(rest))
-        except zlib.error:
-            break
-        if not dec.eof:
-            break
-        rest = dec.unused_data
-    return b"".join(out)
-
-
-def _load(path: Path, **kwargs) -> tuple[list[dict], bool]:
-    """pyxdf streams of every complete chunk of ``path``; ``True`` if the file was cut short."""
+    Corrupt stretches are skipped up to the next Boundary chunk (warning with the byte counts).
+    Regular streams whose time stamps jump backwards are repaired
+    (:func:`~neuromer.io._xdf_recovery.join_clock_resets`, ``stream["clock_resets"]``) before the
+    optional dejittering (:func:`~neuromer.io._xdf_recovery.dejitter`), which pyxdf would
+    otherwise fit across the reset.
+    """
     import pyxdf
 
     if path.name.lower().endswith((".xdfz", ".xdf.gz")):
-        data = _gunzip(path)
+        data = gunzip(path)
         fh, size = io.BytesIO(data), len(data)
     else:
         fh = open(path, "rb")  # noqa: SIM115 -- closed by pyxdf or below
         size = os.fstat(fh.fileno()).st_size
     try:
-        end = _complete_prefix(fh, size, path)
+        ranges, skipped = scan_chunks(fh, size, path)
     except BaseException:
         fh.close()
         raise
-    truncated = end < size
+    truncated = bool(skipped) and skipped[-1][0] + skipped[-1][1] == size
+    middle = skipped[:-1] if truncated else skipped
+    if middle:
+        logger.warning("%s: skipped %d byte(s) of corrupt data in %d place(s) (first at byte %d) and "
+                       "resynchronised at the next Boundary chunk; samples in those bytes are lost.",
+                       path, sum(n for _, n in middle), len(middle), middle[0][0])
     if truncated:
+        end = skipped[-1][0]
         logger.warning("%s: the file ends with %d bytes of an incomplete or corrupt chunk (truncated "
-                       "recording?); reading the %d complete bytes before it.", path, size - end, end)
+                       "recording?); reading the %d complete bytes before it.", path, size - end,
+                       sum(b - a for a, b in ranges))
     fh.seek(0)
-    # pyxdf reports routine clock-segment bookkeeping as warnings on its own logger; they would
-    # reach the user's terminal through logging's last-resort handler. Keep them at debug level.
+    # pyxdf reports routine clock-segment bookkeeping as warnings on its own logger and its
+    # recoveries as logged exceptions; both would reach the user's terminal through logging's
+    # last-resort handler. Our own scan has already said what matters.
     pyxdf_log = logging.getLogger("pyxdf")
     level = pyxdf_log.level
-    pyxdf_log.setLevel(logging.ERROR)
+    pyxdf_log.setLevel(logging.CRITICAL)
     try:
-        streams, _ = pyxdf.load_xdf(io.BufferedReader(_Prefix(fh, end)), **kwargs)
+        streams, _ = pyxdf.load_xdf(io.BufferedReader(Spliced(fh, ranges)), dejitter_timestamps=False,
+                                    **kwargs)
     except Exception as exc:  # pyxdf raises many types on a malformed chunk
         raise DataFormatError(
             f"{path}: pyxdf could not read this XDF file ({type(exc).__name__}: {exc}).") from None
     finally:
         pyxdf_log.setLevel(level)
         fh.close()
+    for s in streams:
+        _check_shape(s, path)
+        if _srate(s) > 0 and not _is_string(s) and _n_samples(s) > 1:
+            ts, resets = join_clock_resets(np.asarray(s["time_stamps"], dtype=np.float64), _srate(s))
+            if resets:
+                s["time_stamps"], s["clock_resets"] = ts, resets
+                logger.warning("%s: stream %r has time stamps that jump back %d time(s) (first at sample %d, "
+                               "%.3f s into the stream, by %.3f s); split at each reset and joined end to end "
+                               "at %g Hz (no samples dropped).", path, _text(s, "name"), len(resets),
+                               resets[0][0], resets[0][0] / _srate(s), resets[0][1], _srate(s))
+            if dejitter_timestamps:
+                s["time_stamps"] = dejitter(np.asarray(s["time_stamps"], dtype=np.float64), _srate(s))
     return streams, truncated
+
+
+def _check_shape(stream: dict, path: Path) -> None:
+    """A one-line error for a stream whose samples do not match its declared channel count."""
+    n = _n_samples(stream)
+    if not n or _is_string(stream):
+        return
+    shape = np.shape(stream["time_series"])
+    declared = _text(stream, "channel_count", "?")
+    if len(shape) != 2 or shape[0] != n or shape[1] < 1 or str(shape[1]) != declared.strip():
+        raise DataFormatError(f"{path}: stream {_text(stream, 'name')!r} (id {stream['info'].get('stream_id')}) "
+                              f"declares channel_count {declared} but its {n} samples have shape {shape}.")
 
 
 def _text(stream: dict, key: str, default: str = "") -> str:
@@ -443,8 +405,52 @@ def xdf_info(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _matches(stream: dict, key: str) -> bool:
-    key = key.lower()
-    return key in (_text(stream, "name").lower(), _text(stream, "type").lower())
+    """``key`` is the stream's name, type, source_id or uid (case-insensitive), or ``id=N``."""
+    key = key.strip().lower()
+    if key.startswith("id="):
+        return key[3:].strip() == str(stream["info"].get("stream_id"))
+    return key in {_text(stream, k).lower() for k in ("name", "type", "source_id", "uid")} - {""}
+
+
+def _describe(stream: dict) -> str:
+    """``'name' (id 3, host lab-pc, source_id amp-1, 12800 samples)``: enough to tell twins apart."""
+    parts = [f"id {stream['info'].get('stream_id')}"]
+    for key in ("hostname", "source_id"):
+        if _text(stream, key):
+            parts.append(f"{key} {_text(stream, key)}")
+    return f"{_text(stream, 'name')!r} ({', '.join(parts)}, {_n_samples(stream)} samples)"
+
+
+def _drop_duplicates(streams: list[dict], path: Path, chosen: list[dict]) -> list[dict]:
+    """One stream per (name, type): the one with most samples (then the lowest stream id).
+
+    Two streams with the same name and type (an amplifier recorded twice, a sender restarted
+    under a new uid) are never merged: the others are left out with a warning that names them
+    all and says how to choose another (``eeg_stream="id=N"``). A stream in ``chosen`` (named
+    by a selector that matches it alone) wins its group without a warning. Marker streams are
+    exempt: their markers only add up, and a marker sent twice is reported by the trial parser.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for s in streams:
+        if _is_marker(s):
+            groups[("", f"marker-{id(s)}")] = [s]
+            continue
+        groups.setdefault((_text(s, "name").lower(), _text(s, "type").lower()), []).append(s)
+    keep = []
+    for twins in groups.values():
+        picked = [s for s in twins if any(s is c for c in chosen)]
+        best = picked[0] if picked else min(twins, key=lambda s: (-_n_samples(s), int(s["info"].get("stream_id") or 0)))
+        keep.append(best)
+        if picked:
+            logger.info("%s: using stream %s as selected; leaving out its namesake(s) %s.", path, _describe(best),
+                        ", ".join(_describe(s) for s in twins if s is not best) or "none")
+        elif len(twins) > 1:
+            others = [s for s in twins if s is not best]
+            logger.warning("%s: %d streams have the same name and type %r; using %s (most samples) and leaving "
+                           "out %s. To use another, select it by id (read_xdf(..., eeg_stream='id=N')).",
+                           path, len(twins), _text(best, "type"), _describe(best),
+                           ", ".join(_describe(s) for s in others))
+    return [s for s in streams if any(s is k for k in keep)]
 
 
 def _lsl_channels(stream: dict) -> list[dict]:
@@ -533,11 +539,16 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     ----------
     path : path-like
         ``.xdf`` (or gzipped ``.xdfz``) file. A truncated file loads its complete chunks (warning).
-    protocol : Protocol | None
+    protocol : Protocol | path-like | None
         Names and types channels of streams its ``streams`` describe, picks the EEG stream by its
-        EEG spec, and turns markers into ``session.trials``.
+        EEG spec, and turns markers into ``session.trials``. A path (or shipped name such as
+        ``"deap"``) is read with :func:`~neuromer.protocol.read_protocol` (stimulus audio files
+        need not exist).
     eeg_stream : str | None
-        Default: the highest-rate numeric stream of type ``EEG`` (else of any type) with samples.
+        A stream's name, type, ``source_id`` or ``uid``, or ``"id=N"`` for the stream with XDF
+        stream id N (``neuromer info`` lists them). This and the two selectors below take the same
+        keys. Default: the highest-rate numeric stream of type ``EEG`` (else of any type) with
+        samples.
     marker_stream : str | None
         Default: every string stream and every stream of type ``Markers`` with samples.
     physio_streams : list of str | None
@@ -551,6 +562,18 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
         Let pyxdf regularise the time stamps of regular streams (clock synchronisation and
         clock-reset handling are always on).
 
+    Notes
+    -----
+    Damaged recordings load as much as can be trusted, with a warning for each repair:
+
+    - a corrupt stretch of bytes mid-file is skipped up to the next Boundary chunk;
+    - a regular stream whose time stamps jump backwards (a reset of the sender's clock) is split
+      at the reset and its parts joined end to end at the nominal rate: no sample is dropped or
+      reordered (``provenance["clock_resets"]``);
+    - two signal streams with the same name and type are never merged: the one with most samples
+      is used (ties: the lowest stream id), the warning names the others; select another with
+      ``eeg_stream="id=N"`` (marker streams are all used, as before).
+
     Returns
     -------
     Session
@@ -562,10 +585,19 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     Raises
     ------
     DataFormatError
-        Not an XDF file, truncated inside its header, no numeric stream with samples, or a
-        requested stream that is not in the file.
+        Not an XDF file, truncated inside its header, no numeric stream with samples, a stream
+        whose samples do not match its declared channel count, or a requested stream that is not
+        in the file.
     """
     path = check_file(path)
+    if isinstance(protocol, (str, os.PathLike)):
+        from ..protocol import read_protocol
+
+        protocol = read_protocol(protocol, check_files=False)
+    elif protocol is not None:
+        from ..protocol import Protocol
+
+        validate_type(protocol, (Protocol, str, os.PathLike), "protocol")
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
     streams, truncated = _load(path, synchronize_clocks=True, handle_clock_resets=True,
@@ -583,6 +615,9 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
         offsets[_text(s, "name")] = {"mean_offset_s": float(values.mean()) if len(values) else None,
                                      "n": int(len(values))}
     provenance = {"source_files": [str(path)], "clock_offsets": offsets, "steps": []}
+    resets = {_text(s, "name"): s["clock_resets"] for s in [eeg, *physio] if s.get("clock_resets")}
+    if resets:
+        provenance["clock_resets"] = resets
     out = Session(raw, protocol=protocol, subject=subject, session=session, provenance=provenance)
     out.add_step("read_xdf", eeg_stream=_text(eeg, "name"), physio_streams=[_text(s, "name") for s in physio],
                  marker_streams=[_text(s, "name") for s in markers], sfreq=out.sfreq, dejitter=bool(dejitter),
@@ -604,6 +639,10 @@ def _select(streams: list[dict], path: Path, protocol, eeg_stream, marker_stream
     for s in streams:
         if not _n_samples(s):
             logger.info("%s: skipping empty stream %r.", path, _text(s, "name"))
+    # a selector that names exactly one stream (by id, source_id or uid) settles its twins
+    keys = [k for k in (eeg_stream, marker_stream, *(physio_streams or ())) if k]
+    hits = [[s for s in full if _matches(s, k)] for k in keys]
+    full = _drop_duplicates(full, path, chosen=[h[0] for h in hits if len(h) == 1])
     no_footer = [_text(s, "name") for s in full if "footer" not in s]
     if no_footer and warn_footers:
         logger.warning("%s: stream(s) %s have no footer; the recording was probably cut short (reading "

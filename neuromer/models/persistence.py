@@ -39,6 +39,11 @@ TRUSTED_TYPES = (
 _FORMAT = "neuromer-model/1"
 
 
+def _first_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0][:200] if lines else "no details")
+
+
 def _versions() -> dict:
     out = {"scikit-learn": sklearn.__version__, "numpy": np.__version__}
     try:
@@ -118,7 +123,13 @@ def load_model(path: str | os.PathLike, *, trusted: tuple[str, ...] = (), with_m
             f"{path}: refusing to load untrusted types {', '.join(unknown)} (not part of neuromer's "
             f"estimator set; pass trusted=... only if you trust the file's author)."
         )
-    obj = sio.load(path, trusted=sorted(allowed & set(found)))
+    try:
+        obj = sio.load(path, trusted=sorted(allowed & set(found)))
+    except Exception as exc:  # noqa: BLE001 - skops, numpy and xgboost each raise their own types
+        # e.g. a damaged XGBoost booster (XGBoostError) or an object-array .npy member, which numpy
+        # refuses to unpickle (ValueError): the file is damaged or was not written by save_model
+        raise DataFormatError(f"{path}: not a readable skops model file ({type(exc).__name__}: "
+                              f"{_first_line(exc)}).") from None
     metadata = {}
     if isinstance(obj, dict) and obj.get("format") == _FORMAT:
         metadata = dict(obj.get("metadata") or {})

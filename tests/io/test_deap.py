@@ -368,3 +368,32 @@ def test_zero_trials_rejected(tmp_path):
         pickle.dump({"data": np.zeros((0, 40, 8064)), "labels": np.zeros((0, 4))}, fh)
     with pytest.raises(DataFormatError, match=r"s01\.dat: 'data' holds no trials"):
         read_deap(path)
+
+
+def test_ratings_outside_the_scale_become_nan_with_a_warning(tmp_path):
+    # DEAP's SAM ratings are 1-9: 100 would be "high" in every model and quadrant, -5 "low"
+    labels = np.array([[5.0, 5.0, 5.0, 5.0], [100.0, 2.0, 3.0, 4.0], [-5.0, 9.0, np.inf, 1.0]])
+    path = _deap_pickle(tmp_path / "s03.dat", np.zeros((3, 32, 512)), labels)
+    with pytest.warns(RuntimeWarning) as rec:
+        t = read_deap(path)
+    msg = " ".join(str(w.message) for w in rec)
+    assert str(path) in msg and "1-9 scale" in msg
+    assert "trial 2 valence=100" in msg and "trial 3 valence=-5" in msg and "trial 3 dominance=inf" in msg
+    expected = labels.copy()
+    expected[1, 0] = expected[2, 0] = expected[2, 2] = np.nan
+    np.testing.assert_array_equal(t.labels, expected)
+
+
+def test_neuromer_trials_keep_their_own_scale_but_not_infinity(tmp_path):
+    from neuromer.io import read_any_trials
+
+    t = _trials(np.float32)
+    t.metadata["valence"] = [50.0, 0.0, 100.0, np.inf]  # written from a 0-100 protocol
+    path = write_trials(t, tmp_path / "x.dat")
+    with pytest.warns(RuntimeWarning, match="trial 4 valence=inf"):
+        back = read_trials(path)
+    np.testing.assert_array_equal(back.labels[:, 0], [50.0, 0.0, 100.0, np.nan])
+    # with the protocol's 1-9 scale, the 0-100 values are refused too
+    with pytest.warns(RuntimeWarning, match="outside the 1-9 scale"):
+        again = read_any_trials(path, protocol=Protocol("p"))
+    assert np.isnan(again.labels[:, 0]).all()

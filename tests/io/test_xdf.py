@@ -1,4 +1,5 @@
-"""Tests of neuromer.io.xdf: our XDF writer against pyxdf, the reader on real files, truncation."""
+"""Tests of neuromer.io.xdf (and _xdf_recovery): our XDF writer against pyxdf, the reader on real files,
+truncation, clock resets, duplicate streams, corrupt chunks, malformed headers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from neuromer.errors import DataFormatError, NeuromerError
 from neuromer.io.xdf import XdfWriter, read_xdf, stream_info_xml, xdf_info
 from neuromer.protocol import Protocol, Stimulus, StreamSpec, Timing
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "xdf"
+# ../shared/realdata/xdf from the repository root (a git worktree may sit one level deeper)
+REAL = next((d / "shared" / "realdata" / "xdf" for d in Path(__file__).resolve().parents[3:5]
+             if (d / "shared" / "realdata" / "xdf").is_dir()),
+            Path(__file__).resolve().parents[3] / "shared" / "realdata" / "xdf")
 
 
 def real(name: str) -> Path:
@@ -331,3 +335,273 @@ def test_real_empty_streams(caplog):
     np.testing.assert_array_equal(s.raw.get_data()[0], np.arange(10))
     assert list(s.markers.description) == ['{"state": 2}']
     assert any("skipping empty stream" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------------------ damaged recordings
+RATE = 256.0
+
+
+def write_recording(path: Path, *, n_rounds: int = 6, reset_at: int | None = None, back_s: float = 2.0,
+                    twin: int | None = None, garbage: dict[int, bytes] | None = None) -> np.ndarray:
+    """A LabRecorder-like file: 8-ch EEG at 256 Hz in 1 s chunks, a marker per second, a Boundary
+    chunk after each round. ``reset_at``: EEG stamps step back ``back_s`` from that sample on.
+    ``twin``: a second stream with the EEG's name and type and this many samples (host 'pc2').
+    ``garbage``: bytes inserted just before the Boundary chunk of the given rounds.
+    Returns the EEG data (n, 8) float32 in µV."""
+    rng = np.random.default_rng(3)
+    n = int(n_rounds * RATE)
+    data = rng.normal(0, 20, (n, 8)).astype(np.float32)
+    stamps = 100.0 + np.arange(n) / RATE
+    if reset_at is not None:
+        stamps[reset_at:] -= back_s
+    chans = [{"label": c, "type": "EEG", "unit": "microvolts"}
+             for c in ("Fp1", "Fp2", "F3", "F4", "C3", "C4", "O1", "O2")]
+    with XdfWriter(path) as w:
+        w.add_stream(1, stream_info_xml(name="amp", type="EEG", channel_count=8, nominal_srate=RATE,
+                                        channel_format="float32", channels=chans, hostname="pc1",
+                                        source_id="amp-1"))
+        w.add_stream(2, stream_info_xml(name="mk", type="Markers", channel_count=1, nominal_srate=0,
+                                        channel_format="string"))
+        if twin is not None:
+            w.add_stream(3, stream_info_xml(name="amp", type="EEG", channel_count=8, nominal_srate=RATE,
+                                            channel_format="float32", channels=chans, hostname="pc2",
+                                            source_id="amp-2"))
+            w.write_samples(3, 100.0 + np.arange(twin) / RATE, np.full((twin, 8), 7, np.float32))
+        per = int(RATE)
+        for r in range(n_rounds):
+            w.write_samples(1, stamps[r * per:(r + 1) * per], data[r * per:(r + 1) * per])
+            w.write_samples(2, [100.0 + r + 0.5], [f"m{r}"])
+            if garbage and r in garbage:
+                w._fh.write(garbage[r])  # damage: raw bytes between two chunks
+            w.write_boundary()
+    return data
+
+
+def test_clock_reset_backwards_is_split_and_joined(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "reset.xdf"
+    data = write_recording(clean)
+    k = int(3 * RATE) + 17
+    write_recording(broken, reset_at=k, back_s=2.0)
+    for dejitter in (False, True):
+        caplog.clear()
+        ref = read_xdf(clean, dejitter=dejitter)
+        s = read_xdf(broken, dejitter=dejitter)
+        assert s.sfreq == RATE == ref.sfreq  # sorting gave a wrong, faster rate
+        assert s.raw.n_times == len(data)  # no sample dropped
+        np.testing.assert_array_equal(s.raw.get_data(), ref.raw.get_data())  # samples in recorded order
+        np.testing.assert_array_equal(s.raw.get_data()[0], data[:, 0].astype(float) * 1e-6)
+        np.testing.assert_allclose(s.markers.onset_s, ref.markers.onset_s, atol=1e-9)
+        np.testing.assert_allclose(s.markers.onset_s, np.arange(6) + 0.5, atol=1e-9)
+        (where, back), = s.provenance["clock_resets"]["amp"]
+        assert where == k and back == pytest.approx(2.0, abs=1e-9)
+        assert warned(caplog, f"jump back 1 time(s) (first at sample {k}, {k / RATE:.3f} s into the stream, "
+                              "by 2.000 s)")
+        assert not warned(caplog, "break")
+    info = xdf_info(broken).set_index("name")
+    assert info.loc["amp", "n_samples"] == len(data)
+
+
+def test_small_backward_jitter_is_not_a_reset(tmp_path, caplog):
+    path = tmp_path / "jitter.xdf"
+    with XdfWriter(path) as w:
+        w.add_stream(1, stream_info_xml(name="amp", type="EEG", channel_count=1, nominal_srate=RATE,
+                                        channel_format="double64"))
+        ts = 10 + np.arange(1024) / RATE
+        ts[500] -= 1.5 / RATE  # one stamp 1.5 periods early: jitter, below 5 periods
+        w.write_samples(1, ts, np.arange(1024.0))
+    s = read_xdf(path, dejitter=True)
+    assert s.raw.n_times == 1024 and s.sfreq == RATE and "clock_resets" not in s.provenance
+    np.testing.assert_array_equal(s.raw.get_data()[0], np.arange(1024.0) * 1e-6)
+    assert not warned(caplog, "jump back")
+
+
+def test_duplicate_streams_are_never_merged(tmp_path, caplog):
+    path = tmp_path / "twin.xdf"
+    data = write_recording(path, n_rounds=4, twin=900)
+    s = read_xdf(path)
+    assert len(s.raw.ch_names) == 8  # not 16 (the twin is not taken as a physio stream)
+    assert s.raw.ch_names == ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "O1", "O2"]
+    np.testing.assert_array_equal(s.raw.get_data(), data.T.astype(float) * 1e-6)
+    assert warned(caplog, "2 streams have the same name and type 'EEG'; using 'amp' (id 1, hostname pc1, "
+                          "source_id amp-1, 1024 samples) (most samples) and leaving out 'amp' (id 3, hostname pc2, "
+                          "source_id amp-2, 900 samples)")
+    assert warned(caplog, "eeg_stream='id=N'")
+    caplog.clear()
+    other = read_xdf(path, eeg_stream="id=3")
+    assert other.raw.n_times == 900 and len(other.raw.ch_names) == 8
+    np.testing.assert_array_equal(other.raw.get_data(), np.full((8, 900), 7e-6))
+    assert not warned(caplog, "same name and type")
+    by_source = read_xdf(path, eeg_stream="amp-2")
+    assert by_source.raw.n_times == 900
+    with pytest.raises(DataFormatError, match="no stream with samples named or typed 'id=9'"):
+        read_xdf(path, eeg_stream="id=9")
+
+
+def test_duplicate_streams_tie_goes_to_lowest_id(tmp_path, caplog):
+    path = tmp_path / "tie.xdf"
+    data = write_recording(path, n_rounds=2, twin=512)
+    s = read_xdf(path)
+    np.testing.assert_array_equal(s.raw.get_data(), data.T.astype(float) * 1e-6)
+    assert warned(caplog, "using 'amp' (id 1")
+
+
+def test_garbage_before_a_boundary_is_skipped(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "garbage.xdf"
+    write_recording(clean)
+    junk = b"GARBAGE!" * 16 + bytes(range(256))  # 384 bytes
+    write_recording(broken, garbage={1: junk, 3: junk[:100]})
+    assert broken.stat().st_size == clean.stat().st_size + 484
+    ref = read_xdf(clean)
+    s = read_xdf(broken)
+    # garbage between chunks loses nothing: the data and markers are those of the clean file
+    np.testing.assert_array_equal(s.raw.get_data(), ref.raw.get_data())
+    np.testing.assert_array_equal(s.markers.onset_s, ref.markers.onset_s)
+    assert list(s.markers.description) == [f"m{r}" for r in range(6)]
+    assert warned(caplog, "skipped 484 byte(s) of corrupt data in 2 place(s)")
+    assert not warned(caplog, "truncated")
+
+
+def test_corrupt_chunk_mid_file_resyncs_at_next_boundary(tmp_path, caplog):
+    clean, broken = tmp_path / "clean.xdf", tmp_path / "corrupt.xdf"
+    data = write_recording(clean)
+    blob = bytearray(clean.read_bytes())
+    boundary = b"\x01\x12\x05\x00" + bytes.fromhex("43A546DCCBF5410FB30ED5467383CBE4")
+    starts = [i for i in range(len(blob)) if blob.startswith(boundary, i)]
+    assert len(starts) == 6
+    # the round-2 EEG chunk starts right after the first ... second Boundary chunk: break its length
+    eeg2 = starts[1] + len(boundary)
+    blob[eeg2] = 0x07  # not a valid length-of-length byte
+    broken.write_bytes(bytes(blob))
+    s = read_xdf(broken)
+    # round 2's EEG chunk, its marker chunk, lost up to the Boundary after them; the rest is back
+    n = int(RATE)
+    kept = np.r_[0:2 * n, 3 * n:6 * n]
+    assert s.raw.n_times == 5 * n and s.sfreq == RATE  # the lost second is not spread by dejittering
+    np.testing.assert_array_equal(s.raw.get_data(), data[kept].T.astype(float) * 1e-6)
+    assert list(s.markers.description) == ["m0", "m1", "m3", "m4", "m5"]
+    assert warned(caplog, f"skipped {starts[2] - eeg2} byte(s) of corrupt data in 1 place(s) (first at byte {eeg2})")
+    assert warned(caplog, "break(s)")  # the lost second is a gap in the EEG time stamps
+    # pyxdf on its own recovers as much
+    streams = {st["info"]["name"][0]: st for st in pyxdf.load_xdf(broken)[0]}
+    assert len(streams["amp"]["time_stamps"]) == 5 * n
+
+
+def write_zero_channel_stream(path: Path, *, name: str, type: str, n_samples: int) -> None:
+    """A file whose stream 1 declares channel_count 0 (written byte by byte; our writer refuses)."""
+    import struct
+
+    from neuromer.io.xdf import _varlen
+
+    def chunk(tag: int, content: bytes) -> bytes:
+        return _varlen(len(content) + 2) + struct.pack("<H", tag) + content
+
+    xml = stream_info_xml(name=name, type=type, channel_count=1, nominal_srate=100, channel_format="float32")
+    xml = xml.replace("<channel_count>1</channel_count>", "<channel_count>0</channel_count>")
+    with XdfWriter(path) as w:
+        w.add_stream(2, stream_info_xml(name="ok", type="Misc", channel_count=1, nominal_srate=100,
+                                        channel_format="float32"))
+        w.write_samples(2, np.arange(50) / 100, np.ones(50, np.float32))
+    body = chunk(2, struct.pack("<I", 1) + xml.encode())
+    if n_samples:
+        rec = b"".join(b"\x08" + struct.pack("<df", i / 100, 1.0) for i in range(n_samples))
+        body += chunk(3, struct.pack("<I", 1) + _varlen(n_samples) + rec)
+    with open(path, "ab") as fh:
+        fh.write(body)
+
+
+@pytest.mark.parametrize("name,type", [("counter", "Misc"), ("amp", "EEG")])
+def test_zero_channel_stream_with_samples_is_a_one_line_error(tmp_path, capsys, name, type):
+    from neuromer.cli import main
+
+    path = tmp_path / "zero.xdf"
+    write_zero_channel_stream(path, name=name, type=type, n_samples=10)
+    msg = f"{path}: stream {name!r} (id 1) declares channel_count 0 in its header but carries samples"
+    with pytest.raises(DataFormatError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        read_xdf(path)
+    with pytest.raises(DataFormatError, match="declares channel_count 0"):
+        xdf_info(path)
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "declares channel_count 0" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_zero_channel_stream_without_samples_is_skipped(tmp_path):
+    path = tmp_path / "zero.xdf"
+    write_zero_channel_stream(path, name="amp", type="EEG", n_samples=0)
+    s = read_xdf(path)
+    assert s.raw.ch_names == ["ok_0"] and s.raw.n_times == 50
+
+
+def test_read_xdf_takes_a_protocol_path(tmp_path):
+    path = tmp_path / "p.xdf"
+    with XdfWriter(path) as w:
+        w.add_stream(1, stream_info_xml(name="amp", type="EEG", channel_count=2, nominal_srate=50,
+                                        channel_format="float32"))
+        w.write_samples(1, 100 + np.arange(500) / 50, np.ones((500, 2), np.float32))
+        w.add_stream(2, stream_info_xml(name="mk", type="Markers", channel_count=1, nominal_srate=0,
+                                        channel_format="string"))
+        w.write_samples(2, [101.0, 102.0, 104.0, 105.0],
+                        ["baseline_start", "stim_on/s1", "stim_off/s1", "rating/valence/7"])
+    toml = tmp_path / "proto.toml"
+    toml.write_text('[protocol]\nname = "t"\n[timing]\nbaseline_s = 1.0\nstimulus_s = 2.0\n'
+                    '[[stimuli]]\nid = "s1"\nfile = "missing.wav"\n', encoding="utf-8")
+    for protocol in (toml, str(toml)):
+        s = read_xdf(path, protocol=protocol)
+        assert s.protocol.name == "t" and len(s.trials) == 1
+        assert s.trials.iloc[0].onset_s == pytest.approx(2.0) and s.trials.iloc[0].valence == 7
+    with pytest.raises(NeuromerError, match="Invalid type for the 'protocol' parameter"):
+        read_xdf(path, protocol=42)
+
+
+@pytest.mark.parametrize("name", ["minimal.xdf", "clock_resets.xdf", "empty_streams.xdf"])
+def test_real_files_load_as_pyxdf_loads_them(name):
+    """Our chunk scan, reset repair and dejittering give pyxdf's own streams on real files."""
+    from neuromer.io.xdf import _load
+
+    path = real(name)
+    ours, truncated = _load(path, synchronize_clocks=True, handle_clock_resets=True, dejitter_timestamps=True)
+    theirs = pyxdf.load_xdf(path)[0]
+    assert not truncated and len(ours) == len(theirs)
+    for a, b in zip(sorted(ours, key=lambda s: s["info"]["stream_id"]),
+                    sorted(theirs, key=lambda s: s["info"]["stream_id"])):
+        assert a["info"]["name"] == b["info"]["name"] and "clock_resets" not in a
+        if isinstance(b["time_series"], list):
+            assert a["time_series"] == b["time_series"]
+        else:
+            np.testing.assert_array_equal(a["time_series"], b["time_series"])
+        np.testing.assert_allclose(a["time_stamps"], b["time_stamps"], rtol=0, atol=1e-9)
+
+
+def test_twin_marker_streams_are_both_used(tmp_path, caplog):
+    path = tmp_path / "mk2.xdf"
+    with XdfWriter(path) as w:
+        w.add_stream(1, stream_info_xml(name="amp", type="EEG", channel_count=1, nominal_srate=100,
+                                        channel_format="float32"))
+        w.write_samples(1, 10 + np.arange(500) / 100, np.zeros(500, np.float32))
+        for sid, texts in ((2, ["a", "b"]), (3, ["c"])):
+            w.add_stream(sid, stream_info_xml(name="Markers", type="Markers", channel_count=1,
+                                              nominal_srate=0, channel_format="string"))
+            w.write_samples(sid, 11 + np.arange(len(texts)) + 0.5 * (sid - 2), texts)
+    s = read_xdf(path)
+    assert list(s.markers.description) == ["a", "c", "b"]
+    assert not warned(caplog, "same name and type")
+
+
+def test_join_clock_resets_and_dejitter_exact():
+    from neuromer.io._xdf_recovery import dejitter, join_clock_resets
+
+    ts = 50.0 + np.arange(1000) / 100.0
+    broken = ts.copy()
+    broken[300:] -= 3.0   # reset back 3 s at sample 300
+    broken[700:] -= 0.5   # and 0.5 s at sample 700
+    fixed, resets = join_clock_resets(broken, 100.0)
+    np.testing.assert_allclose(fixed, ts, rtol=0, atol=1e-9)
+    assert [j for j, _ in resets] == [300, 700]
+    np.testing.assert_allclose([b for _, b in resets], [3.0, 0.5], atol=1e-9)
+    same, none = join_clock_resets(ts, 100.0)
+    assert same is ts and none == []
+    # a 0.3 s dropout (30 samples, far below pyxdf's 500-sample threshold) keeps its own segment
+    gap = np.r_[ts[:400], ts[430:]]
+    jitter = gap + np.random.default_rng(0).normal(0, 1e-4, len(gap))
+    np.testing.assert_allclose(dejitter(jitter, 100.0), gap, atol=5e-5)

@@ -61,3 +61,37 @@ def test_not_a_model_file(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(DataFormatError, match="junk.skops"):
         load_model(path)
+
+
+def _rewrite_member(path, choose, new_bytes):
+    """Copy the skops zip with one member's bytes replaced (a valid zip: the damage is inside)."""
+    with zipfile.ZipFile(path) as zf:
+        members = [(i.filename, zf.read(i.filename)) for i in zf.infolist()]
+    name = next(n for n, _ in members if choose(n))
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in members:
+            zf.writestr(n, new_bytes(data) if n == name else data)
+    return name
+
+
+def test_corrupted_xgboost_booster_is_a_one_line_error(tmp_path):
+    X, y = _data()
+    path = save_model(make_estimator("xgboost", random_state=0).fit(X, y), tmp_path / "x.skops")
+    # the booster's serialised bytes, garbled in the middle
+    _rewrite_member(path, lambda n: n.endswith(".bin"), lambda b: b[:100] + b"\x00garbage\xff" * 50 + b[600:])
+    with pytest.raises(DataFormatError, match=r"x\.skops: not a readable skops model file") as info:
+        load_model(path)
+    assert "\n" not in str(info.value)
+
+
+def test_object_array_inside_skops_is_refused_not_unpickled(tmp_path):
+    import io
+
+    X, y = _data()
+    path = save_model(make_estimator("logreg").fit(X, y), tmp_path / "o.skops")
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)  # a pickle inside .npy
+    _rewrite_member(path, lambda n: n.endswith(".npy"), lambda b: buf.getvalue())
+    with pytest.raises(DataFormatError, match=r"o\.skops: not a readable skops model file.*ValueError") as info:
+        load_model(path)
+    assert "\n" not in str(info.value)

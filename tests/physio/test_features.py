@@ -60,9 +60,12 @@ def test_window_table_layout(study):
                 "physio_resp_amplitude", "physio_resp_irregularity", "physio_temp_mean",
                 "physio_temp_slope_per_s", "physio_emg_rms_zEMG", "physio_blink_rate_per_min"):
         assert col in table, col
-    # 1 s windows hold at most one beat interval: HRV undefined there, not an error
-    assert table["physio_hrv_rmssd_ms"].isna().all()
+    # 1 s windows hold at most one beat interval: HRV comes from the 30 s context around each
+    assert table["physio_hrv_rmssd_ms"].notna().all() and table["physio_hrv_sdnn_ms"].notna().all()
+    assert table["physio_resp_irregularity"].notna().all()
     assert table["physio_hr_bpm"].notna().all()
+    assert table.attrs["physio_span"] == "trial"
+    assert table.attrs["physio_sources"]["physio_hr_bpm"] == "PPG channel 'Plethysmograph'"
     np.testing.assert_allclose(table["physio_temp_slope_per_s"], 0.01, rtol=1e-6)
     np.testing.assert_allclose(table["physio_temp_mean"], 33.0 + 0.01 * (BASE + table["t_start"] + 0.5 - 0.5 / SF),
                                rtol=1e-9)
@@ -111,13 +114,20 @@ def test_flat_nan_and_short_signals_give_nan(study):
     trials, _, _ = study
     data = trials.data.copy()
     data[0, 0] = 5.0  # flat EDA
-    data[1, 1, 100:200] = np.nan  # gap in the PPG
+    data[1, 1, 1000:1100] = np.nan  # a gap in the PPG during the stimulus
+    data[2, 1, 100:200] = np.nan  # a gap in the baseline: the stimulus period is still whole
     bad = Trials(data, SF, NAMES, TYPES, baseline_s=BASE, metadata=trials.metadata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = physio_trial_features(bad)
+        windows = physio_window_features(bad)
     assert np.isnan(table.loc[0, "physio_scr_count"]) and np.isfinite(table.loc[1, "physio_scr_count"])
     assert np.isnan(table.loc[1, "physio_hr_bpm"]) and np.isfinite(table.loc[0, "physio_hr_bpm"])
+    assert np.isfinite(table.loc[2, "physio_hr_bpm"])
+    # bad samples stay local: only the windows that touch the gap (1000-1100 = 4.8-5.6 s) are NaN
+    w = windows[windows["trial"] == 2]
+    touching = (w["t_end"] > (1000 / SF - BASE)) & (w["t_start"] < (1100 / SF - BASE))
+    assert w.loc[touching, "physio_hr_bpm"].isna().all() and w.loc[~touching, "physio_hr_bpm"].notna().all()
     # trials shorter than a window and a rate too low for the measures: NaN, never an error
     short = Trials(trials.data[:2, :, :int((BASE + 0.6) * SF)], SF, NAMES, TYPES, baseline_s=BASE)
     with warnings.catch_warnings():
@@ -128,13 +138,15 @@ def test_flat_nan_and_short_signals_give_nan(study):
     assert len(table) == 2
 
 
-def test_neurokit_failure_is_one_line_naming_channel_and_length():
-    from neuromer.physio.features import _run_nk
-
-    def fails(signal, sampling_rate):
-        return signal[[0, 1]][np.array([5])]  # an IndexError, as neurokit2 raises on a lone breath
-
-    out, err = _run_nk(fails, np.linspace(0.0, 1.0, 1152), 128.0, "channel 'Respiration belt' of trial 3")
-    assert out is None
-    assert err.startswith("neurokit2 could not process channel 'Respiration belt' of trial 3 (9.0 s; IndexError")
-    assert "\n" not in err
+def test_neurokit_failure_is_warned_once_with_count(study):
+    trials, _, _ = study
+    data = trials.data.copy()
+    data[:5, 2] = np.linspace(0.0, 1.0, data.shape[2])  # a ramp: no breath for neurokit2 in 5 trials
+    bad = Trials(data, SF, NAMES, TYPES, baseline_s=BASE, metadata=trials.metadata)
+    with pytest.warns(RuntimeWarning) as record:
+        table = physio_trial_features(bad.pick("resp"))
+    about = [str(w.message) for w in record if "Respiration" in str(w.message)]
+    assert len(about) == 1, about
+    assert "in 5 of 8 trials (1, 2, 3, 4, 5)" in about[0] and "\n" not in about[0]
+    assert table["physio_resp_rate_bpm"].iloc[:5].isna().all()
+    assert table["physio_resp_rate_bpm"].iloc[5:].notna().all()
