@@ -60,7 +60,7 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable, Calla
         module.__dict__[name] = value  # later look-ups skip this function
         return value
 
-    def __dir__() -> list[str]:
-        return sorted(set(module.__dict__) | set(exports))
+    def __dir__() -> list[str]:  # the public names, for dir() and autocompletion
+        return sorted(set(module.__dict__.get("__all__", ())) | set(exports))
 
     return __getattr__, __dir__
