@@ -20,13 +20,15 @@ Marker templates may contain ``{stimulus_id}`` (stimulus on/off), ``{scale}`` an
 
 Numeric trigger codes (a BDF Status channel, FIF stim channel, BrainVision ``S  5``, an events
 file with a ``code`` column) are mapped to markers by ``[markers.codes]``: each key is a code
-(1-16777215), each value a marker kind or a marker string of the vocabulary::
+(1-16777215) or the exact text of a marker the file carries (EDF annotations such as ``T1``),
+each value a marker kind or a marker string of the vocabulary::
 
     [markers.codes]
     1 = "trial_start"
     3 = "stimulus_on"      # opens the next stimulus in the [[stimuli]] order
     4 = "stimulus_off"     # closes the stimulus that is open
     9 = "rating/valence/9" # any marker the templates above match
+    T0 = "trial_start"     # an annotation text
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ class Markers:
     stimulus_off: str | None = "stim_off/{stimulus_id}"
     rating: str | None = "rating/{scale}/{value}"
     trial_end: str | None = None
-    #: ``[markers.codes]``: (code, marker kind or marker string) pairs, code order.
-    codes: tuple[tuple[int, str], ...] = ()
+    #: ``[markers.codes]``: (code or marker text, marker kind or marker string) pairs.
+    codes: tuple[tuple[int | str, str], ...] = ()
     #: Low bits of a trigger channel that hold the code (BioSemi Status: 16).
     trigger_bits: int = 16
 
@@ -204,7 +206,8 @@ class Protocol:
         if self.markers.trigger_bits != 16:
             out.append(f"trigger_bits = {self.markers.trigger_bits}")
         if self.markers.codes:
-            out += ["", "[markers.codes]"] + [f"{c} = {_toml(t)}" for c, t in self.markers.codes]
+            out += ["", "[markers.codes]"] + [f"{c if isinstance(c, int) else _toml(c)} = {_toml(t)}"
+                                               for c, t in self.markers.codes]
         out += ["", "[ratings]", f"scales = {_toml(list(self.ratings.scales))}",
                 f"min = {_toml(self.ratings.min)}", f"max = {_toml(self.ratings.max)}"]
         for s in self.streams:
@@ -458,9 +461,13 @@ def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, sti
     table = []
     for key, value in codes.items():
         label = f"markers.codes.{key}"
-        if not re.fullmatch(r"\d+", str(key).strip()) or not 1 <= int(key) < 1 << trigger_bits:
+        numeric = re.fullmatch(r"[+-]?\d+", str(key).strip()) is not None
+        if numeric and not 1 <= int(key) < 1 << trigger_bits:
             raise ProtocolError(f"{where}: '{label}': a code must be a whole number from 1 to "
                                 f"{(1 << trigger_bits) - 1} (markers.trigger_bits = {trigger_bits}), got {key!r}.")
+        if not numeric and (not str(key).strip() or str(key) != str(key).strip()):
+            raise ProtocolError(f"{where}: '{label}': a marker text to map must be non-empty without edge "
+                                f"spaces, got {key!r}.")
         value = _string(where, label, value).strip()
         if value in _CODE_KINDS:
             if value != "stimulus_on" and getattr(markers, value) is None:
@@ -479,11 +486,14 @@ def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, sti
         elif markers.parse(value) is None:
             raise ProtocolError(f"{where}: '{label}' = {value!r} is neither a marker kind "
                                 f"({', '.join(_CODE_KINDS)}) nor a marker the [markers] templates match.")
-        table.append((int(key), value))
+        table.append((int(key) if numeric else str(key), value))
     codes_seen = [c for c, _ in table]
     if len(set(codes_seen)) != len(codes_seen):  # "03" and "3" are the same code
         raise ProtocolError(f"{where}: 'markers.codes' lists a code twice.")
-    return dataclasses.replace(markers, codes=tuple(sorted(table)), trigger_bits=int(trigger_bits))
+    table.sort(key=lambda kv: (isinstance(kv[0], str), kv[0] if isinstance(kv[0], str) else f"{kv[0]:09d}"))
+    return dataclasses.replace(markers, codes=tuple(table), trigger_bits=int(trigger_bits))
+
+
 # ------------------------------------------------------------------ marker vocabulary ambiguity
 # Each template is a regular language over characters: literal text, {stimulus_id} (one or more
 # of any character but a line break), {scale} (an identifier) and {value} (a decimal number).

@@ -370,8 +370,9 @@ def _pairs_present(ch_names: list[str], pairs=DEAP_PAIRS) -> list[tuple[int, int
     return out
 
 
-def warn_missing_families(ch_names: list[str], bands: dict, *, per_trial: bool = False) -> list[str]:
-    """Warn once for each feature family the channels or bands cannot give; return the messages.
+def warn_missing_families(ch_names: list[str], bands: dict, *, per_trial: bool = False,
+                          sfreq: float | None = None, n_window_samples: int | None = None) -> list[str]:
+    """Warn once for each feature family the channels, bands or rate cannot give; return the messages.
 
     Parameters
     ----------
@@ -381,6 +382,10 @@ def warn_missing_families(ch_names: list[str], bands: dict, *, per_trial: bool =
         ``{name: (fmin, fmax)}`` in Hz.
     per_trial : bool
         For :func:`eeg_trial_features` (``eeg_asym_*``, no FAA) rather than the window features.
+    sfreq : float | None
+        Sampling rate in Hz: bands at or above the Nyquist frequency give no power.
+    n_window_samples : int | None
+        Window length in samples: a band between two frequency bins of the window gives no power.
     """
     shown = ", ".join(ch_names[:16]) + (f", ... ({len(ch_names)} in all)" if len(ch_names) > 16 else "")
     messages = []
@@ -397,6 +402,17 @@ def warn_missing_families(ch_names: list[str], bands: dict, *, per_trial: bool =
         elif missing:
             which = "channels " + "/".join(missing) if len(missing) > 1 else f"channel {missing[0]}"
             messages.append(f"no frontal alpha asymmetry (eeg_faa): {which} not found (EEG channels: {shown}).")
+    if sfreq is not None:
+        nyquist = sfreq / 2
+        freqs = np.fft.rfftfreq(n_window_samples, 1.0 / sfreq) if n_window_samples else None
+        for band, (lo, hi) in bands.items():
+            if lo >= nyquist:
+                messages.append(f"no {band} power (eeg_*{band}*): the band ({lo:g}-{hi:g} Hz) lies above the Nyquist "
+                                f"frequency ({nyquist:g} Hz at {sfreq:g} Hz); its columns are 0/NaN.")
+            elif freqs is not None and not np.any((freqs >= lo) & (freqs < hi)):
+                messages.append(f"no {band} power (eeg_*{band}*): no frequency bin of a {n_window_samples}-sample "
+                                f"window ({sfreq / n_window_samples:g} Hz apart) lies in {lo:g}-{hi:g} Hz; "
+                                "its columns are 0/NaN (use longer windows).")
     for message in messages:
         logger.warning(message)
     return messages
@@ -534,7 +550,8 @@ def eeg_window_features(trials: Trials, *, grid: WindowGrid = WindowGrid(), band
     validate_type(grid, WindowGrid, "grid")
     check_option(baseline, ["subtract", "ratio", None], "baseline")
     data, names = _eeg_part(trials)
-    warn_missing_families(names, check_bands(bands))
+    warn_missing_families(names, check_bands(bands), sfreq=trials.sfreq,
+                          n_window_samples=grid.samples(trials.sfreq)[0])
     feats, cols = _grid_features(data, trials.sfreq, grid, trials.baseline_s, names, bands)
     if baseline is not None:
         base_data = data[..., :int(round(trials.baseline_s * trials.sfreq))]
@@ -598,7 +615,8 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
     """
     validate_type(grid, WindowGrid, "grid")
     data, names = _eeg_part(trials)
-    warn_missing_families(names, check_bands(bands), per_trial=True)
+    warn_missing_families(names, check_bands(bands), per_trial=True, sfreq=trials.sfreq,
+                          n_window_samples=grid.samples(trials.sfreq)[0])
     meta = trials.metadata
     win = sliding_windows(data, trials.sfreq, grid, start_s=trials.baseline_s)
     # windows past a trial's stated duration do not belong to its stimulus

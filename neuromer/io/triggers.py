@@ -149,8 +149,8 @@ def apply_code_table(markers: pd.DataFrame, protocol, *, source: str = "") -> pd
     Markers are taken in time order. A code mapped to ``"stimulus_on"`` opens the next stimulus
     of the protocol's ``[[stimuli]]`` order; ``"stimulus_off"`` closes the stimulus that is open;
     ``"trial_start"``, ``"baseline_start"`` and ``"trial_end"`` become their templates; any other
-    value is used as the marker text. Markers that are not codes, or codes the table does not
-    list, are kept as they are.
+    value is used as the marker text. A text key (``T1``) maps a marker of exactly that text.
+    Markers the table does not list are kept as they are.
 
     Parameters
     ----------
@@ -173,7 +173,7 @@ def apply_code_table(markers: pd.DataFrame, protocol, *, source: str = "") -> pd
     texts = []
     for text in out["description"].astype(str):
         code = marker_code(text)
-        target = table.get(code) if code is not None else None
+        target = table.get(code) if code is not None and code in table else table.get(text.strip())
         if target == "stimulus_on":
             if n_next < len(ids):
                 open_id = ids[n_next]
@@ -247,14 +247,18 @@ def explain_unmatched(markers: pd.DataFrame, protocol, *, triggers: dict | None 
             reasons.append("the protocol maps no codes ([markers.codes])")
         else:
             mapped = [c for c in coded if c in table]
-            if not mapped:
-                reasons.append(f"the protocol's [markers.codes] maps codes {', '.join(map(str, sorted(table)))}, "
+            numbers = [c for c in table if isinstance(c, int)]
+            if not mapped and numbers:
+                reasons.append(f"the protocol's [markers.codes] maps codes {', '.join(map(str, numbers))}, "
                                "none of which occur")
+            elif not mapped:
+                reasons.append("the protocol's [markers.codes] maps no numeric codes")
             elif not any(table[c] == "stimulus_on" or str(table[c]).startswith(
                     protocol.markers.stimulus_on.split("{")[0]) for c in mapped):
                 reasons.append("no code that occurs is mapped to 'stimulus_on'")
     if other:
-        reasons.append(f"no text marker matches markers.stimulus_on = {protocol.markers.stimulus_on!r}")
+        reasons.append(f"no text marker matches markers.stimulus_on = {protocol.markers.stimulus_on!r}"
+                       + (" or a text key of [markers.codes]" if any(isinstance(c, str) for c in table) else ""))
     return "; ".join(["; ".join(parts)] + reasons)
 
 

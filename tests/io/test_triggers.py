@@ -176,9 +176,11 @@ def test_code_table_loads_and_round_trips(tmp_path):
 
 
 @pytest.mark.parametrize("codes, match", [
-    ('[markers.codes]\nabc = "stimulus_on"', r"'markers.codes.abc': a code must be a whole number from 1 to 65535"),
+    ('[markers.codes]\n-3 = "stimulus_on"', r"'markers.codes.-3': a code must be a whole number from 1 to 65535"),
+    ('[markers.codes]\n" T1" = "stimulus_on"', r"'markers.codes. T1': a marker text to map must be non-empty"),
     ('[markers.codes]\n0 = "stimulus_on"', r"'markers.codes.0': a code must be"),
-    ('[markers.codes]\n70000 = "stimulus_on"', r"'markers.codes.70000': a code must be .* \(markers.trigger_bits = 16\)"),
+    ('[markers.codes]\n70000 = "stimulus_on"',
+     r"'markers.codes.70000': a code must be .* \(markers.trigger_bits = 16\)"),
     ('[markers.codes]\n3 = "stimulus_onset"', r"'markers.codes.3' = 'stimulus_onset' is neither a marker kind"),
     ('[markers.codes]\n3 = "rating"', r"'markers.codes.3' = 'rating' needs a scale and a value"),
     ('[markers.codes]\n3 = "trial_end"', r"'markers.codes.3' = 'trial_end', but the protocol defines no"),
@@ -196,6 +198,30 @@ def test_code_table_errors(tmp_path, codes, match):
 def test_code_stimulus_on_needs_stimuli(tmp_path):
     with pytest.raises(ProtocolError, match="opens the next stimulus in order, but the protocol lists no"):
         read_protocol(_protocol(tmp_path, '[markers.codes]\n3 = "stimulus_on"\n', n_stim=0))
+
+
+def test_text_keys_map_edf_annotations(tmp_path):
+    """PhysioNet EEGBCI marks runs with annotations T0 (rest), T1 and T2 (left/right fist)."""
+    pytest.importorskip("edfio")
+    raw = mne.io.RawArray(np.random.default_rng(9).standard_normal((2, 30 * SF)) * 1e-5,
+                          mne.create_info(["C3", "C4"], SF, "eeg"), verbose="error")
+    raw.set_annotations(mne.Annotations([0.0, 4.2, 8.3, 12.5, 16.6, 20.8], [4.2, 4.1, 4.2, 4.1, 4.2, 4.1],
+                                        ["T0", "T2", "T0", "T1", "T0", "T2"]))
+    path = tmp_path / "S001R04.edf"
+    mne.export.export_raw(path, raw, verbose="error")
+    text = ('[protocol]\nname = "eegbci"\n[timing]\nbaseline_s = 1.0\nstimulus_s = 4.0\n'
+            '[markers.codes]\nT0 = "stimulus_off"\nT1 = "stim_on/left"\nT2 = "stim_on/right"\n'
+            '[[stimuli]]\nid = "left"\n[[stimuli]]\nid = "right"\n')
+    (tmp_path / "eegbci.toml").write_text(text, encoding="utf-8")
+    proto = read_protocol(tmp_path / "eegbci.toml")
+    assert proto.markers.codes == (("T0", "stimulus_off"), ("T1", "stim_on/left"), ("T2", "stim_on/right"))
+    again = tmp_path / "again.toml"
+    again.write_text(proto.dumps(), encoding="utf-8")
+    assert read_protocol(again).markers.codes == proto.markers.codes
+    s = read_raw_any(path, protocol=proto)
+    assert s.trials["stimulus_id"].tolist() == ["right", "left", "right"]
+    np.testing.assert_allclose(s.trials["onset_s"], [4.2, 12.5, 20.8], atol=1 / SF)
+    np.testing.assert_allclose(s.trials["duration_s"], [4.1, 4.1, 4.0], atol=1 / SF)  # last: stimulus_s
 
 
 def test_apply_code_table_orders_stimuli(tmp_path):
@@ -382,29 +408,6 @@ def test_eegbci_names_give_montage_and_asymmetry(tmp_path, caplog):
     table = eeg_window_features(trials)
     assert "eeg_faa" in table and "eeg_dasm_alpha_F3-F4" in table and "eeg_dasm_alpha_Fp1-Fp2" in table
     assert "asymmetry" not in caplog.text
-
-
-def test_missing_feature_families_warn_once(caplog):
-    from neuromer.eeg.features import eeg_trial_features, eeg_window_features
-    from neuromer.session import Trials
-
-    data = np.random.default_rng(6).standard_normal((2, 3, 5 * SF)) * 10
-    meta = pd.DataFrame({"trial": [1, 2], "stimulus_id": ["a", "b"], "onset_s": [3.0, 10.0],
-                         "duration_s": [2.0, 2.0]})
-    trials = Trials(data, SF, ["F3", "Cz", "Pz"], ["eeg"] * 3, baseline_s=3.0, metadata=meta)
-    table = eeg_window_features(trials)
-    assert "eeg_faa" not in table and not any(c.startswith("eeg_dasm") for c in table)
-    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert said == [
-        "no asymmetry features (eeg_dasm_*, eeg_rasm_*): none of the 14 symmetric pairs (Fp1/Fp2, AF3/AF4, F3/F4, "
-        "F7/F8, ...) is among the EEG channels (F3, Cz, Pz).",
-        "no frontal alpha asymmetry (eeg_faa): channel F4 not found (EEG channels: F3, Cz, Pz)."]
-    caplog.clear()
-    eeg_window_features(trials, bands={"theta": (4.0, 8.0)})
-    assert "the bands (theta) have no 'alpha'" in caplog.text
-    caplog.clear()
-    eeg_trial_features(trials)
-    assert [r.getMessage()[:40] for r in caplog.records] == ["no asymmetry features (eeg_asym_*): none"]
 
 
 def test_edf_copied_as_text_is_refused(tmp_path, caplog):
