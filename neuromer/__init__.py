@@ -10,15 +10,14 @@ The public API is re-exported here and loaded on first use, so ``import neuromer
 
 from __future__ import annotations
 
-import importlib
-
+from ._lazy import lazy_exports
 from .errors import DataFormatError, MarkerError, NeuromerError, ProtocolError, UnsafePickleError
 
 __version__ = "0.1.0"
 
 _API = {
     "Protocol": "protocol", "read_protocol": "protocol",
-    "Session": "session", "Trials": "session", "read_trials": "session",
+    "Session": "session", "Trials": "session", "read_trials": "io", "write_trials": "io",
     "make_trials": "epochs", "trials_from_markers": "epochs",
     "WindowGrid": "windows",
     "read_xdf": "io.xdf", "XdfWriter": "io.xdf", "xdf_info": "io.xdf",
@@ -41,13 +40,4 @@ __all__ = sorted(_API) + ["NeuromerError", "ProtocolError", "DataFormatError", "
                           "UnsafePickleError", "__version__"]
 
 
-def __getattr__(name: str):
-    if name in _API:
-        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'neuromer' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -16,6 +16,7 @@ tables and writes to ``<run>/group/``:
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -53,10 +54,20 @@ def _has_family(table: pd.DataFrame, families) -> bool:
         return False
 
 
+def load_aligned(run_dir: str | os.PathLike, subjects: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate the per-subject aligned tables of a run (in subject order)."""
+    base = Path(run_dir) / "subjects"
+    paths = sorted(base.glob("sub-*/aligned.parquet"))
+    if subjects is not None:
+        paths = [p for p in paths if p.parent.name.removeprefix("sub-") in set(subjects)]
+    if not paths:
+        raise NeuromerError(f"{run_dir}: no aligned tables (subjects/sub-*/aligned.parquet).")
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
 def group_stage(cfg, statuses: list[dict], audio_path: str | None) -> dict:
     """Run the group analysis for the completed subjects; returns a summary for ``run.json``."""
     from .models.evaluation import evaluate, leakage_report
-    from .pipeline import load_aligned
 
     out = cfg.out / "group"
     out.mkdir(parents=True, exist_ok=True)

@@ -34,9 +34,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .io import is_trials_file, read_session
+    from .io import is_trials_file, read_session, read_trials
     from .protocol import read_protocol
-    from .session import read_trials
 
     path = Path(args.path)
     if not path.exists():
@@ -94,7 +93,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_epochs(args: argparse.Namespace) -> int:
-    from .io import is_trials_file, read_any_trials
+    from .io import is_trials_file, read_any_trials, write_trials
     from .protocol import read_protocol
 
     out = Path(args.out)
@@ -113,7 +112,7 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
     if len(trials) == 0:
         raise MarkerError(f"{args.input}: no complete trial found (markers missing or not matching the "
                           "protocol's stimuli); nothing written.")
-    out = trials.save(args.out, overwrite=args.overwrite)
+    out = write_trials(trials, args.out, overwrite=args.overwrite)
     print(f"{trials} -> {out}")
     if len(trials.dropped):
         print(f"dropped {len(trials.dropped)} trial(s):")

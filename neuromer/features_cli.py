@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ._checks import check_file
 from ._logging import logger
 from .errors import DataFormatError, NeuromerError
+
+if TYPE_CHECKING:  # pandas loads only in the commands that use it (start-up time)
+    import pandas as pd
 
 
 def _grid(args):
@@ -29,6 +30,10 @@ def _write(table: pd.DataFrame, path: str, overwrite: bool) -> None:
 
 
 def _read_table(path: str, what: str, prefix: str = "") -> pd.DataFrame:
+    import pandas as pd
+
+    from ._checks import check_file
+
     path = check_file(path, what)
     try:
         table = pd.read_parquet(path)
@@ -40,7 +45,8 @@ def _read_table(path: str, what: str, prefix: str = "") -> pd.DataFrame:
 
 
 def _read_trials(path: str):
-    from .session import read_trials
+    from ._checks import check_file
+    from .io import read_trials
 
     return read_trials(check_file(path, "TRIALS"))
 

@@ -52,6 +52,7 @@ import pandas as pd
 
 from ._checks import ensure_dir, read_toml
 from ._logging import logger
+from .analysis import load_aligned  # noqa: F401  (public here too: pipeline.load_aligned)
 from .errors import NeuromerError
 from .io._atomic import atomic_path, write_table
 
@@ -362,8 +363,8 @@ def process_subject(input_path: str, config: dict, run_dir: str, audio_table_pat
 def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
                     audio_table_path: str | None) -> tuple[dict, list, dict]:
     from .epochs import make_trials
-    from .io import is_trials_file, read_session
-    from .session import LABEL_NAMES, read_trials
+    from .io import is_trials_file, read_session, read_trials, write_trials
+    from .session import LABEL_NAMES
     from .windows import WindowGrid
 
     pre, feats = cfg["preprocess"], cfg["features"]
@@ -398,7 +399,7 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
     trials.subject = sub
     if trials.n_trials == 0:
         raise NeuromerError(f"{path}: no usable trials.")
-    outputs = {"trials": str(trials.save(out / "trials-epo.fif", overwrite=True)),
+    outputs = {"trials": str(write_trials(trials, out / "trials-epo.fif", overwrite=True)),
                "quality": _write_table(signal_quality(trials, bad.get("nonfinite_fraction")), out / "quality.csv")}
     dropped = trials.dropped.assign(trial=lambda d: d["trial"].astype(int)).to_dict("records")
     eeg = physio = None
@@ -695,14 +696,3 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def load_aligned(run_dir: str | os.PathLike, subjects: list[str] | None = None) -> pd.DataFrame:
-    """Concatenate the per-subject aligned tables of a run (in subject order)."""
-    base = Path(run_dir) / "subjects"
-    paths = sorted(base.glob("sub-*/aligned.parquet"))
-    if subjects is not None:
-        paths = [p for p in paths if p.parent.name.removeprefix("sub-") in set(subjects)]
-    if not paths:
-        raise NeuromerError(f"{run_dir}: no aligned tables (subjects/sub-*/aligned.parquet).")
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)

@@ -9,19 +9,19 @@ other channels (GSR, respiration, plethysmograph, temperature) in the units they
 from __future__ import annotations
 
 import copy as _copy
-import os
 import re
 import warnings
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mne
 import numpy as np
 import pandas as pd
 
-from ._checks import check_array, check_option, validate_type
+from ._checks import check_array, validate_type
 from ._logging import logger
-from .errors import DataFormatError, NeuromerError
+from .errors import NeuromerError
+
+if TYPE_CHECKING:  # mne loads where it is used: reading a trials file and computing features need none
+    import mne
 
 #: Self-report scales of a Trials' ``labels`` columns, in DEAP's order.
 LABEL_NAMES = ("valence", "arousal", "dominance", "liking")
@@ -64,6 +64,8 @@ _MONTAGE: mne.channels.DigMontage | None = None
 def _standard_montage() -> mne.channels.DigMontage:
     global _MONTAGE
     if _MONTAGE is None:
+        import mne
+
         # MNE 1.13 renamed the 10-20 template; use whichever name this MNE knows
         names = mne.channels.get_builtin_montages()
         _MONTAGE = mne.channels.make_standard_montage(
@@ -113,6 +115,8 @@ class Session:
 
     def __init__(self, raw: mne.io.BaseRaw, *, trials: pd.DataFrame | None = None, protocol=None,
                  subject: str = "", session: str = "", provenance: dict | None = None) -> None:
+        import mne
+
         validate_type(raw, mne.io.BaseRaw, "raw")
         self.raw = raw
         self.trials = empty_trials_table() if trials is None else trials.reset_index(drop=True)
@@ -332,6 +336,8 @@ class Trials:
 
     def to_epochs(self) -> mne.EpochsArray:
         """An :class:`mne.EpochsArray` (volts, ``tmin=-baseline_s``, metadata = trials table)."""
+        import mne
+
         info = mne.create_info(self.ch_names, self.sfreq, self.ch_types)
         if self.subject:
             info["subject_info"] = {"his_id": self.subject}
@@ -347,6 +353,8 @@ class Trials:
     @classmethod
     def from_epochs(cls, epochs: mne.BaseEpochs, *, subject: str | None = None) -> Trials:
         """Build Trials from MNE epochs (``tmin`` <= 0 becomes the baseline)."""
+        import mne
+
         validate_type(epochs, mne.BaseEpochs, "epochs")
         if epochs.tmin > 1e-9:
             raise NeuromerError(f"Epochs start {epochs.tmin} s after the stimulus; expected tmin <= 0.")
@@ -358,44 +366,3 @@ class Trials:
         meta = epochs.metadata.copy() if epochs.metadata is not None else None
         return cls(data, epochs.info["sfreq"], epochs.ch_names, ch_types, baseline_s=-epochs.tmin,
                    metadata=meta, subject=subject or "")
-
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write by extension: DEAP ``.dat`` / ``.mat`` or MNE ``-epo.fif``; atomic.
-
-        ``.dat``/``.mat`` hold ``data`` and ``labels`` as DEAP does (plus a ``neuromer`` entry with
-        channel names, rate, baseline and the trials table, which DEAP readers ignore).
-        """
-        from .io._atomic import atomic_path
-
-        path = Path(path)
-        name = path.name.lower()
-        if name.endswith((".dat", ".mat")):
-            from .io.deap import write_deap
-
-            return write_deap(self, path, overwrite=overwrite)
-        if name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
-            with atomic_path(path, overwrite=overwrite) as tmp:
-                self.to_epochs().save(tmp, overwrite=True, verbose="error")
-            logger.info("wrote %s", path)
-            return path
-        check_option(Path(name).suffix, [".dat", ".mat", "-epo.fif"], "path extension")
-        raise AssertionError  # unreachable
-
-
-def read_trials(path: str | os.PathLike) -> Trials:
-    """Read Trials written by :meth:`Trials.save` (``.dat``, ``.mat`` or ``-epo.fif``)."""
-    path = Path(path)
-    name = path.name.lower()
-    if not path.exists():
-        raise DataFormatError(f"{path}: file not found.")
-    if name.endswith((".dat", ".mat")):
-        from .io.deap import read_deap
-
-        return read_deap(path)
-    if name.endswith((".fif", ".fif.gz")):
-        try:
-            epochs = mne.read_epochs(path, preload=True, verbose="error")
-        except Exception as exc:  # mne raises many types for a bad file
-            raise DataFormatError(f"{path}: not a readable MNE epochs file ({exc}).") from None
-        return Trials.from_epochs(epochs)
-    raise DataFormatError(f"{path}: unknown Trials file type (expected .dat, .mat or -epo.fif).")

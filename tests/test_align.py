@@ -112,11 +112,12 @@ def test_cli_handlers_end_to_end(tmp_path, trials):
     import argparse
 
     from neuromer.features_cli import add_feature_commands
+    from neuromer.io import write_trials
 
     parser = argparse.ArgumentParser(prog="neuromer")
     add_feature_commands(parser.add_subparsers(dest="command"))
     path = tmp_path / "sub-07-epo.fif"
-    trials.save(path)
+    write_trials(trials, path)
     audio = tmp_path / "audio.parquet"
     _audio().to_parquet(audio)
 

@@ -126,7 +126,7 @@ def test_epochs_command_keeps_one_inf_local(study, tmp_path, capsys):
     from xdf_damage import plant_in_eeg
 
     from neuromer.cli import main
-    from neuromer.session import read_trials
+    from neuromer.io import read_trials
 
     damaged = tmp_path / "sub-01.xdf"
     plant_in_eeg(study.xdf[0], damaged, float("inf"), samples={100})  # before the first trial

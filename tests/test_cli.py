@@ -8,7 +8,7 @@ import pytest
 
 from neuromer.cli import build_parser, main
 from neuromer.io.deap import read_deap
-from neuromer.session import read_trials
+from neuromer.io import read_trials
 
 
 def run(capsys, *argv):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from neuromer.errors import NeuromerError
-from neuromer.session import Session, Trials, infer_channel_types, read_trials
+from neuromer.io import read_trials, write_trials
+from neuromer.session import Session, Trials, infer_channel_types
 
 NAMES = ["Fp1", "Fp2", "F3", "F4", "hEOG", "zEMG", "GSR", "Respiration belt", "Plethysmograph", "Temperature"]
 
@@ -57,13 +58,13 @@ def test_epochs_round_trip_scales_microvolts_to_volts():
 
 def test_fif_save_and_read(tmp_path):
     t = make()
-    path = t.save(tmp_path / "s-epo.fif")
+    path = write_trials(t, tmp_path / "s-epo.fif")
     back = read_trials(path)
     np.testing.assert_allclose(back.data, t.data, rtol=1e-6)
     assert back.metadata.stimulus_id.tolist() == t.metadata.stimulus_id.tolist()
     with pytest.raises(NeuromerError, match="refusing to overwrite"):
-        t.save(path)
-    t.save(path, overwrite=True)
+        write_trials(t, path)
+    write_trials(t, path, overwrite=True)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 
 
@@ -77,7 +78,7 @@ def test_bad_shapes_rejected():
     with pytest.raises(NeuromerError, match="baseline_s"):
         Trials(np.zeros((1, 1, 10)), 128, ["a"], baseline_s=3)
     with pytest.raises(NeuromerError, match="extension"):
-        make().save("x.csv")
+        write_trials(make(), "x.csv")
 
 
 def test_session_repr_and_markers():

@@ -14,18 +14,19 @@ The main entry points:
   repeated folds, the novel feature families' gain with a CI).
 """
 
-from .dynamic import predict_dynamic, train_dynamic_model
-from .datasets import read_4qaed, read_deam, read_mer_dataset, read_pmemo
-from .emotion import predict_audio, predict_default, train_audio_model
-from .evaluation import ablation, evaluate_mer
-from .features import FrameFeatures, frame_features, key_mode, load_audio
-from .melody import f0_contour, melody_features, note_events
-from .separation import separate_vocals
-from .summary import audio_features, stimulus_table, summarize
+from .._lazy import lazy_exports
 
-__all__ = ["FrameFeatures", "ablation", "audio_features", "evaluate_mer", "f0_contour", "frame_features", "key_mode", "load_audio",
-           "melody_features", "note_events",
-           "predict_audio", "predict_default", "predict_dynamic", "read_4qaed", "read_deam", "read_mer_dataset", "read_pmemo",
-           "separate_vocals", "stimulus_table", "summarize",
-           "train_audio_model", "train_dynamic_model"]
+# loaded on first use, so `neuromer audio ... --help` and other commands skip librosa and scipy
+_EXPORTS = {
+    "predict_audio": "emotion_model", "predict_default": "emotion", "train_audio_model": "emotion_model",
+    "predict_dynamic": "dynamic", "train_dynamic_model": "dynamic",
+    "read_4qaed": "datasets", "read_deam": "datasets", "read_mer_dataset": "datasets", "read_pmemo": "datasets",
+    "ablation": "evaluation", "evaluate_mer": "evaluation",
+    "FrameFeatures": "features", "frame_features": "features", "key_mode": "features", "load_audio": "features",
+    "f0_contour": "melody", "melody_features": "melody", "note_events": "melody",
+    "separate_vocals": "separation",
+    "audio_features": "summary", "stimulus_table": "summary", "summarize": "summary",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .._logging import logger
+
+if TYPE_CHECKING:  # pandas loads only in the commands that use it (start-up time)
+    import pandas as pd
 
 
 def _write_table(table: pd.DataFrame, path: str, overwrite: bool) -> None:
@@ -31,6 +33,8 @@ def _progress(total: int, what: str, quiet: bool):
 
 
 def _cmd_features(args) -> int:
+    import pandas as pd
+
     from .summary import audio_features
 
     if (args.window_s is None) != (args.hop_s is None):
@@ -59,7 +63,7 @@ def _cmd_train(args) -> int:
         return _cmd_train_dynamic(args)
     if args.window_s is not None or args.hop_s is not None or args.lag_s:
         raise NeuromerError("--window-s, --hop-s and --lag-s apply to the window-level model: add --dynamic.")
-    from .emotion import train_audio_model
+    from .emotion_model import train_audio_model
 
     report = train_audio_model(args.annotations, out=args.out, n_splits=args.folds,
                                random_state=args.seed, cache_dir=args.cache, overwrite=args.overwrite,
@@ -146,7 +150,7 @@ def _cmd_train_dynamic(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .emotion import predict_audio
+    from .emotion_model import predict_audio
 
     table = predict_audio(args.model, args.audio, cache_dir=args.cache)
     if args.out:

@@ -41,9 +41,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.fft
-import scipy.signal
-import scipy.special
 
 from .._checks import check_option, validate_type
 from .._logging import logger
@@ -88,6 +85,20 @@ def check_bands(bands) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _hamming(n: int) -> np.ndarray:
+    """The periodic Hamming taper of ``n`` samples, equal to ``scipy.signal.get_window("hamming", n)``.
+
+    Computed here with scipy's formula and operation order (so bit for bit the same) because
+    importing :mod:`scipy.signal` costs a command about 0.3-0.5 s, most of it scipy.stats. For the
+    same reason the FFTs are numpy's (the same pocketfft as :mod:`scipy.fft`, equal results for
+    float64) and ``0 log 0`` is handled here: importing :mod:`scipy.fft` or :mod:`scipy.special`
+    costs about 0.2 s of CPU.
+    """
+    if n <= 1:
+        return np.ones(max(n, 0))
+    return _HAMMING[0] + (1 - _HAMMING[0]) * np.cos(np.linspace(-np.pi, np.pi, n + 1)[:-1])
+
+
 def _psd_scale(n: int, sfreq: float, taper: np.ndarray) -> np.ndarray:
     """Per-bin factor turning ``|rfft(taper * x)|**2`` into the one-sided PSD of ``psd_array_welch``."""
     scale = np.full(n // 2 + 1, 1.0 / (sfreq * np.sum(taper ** 2)))
@@ -97,7 +108,7 @@ def _psd_scale(n: int, sfreq: float, taper: np.ndarray) -> np.ndarray:
 
 def _bin_scale(n: int, sfreq: float, k0: int, k1: int) -> tuple[np.ndarray, bool]:
     """PSD factor of the bins ``k0:k1`` of :func:`_periodograms`'s ``sq``, and whether it tapers in frequency."""
-    scale = _psd_scale(n, sfreq, scipy.signal.get_window("hamming", n))[k0:k1]
+    scale = _psd_scale(n, sfreq, _hamming(n))[k0:k1]
     in_frequency = 1 <= k0 and k1 <= n // 2 and n > 2
     if in_frequency:  # the spectral filter there omits the factor 0.54 (see _periodograms)
         scale = scale * _HAMMING[0] ** 2
@@ -131,7 +142,7 @@ def _periodograms(windows: np.ndarray, sfreq: float, k0: int, k1: int, weights: 
       NaN.
     """
     n_items, n_ch, n_win, n = windows.shape
-    taper = scipy.signal.get_window("hamming", n)  # periodic, as scipy.signal.spectrogram uses
+    taper = _hamming(n)  # periodic, as scipy.signal.spectrogram uses
     scale, in_frequency = _bin_scale(n, sfreq, k0, k1)
     neighbour = -_HAMMING[1] / 2 / _HAMMING[0]  # X[k] + neighbour (X[k-1] + X[k+1]), times 0.54
     # squared real and imaginary parts side by side: one product sums them and applies the weights;
@@ -147,7 +158,7 @@ def _periodograms(windows: np.ndarray, sfreq: float, k0: int, k1: int, weights: 
             for w0 in range(0, n_win, wc):
                 w = windows[i, c0:c0 + cc, w0:w0 + wc].astype(np.float64, copy=False)  # no float32 FFT
                 if in_frequency:
-                    spec = scipy.fft.rfft(w, axis=-1)
+                    spec = np.fft.rfft(w, axis=-1)
                     dc_power = spec[..., 0].real ** 2  # (n c)**2 for a window of constant c
                     if k0 < n_dc:
                         spec[..., 0] = 0.0
@@ -158,7 +169,7 @@ def _periodograms(windows: np.ndarray, sfreq: float, k0: int, k1: int, weights: 
                 else:
                     x = buf[:w.size].reshape(w.shape)
                     np.multiply(w, taper, out=x)
-                    spec = scipy.fft.rfft(x, axis=-1, overwrite_x=True)
+                    spec = np.fft.rfft(x, axis=-1)
                     dc_power = spec[..., 0].real ** 2  # (c * sum(taper))**2 for a constant c
                     if k0 < n_dc:
                         spec[..., :n_dc] -= w.mean(axis=-1)[..., None] * taper_dc
@@ -289,7 +300,9 @@ def _spectral_features(windows: np.ndarray, sfreq: float, bands: dict, *, entrop
                 tot = psd.sum(axis=-1, keepdims=True)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     p = psd / tot
-                    e = -scipy.special.xlogy(p, p).sum(axis=-1) / log_bins
+                    plogp = p * np.log(p)
+                    plogp[p == 0] = 0.0  # the limit 0 log 0 = 0, as scipy.special.xlogy
+                    e = -plogp.sum(axis=-1) / log_bins
                 ent[index] = np.where(tot[..., 0] > 0, e, np.nan)
     if k1 == k0:  # no bin inside the bands: powers are zero, entropy undefined
         out[np.isnan(windows).any(axis=-1)] = np.nan

@@ -1,7 +1,9 @@
 """Readers and writers: XDF, DEAP (.dat/.mat/BDF), any MNE-readable recording, BIDS.
 
-:func:`read_session` and :func:`read_any_trials` pick the reader from the file name, so commands
-and pipelines accept any supported input.
+:func:`read_session`, :func:`read_trials`, :func:`read_any_trials` and :func:`write_trials` pick
+the reader or writer from the file name, so commands and pipelines accept any supported input.
+The data model (:mod:`neuromer.session`) does not import this package: readers produce Sessions
+and Trials, writers take them.
 """
 
 from __future__ import annotations
@@ -70,6 +72,68 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
     return _with_events(session, events, protocol, path)
 
 
+def read_trials(path: str | os.PathLike):
+    """Read :class:`~neuromer.session.Trials` from a DEAP ``.dat``/``.mat`` or MNE ``-epo.fif`` file.
+
+    Files written by :func:`write_trials` come back with their channels, rate, baseline, subject
+    and trials table; DEAP's own files get DEAP's layout (see :func:`~neuromer.io.deap.read_deap`).
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if not path.exists():
+        raise DataFormatError(f"{path}: file not found.")
+    if name.endswith((".dat", ".mat")):
+        from .deap import read_deap
+
+        return read_deap(path)
+    if name.endswith((".fif", ".fif.gz")):
+        import mne
+
+        from ..session import Trials
+
+        try:
+            epochs = mne.read_epochs(path, preload=True, verbose="error")
+        except Exception as exc:  # mne raises many types for a bad file
+            raise DataFormatError(f"{path}: not a readable MNE epochs file ({exc}).") from None
+        return Trials.from_epochs(epochs)
+    raise DataFormatError(f"{path}: unknown Trials file type (expected .dat, .mat or -epo.fif).")
+
+
+def write_trials(trials, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write :class:`~neuromer.session.Trials` by extension: DEAP ``.dat``/``.mat`` or MNE ``-epo.fif``.
+
+    ``.dat``/``.mat`` hold ``data`` and ``labels`` as DEAP does (plus a ``neuromer`` entry with
+    channel names, rate, baseline and the trials table, which DEAP readers ignore); see
+    :func:`~neuromer.io.deap.write_deap`. ``-epo.fif`` holds :meth:`Trials.to_epochs
+    <neuromer.session.Trials.to_epochs>` (volts). The write is atomic; an existing file is replaced
+    only with ``overwrite=True``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from .._checks import check_option, validate_type
+    from .._logging import logger
+    from ..session import Trials
+    from ._atomic import atomic_path
+
+    validate_type(trials, Trials, "trials")
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith((".dat", ".mat")):
+        from .deap import write_deap
+
+        return write_deap(trials, path, overwrite=overwrite)
+    if name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            trials.to_epochs().save(tmp, overwrite=True, verbose="error")
+        logger.info("wrote %s", path)
+        return path
+    check_option(Path(name).suffix, [".dat", ".mat", "-epo.fif"], "path extension")
+    raise AssertionError  # unreachable
+
+
 @contextlib.contextmanager
 def _no_trials_said(events):
     """With an events file still to add, a reader's "no trial found" would be premature: hush it."""
@@ -109,7 +173,6 @@ def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | No
     ``events`` and ``encoding`` are passed to :func:`read_session` (not allowed for trials files).
     """
     from ..protocol import as_protocol
-    from ..session import read_trials
 
     protocol = as_protocol(protocol)
     if is_trials_file(path):

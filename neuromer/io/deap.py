@@ -24,9 +24,8 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mne
 import numpy as np
 import pandas as pd
 
@@ -35,6 +34,9 @@ from .._logging import logger
 from ..errors import DataFormatError, NeuromerError, UnsafePickleError
 from ..session import Session, Trials, empty_trials_table, infer_channel_types, set_standard_montage
 from ._atomic import atomic_path
+
+if TYPE_CHECKING:  # mne loads only to read BDF recordings, not for .dat/.mat trials
+    import mne
 
 #: The 32 EEG channels in the Geneva order (DEAP's preprocessed data and participants 23-32).
 DEAP_EEG_GENEVA = (
@@ -341,13 +343,19 @@ def _table_from_plain(path: Path, table: Any, dtypes: Any, n_rows: int | None, n
 
 # ---------------------------------------------------------------------- writing
 def write_deap(trials: Trials, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write trials as a DEAP ``.dat`` (pickle protocol 2) or ``.mat`` file, atomically.
+    """Write trials as a DEAP ``.dat`` (a pickle, protocol 5) or ``.mat`` file, atomically.
 
     The file holds ``data`` (n_trials, n_channels, n_samples; dtype kept, so reading it back is
     bit-exact) and ``labels`` (n_trials, 4, float64) as DEAP's files do, plus a ``neuromer`` entry
     that DEAP readers ignore: channel names and types, ``sfreq`` (Hz), ``baseline_s``, subject and
     the trials table, as plain Python types in ``.dat`` and as a JSON string in ``.mat`` (where
     non-finite table values become null).
+
+    ``.dat`` files are standard pickles of that dict, read by any Python >= 3.8 the way DEAP's
+    own files are (``pickle.load(f, encoding="latin1")``, or :func:`read_deap`). Protocol 5 stores
+    the arrays' bytes as they are: a DEAP-sized subject (40 x 40 x 8064 float64) takes 103 MB and
+    loads about 3-5x faster than with protocol 2, in which Python 3 writes bytes as latin-1 text
+    (150 MB, decoded on load). Python 2, which cannot read protocol 5, is not supported.
 
     Parameters
     ----------
@@ -369,7 +377,7 @@ def write_deap(trials: Trials, path: str | os.PathLike, *, overwrite: bool = Fal
     info = _to_info(trials)
     with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
         if suffix == ".dat":
-            pickle.dump({"data": trials.data, "labels": trials.labels, "neuromer": info}, fh, protocol=2)
+            pickle.dump({"data": trials.data, "labels": trials.labels, "neuromer": info}, fh, protocol=5)
         else:
             from scipy.io import savemat
 
@@ -501,6 +509,8 @@ def _default_protocol():
 
 
 def _read_bdf(path: Path) -> mne.io.BaseRaw:
+    import mne
+
     try:
         head = mne.io.read_raw_bdf(path, preload=False, verbose="error")
         names = head.ch_names

@@ -10,10 +10,11 @@ Each module owns one job; :mod:`neuromer.live.cli` turns them into ``neuromer`` 
 - :class:`OnlineDecoder` (``neuromer online``): live valence/arousal from EEG to an LSL outlet.
 """
 
-from .online import OnlineDecoder
-from .play import play
-from .present import present
-from .record import record
-from .streams import list_streams
+from .._lazy import lazy_exports
 
-__all__ = ["OnlineDecoder", "list_streams", "play", "present", "record"]
+# loaded on first use; `play`, `present` and `record` stay the functions even once their
+# same-named submodules are imported (see neuromer._lazy)
+_EXPORTS = {"OnlineDecoder": "online", "play": "play", "present": "present", "record": "record",
+            "list_streams": "streams"}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,17 +13,11 @@ import sys
 import threading
 import time
 
-import numpy as np
-import pandas as pd
-
-from .._checks import check_positive
 from ..errors import NeuromerError
-from . import _lsl
-from .online import OUTPUT_STREAM, OnlineDecoder
-from .play import play
-from .present import MARKER_STREAM, present
-from .record import record
-from .streams import StreamMonitor, list_streams
+from ._names import MARKER_STREAM, OUTPUT_STREAM
+
+# The work modules (numpy, pandas, pylsl, the decoder) load inside each command, so that
+# `neuromer --help` and the other commands do not pay for them.
 
 
 def add_live_commands(subparsers) -> None:
@@ -46,6 +40,11 @@ def _quiet_liblsl(func):
 
 
 def _cmd_streams(args) -> int:
+    import pandas as pd
+
+    from .._checks import check_positive
+    from .streams import StreamMonitor, list_streams
+
     table = list_streams(timeout=args.timeout, selectors=args.stream)
     if table.empty:
         print(f"No LSL streams found within {args.timeout:g} s.")
@@ -98,6 +97,9 @@ def _stop_on_signals():
 
 
 def _cmd_record(args) -> int:
+    from . import _lsl
+    from .record import record
+
     selectors = _lsl.parse_selectors(args.stream)  # malformed selectors fail before waiting
     tty = sys.stderr.isatty()
     last = [0.0]
@@ -140,6 +142,8 @@ def _add_record(subparsers) -> None:
 
 
 def _cmd_play(args) -> int:
+    from .play import play
+
     with _stop_on_signals() as stop:
         summary = play(args.input, speed=args.speed, loop=args.loop, duration_s=args.duration, stop_event=stop,
                        name_prefix=args.prefix, subject=args.subject, wait_for_consumers_s=args.wait)
@@ -176,6 +180,8 @@ def _ask_terminal(prompt: str) -> str:
 
 
 def _cmd_present(args: argparse.Namespace) -> int:
+    from .present import present
+
     order = [s.strip() for s in args.order.split(",") if s.strip()] if args.order else None
     log = present(args.protocol, audio=args.audio, ratings=args.ratings, latency_s=args.latency_s, order=order,
                   n_trials=args.trials, speed=args.speed, ask=_ask_terminal, stream_name=args.name,
@@ -209,6 +215,10 @@ def _add_present(subparsers) -> None:
 
 
 def _cmd_online(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .online import OnlineDecoder
+
     decoder = OnlineDecoder(args.model, window_s=args.window_s, hop_s=args.hop_s, protocol=args.protocol)
     decoder.connect(args.stream, markers=args.markers, timeout=args.timeout)
     print(f"decoding {', '.join(decoder.targets)} to LSL stream {OUTPUT_STREAM!r} "

@@ -35,8 +35,7 @@ import numpy as np
 
 from .._logging import logger
 from ..errors import NeuromerError
-
-OUTPUT_STREAM = "neuromer-emotion"
+from ._names import OUTPUT_STREAM  # defined there so the command line need not import this module
 
 
 def _channels_of(names: list[str]) -> list[str]:

@@ -142,7 +142,7 @@ def _session_tracks(path: Path) -> list[_Track]:
 
 def _trials_tracks(path: Path) -> list[_Track]:
     from ..protocol import Markers
-    from ..session import read_trials
+    from ..io import read_trials
 
     trials = read_trials(path)
     data = np.asarray(trials.data, dtype=np.float64)  # (n_trials, n_channels, n_samples)

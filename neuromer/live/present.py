@@ -26,8 +26,7 @@ from .._checks import check_option, check_positive
 from .._logging import logger
 from ..errors import DataFormatError, NeuromerError, ProtocolError
 from ..protocol import Protocol, read_protocol
-
-MARKER_STREAM = "neuromer-markers"
+from ._names import MARKER_STREAM  # defined there so the command line need not import this module
 
 
 # ----------------------------------------------------------------------------- audio players

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from neuromer.audio.datasets import (detect_format, read_4qaed, read_csv_annotations, read_deam,
                                      read_mer_dataset, read_pmemo)
-from neuromer.audio.emotion import read_annotations
+from neuromer.audio.emotion_model import read_annotations
 from neuromer.errors import DataFormatError, NeuromerError
 
 from ._signals import SR, tone

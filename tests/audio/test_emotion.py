@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from neuromer.audio.emotion import predict_audio, predict_default, quadrant, train_audio_model
+from neuromer.audio.emotion import predict_default, quadrant
+from neuromer.audio.emotion_model import predict_audio, train_audio_model
 from neuromer.errors import DataFormatError, NeuromerError
 from neuromer.models.persistence import load_model
 from neuromer.simulate import synthesize_music

@@ -109,3 +109,30 @@ def test_float32_and_integer_windows_are_transformed_in_float64(rng):
     ints = np.round(data).astype(np.int16)
     np.testing.assert_allclose(window_band_power(ints[0, 0, :128], 128.0),
                                _mne_band_power(ints[0, 0, :128].astype(float), 128.0, DEFAULT_BANDS), rtol=1e-10)
+
+
+def test_hamming_taper_is_scipys_bit_for_bit():
+    import scipy.signal
+
+    for n in range(1, 600):
+        assert np.array_equal(ef._hamming(n), scipy.signal.get_window("hamming", n)), n
+
+
+def test_spectral_entropy_equals_the_xlogy_formula(rng):
+    import scipy.special
+
+    n = 128
+    win = sliding_windows(rng.standard_normal((2, 3, 6 * n)), float(n), WindowGrid(1.0, 0.5)).copy()
+    win[0, 1, 2] = 7.0  # a flat window: zero power, NaN entropy
+    bands = ef.check_bands(DEFAULT_BANDS)
+    _, _, entropy = ef._spectral_features(win, float(n), bands)
+    freqs, psd = window_psd(win, float(n))
+    k0, k1 = ef._band_bins(freqs, bands)
+    psd = psd[..., k0:k1]
+    with np.errstate(invalid="ignore"):
+        p = psd / psd.sum(-1, keepdims=True)
+        want = -scipy.special.xlogy(p, p).sum(-1) / np.log(k1 - k0)
+    finite = np.ones(entropy.shape, bool)
+    finite[0, 1, 2] = False
+    assert np.isnan(entropy[0, 1, 2]) and np.isfinite(entropy[finite]).all()
+    np.testing.assert_allclose(entropy[finite], want[finite], rtol=1e-12)

@@ -19,8 +19,9 @@ from scipy.io import savemat
 from neuromer.errors import DataFormatError, NeuromerError, UnsafePickleError
 from neuromer.io.deap import (DEAP_CHANNEL_TYPES, DEAP_CHANNELS_GENEVA, DEAP_EEG_GENEVA, DEAP_EEG_TWENTE,
                               read_deap, read_deap_bdf, write_deap)
+from neuromer.io import read_trials, write_trials
 from neuromer.protocol import Protocol, Timing
-from neuromer.session import Trials, read_trials
+from neuromer.session import Trials
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bdf_writer import write_bdf  # noqa: E402
@@ -55,10 +56,23 @@ def test_round_trip_bit_exact(tmp_path, suffix, dtype):
     assert list(back.dropped["reason"]) == ["unknown stimulus id"]
 
 
+def test_dat_is_a_plain_pickle_of_raw_bytes(tmp_path):
+    # the .dat neuromer writes is a standard pickle (read the way DEAP's files are read) that stores
+    # the arrays' bytes as they are: about data.nbytes on disk, not 1.5x as latin-1 text (protocol 2)
+    t = _trials(np.float64, n_trials=4, n_samples=8064)
+    path = write_deap(t, tmp_path / "s07.dat")
+    with open(path, "rb") as fh:
+        content = pickle.load(fh, encoding="latin1")
+    assert content["data"].tobytes() == t.data.tobytes() and content["data"].flags.writeable
+    assert content["labels"].tobytes() == t.labels.tobytes()
+    assert t.data.nbytes < path.stat().st_size < t.data.nbytes * 1.01 + 20_000
+    assert read_deap(path).data.tobytes() == t.data.tobytes()
+
+
 @pytest.mark.parametrize("suffix", [".dat", ".mat"])
 def test_trials_save_and_read_trials(tmp_path, suffix):
     t = _trials(np.float32)
-    back = read_trials(t.save(tmp_path / f"s07{suffix}"))
+    back = read_trials(write_trials(t, tmp_path / f"s07{suffix}"))
     assert back.data.tobytes() == t.data.tobytes()
     assert list(back.metadata["quadrant"]) == list(t.metadata["quadrant"])
 
@@ -375,7 +389,7 @@ def test_neuromer_trials_keep_their_own_scale_but_not_infinity(tmp_path):
 
     t = _trials(np.float32)
     t.metadata["valence"] = [50.0, 0.0, 100.0, np.inf]  # written from a 0-100 protocol
-    path = t.save(tmp_path / "x.dat")
+    path = write_trials(t, tmp_path / "x.dat")
     with pytest.warns(RuntimeWarning, match="trial 4 valence=inf"):
         back = read_trials(path)
     np.testing.assert_array_equal(back.labels[:, 0], [50.0, 0.0, 100.0, np.nan])

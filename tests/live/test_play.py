@@ -14,7 +14,7 @@ from neuromer.io import read_session
 from neuromer.live.play import load_tracks, play
 from neuromer.live.record import record
 from neuromer.protocol import read_protocol
-from neuromer.session import read_trials
+from neuromer.io import read_trials
 
 pylsl = pytest.importorskip("pylsl")
 pyxdf = pytest.importorskip("pyxdf")

@@ -228,9 +228,10 @@ def test_pipeline_processes_physio_over_the_session(study, tmp_path):
 
 def test_cli_takes_the_scr_minimum_and_context(recording, tmp_path, capsys):
     from neuromer.cli import main
+    from neuromer.io import write_trials
 
     _, trials = recording
-    path = trials.pick(["gsr", "ecg"]).save(tmp_path / "sub-01-epo.fif")
+    path = write_trials(trials.pick(["gsr", "ecg"]), tmp_path / "sub-01-epo.fif")
     counts = {}
     for threshold in ("0", "0.01"):
         out = tmp_path / f"physio_{threshold}.parquet"

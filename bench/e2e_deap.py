@@ -1,0 +1,150 @@
+"""Benchmark: ``neuromer features eeg`` on one DEAP-sized subject, end to end versus the floor.
+
+Writes a DEAP-sized trials file (40 trials x 40 channels x 8064 samples, float64, as DEAP's
+preprocessed ``sXX.dat``) with neuromer to a temporary folder, then prints the median of
+``--runs`` runs of
+
+- **end to end**: ``python -m neuromer features eeg s01.dat --out x.parquet`` as a whole process
+  (wall and CPU time of the child);
+- **floor**: reading the file (:func:`neuromer.io.read_trials`) plus computing the windowed
+  features (:func:`neuromer.eeg.eeg_window_features`, 1 s windows, 0.5 s hop: 4760 windows) with
+  everything imported: "warm" repeats them in this process (memory already mapped), "cold" is
+  their first call in a fresh process, as the command makes it (the first touch of ~0.3 GB of
+  new memory costs page faults);
+- the ratios end to end / floor (target <= 1.3x);
+- where the rest goes, measured inside one fresh process: interpreter start, imports, the Parquet
+  write (atomic: temporary file, fsync, rename).
+
+Run: ``python bench/e2e_deap.py [--runs 5] [--keep DIR]``. Threads are limited to one (one core).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one core, also for children
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# One fresh process that times its own stages, as the command runs them.
+STAGES = """
+import time, json, sys
+def now():
+    return time.perf_counter(), time.process_time()
+t = [now()]
+from neuromer.cli import build_parser
+build_parser()
+t.append(now())
+from neuromer.io import read_trials
+from neuromer.eeg import eeg_window_features
+from neuromer.windows import WindowGrid
+from neuromer.io._atomic import write_table
+import pyarrow.parquet
+t.append(now())
+trials = read_trials(sys.argv[1])
+t.append(now())
+table = eeg_window_features(trials, grid=WindowGrid(1.0, 0.5))
+t.append(now())
+write_table(table, sys.argv[2], overwrite=True)
+t.append(now())
+names = ["cli", "imports", "load", "features", "write"]
+print(json.dumps({n: [t[i + 1][k] - t[i][k] for k in (0, 1)] for i, n in enumerate(names)}))
+"""
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _child(argv: list[str], env: dict, cwd: Path) -> tuple[float, float, str]:
+    cpu0, t0 = _children_cpu_s(), time.perf_counter()
+    out = subprocess.run([sys.executable, *argv], check=True, capture_output=True, text=True, env=env, cwd=cwd)
+    return time.perf_counter() - t0, _children_cpu_s() - cpu0, out.stdout
+
+
+def write_subject(path: Path) -> None:
+    from neuromer.io import write_trials
+    from neuromer.io.deap import DEAP_CHANNEL_TYPES, DEAP_CHANNELS_GENEVA
+    from neuromer.session import Trials
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((40, 40, 8064)) * 20.0  # microvolts, DEAP's dtype (float64)
+    trials = Trials(data, 128.0, list(DEAP_CHANNELS_GENEVA), list(DEAP_CHANNEL_TYPES),
+                    labels=rng.uniform(1, 9, (40, 4)), subject="01")
+    write_trials(trials, path, overwrite=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs of each measurement (default 5)")
+    parser.add_argument("--keep", help="write the file into this folder and keep it (default: a temporary folder)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: .pyc cached
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        dat = folder / "s01.dat"
+        write_subject(dat)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
+              f"Python {platform.python_version()}; one thread; median of {args.runs} runs")
+        print(f"file: {dat.name}, {dat.stat().st_size / 1e6:.0f} MB (40 x 40 x 8064 float64, written by neuromer)")
+
+        command = ["-m", "neuromer", "features", "eeg", str(dat), "--out", str(folder / "x.parquet"), "--overwrite"]
+        _child(command, env, folder)  # warm-up: bytecode and file-system caches
+        e2e = [_child(command, env, folder)[:2] for _ in range(args.runs)]
+        e2e_wall, e2e_cpu = statistics.median(r[0] for r in e2e), statistics.median(r[1] for r in e2e)
+
+        from neuromer.eeg import eeg_window_features
+        from neuromer.io import read_trials
+        from neuromer.windows import WindowGrid
+
+        runs = []  # (load wall, load CPU, features wall, features CPU)
+        for _ in range(args.runs):
+            w0, c0 = time.perf_counter(), time.process_time()
+            trials = read_trials(dat)
+            w1, c1 = time.perf_counter(), time.process_time()
+            eeg_window_features(trials, grid=WindowGrid(1.0, 0.5))
+            runs.append((w1 - w0, c1 - c0, time.perf_counter() - w1, time.process_time() - c1))
+        load, load_cpu, feat, feat_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
+        floor, floor_cpu = load + feat, load_cpu + feat_cpu
+
+        stages = [json.loads(_child(["-c", STAGES, str(dat), str(folder / "y.parquet")], env, folder)[2])
+                  for _ in range(args.runs)]
+        stage = {k: [statistics.median(s[k][i] for s in stages) for i in (0, 1)] for k in stages[0]}
+        bare = [_child(["-c", "pass"], env, folder)[:2] for _ in range(args.runs)]
+        bare = [statistics.median(b[i] for b in bare) for i in (0, 1)]
+
+    cold = [stage["load"][i] + stage["features"][i] for i in (0, 1)]
+    print(f"{'':<36} {'wall':>7} {'CPU':>7}")
+    print(f"{'end to end (whole process)':<36} {e2e_wall:6.2f}s {e2e_cpu:6.2f}s")
+    print(f"{'floor, warm (load + features)':<36} {floor:6.2f}s {floor_cpu:6.2f}s  "
+          f"(load {load:.2f} s / {load_cpu:.2f} s CPU, features {feat:.2f} s / {feat_cpu:.2f} s CPU)")
+    print(f"{'floor, cold (load + features)':<36} {cold[0]:6.2f}s {cold[1]:6.2f}s")
+    for label, ratio in (("warm floor, wall", e2e_wall / floor), ("warm floor, CPU", e2e_cpu / floor_cpu),
+                         ("cold floor, wall", e2e_wall / cold[0]), ("cold floor, CPU", e2e_cpu / cold[1])):
+        print(f"end to end / {label:<22} {ratio:6.2f}x  (target <= 1.3x: {'ok' if ratio <= 1.3 else 'MISSED'})")
+    print("inside one fresh process (wall / CPU s): interpreter {:.2f}/{:.2f}, ".format(*bare)
+          + ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}" for k, v in stage.items()))
+    print("(with other processes on the machine, wall times stretch; CPU times much less)")
+
+
+if __name__ == "__main__":
+    main()

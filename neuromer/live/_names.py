@@ -1,0 +1,7 @@
+"""Names of the LSL streams neuromer publishes (here, so the command line can show them without
+importing the modules that push them)."""
+
+#: The marker stream pushed by ``neuromer present``.
+MARKER_STREAM = "neuromer-markers"
+#: The prediction stream pushed by ``neuromer online``.
+OUTPUT_STREAM = "neuromer-emotion"
