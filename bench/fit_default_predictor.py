@@ -34,7 +34,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import neuromer
-    from neuromer.audio.default_model import describe, evaluate_default_model, fit_default_model
+    from neuromer.audio.default_model import describe, fit_default_model
+    from neuromer.audio.evaluation import evaluate_default_model
     from neuromer.audio.summary import CACHE_VERSION
 
     clips, X, groups = load(args.data_dir, args.features, args.cache, args.format)

@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip", nargs="*", default=(), choices=("trained", "ablation", "default"))
     args = p.parse_args(argv)
 
-    from neuromer.audio.default_model import evaluate_default_model, load_default_model
+    from neuromer.audio.default_model import load_default_model
+    from neuromer.audio.evaluation import evaluate_default_model
     from neuromer.audio.evaluation import ablation, evaluate_mer
 
     clips, X, groups = load(args.data_dir, args.features, args.cache, args.format)

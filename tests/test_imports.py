@@ -43,15 +43,19 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # readers and writers of files (XDF, DEAP, MNE formats, BIDS); readers find a recording's
     # trials with the marker rules of neuromer.epochs
     ("io", ("neuromer.io",)),
-    # writes a whole study (stimuli, protocol, XDF and DEAP files) with the io writers
-    ("simulate", ("neuromer.simulate",)),
     # window features of each modality (audio includes its perceived-emotion predictor)
     ("features", ("neuromer.eeg", "neuromer.physio", "neuromer.audio")),
-    ("align", ("neuromer.align",)),
+    # stimulus onsets refined from the recorded sound use the readers and the audio features
+    ("align", ("neuromer.align", "neuromer.onsets")),
+    # writes a whole study (stimuli, protocol, XDF and DEAP files) with the io writers; its planted
+    # neural-tracking response uses the sound envelope of neuromer.onsets
+    ("simulate", ("neuromer.simulate",)),
     # the trained audio-emotion models live next to the audio code but use neuromer.models
-    ("models", ("neuromer.models", "neuromer.audio.emotion_model")),
-    ("compare", ("neuromer.compare",)),
-    ("report", ("neuromer.report",)),
+    ("models", ("neuromer.models", "neuromer.audio.emotion_model", "neuromer.audio.evaluation",
+                "neuromer.audio.dynamic")),
+    # temporal response functions are scored with the comparison statistics
+    ("compare", ("neuromer.compare", "neuromer.trf")),
+    ("report", ("neuromer.report", "neuromer.figures", "neuromer.trf_report")),
     # live sessions use io, features and models, and nothing above uses them
     ("live", ("neuromer.live",)),
     # the group stage of a run (decoding, comparison, importance), called by the pipeline

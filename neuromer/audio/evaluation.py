@@ -548,3 +548,43 @@ def clip_feature_table(clips: pd.DataFrame, *, features=None, cache_dir=None, pr
             raise DataFormatError(f"{name}: no row for clip {f}.")
         idx.append(i)
     return feature_matrix(features.iloc[idx].reset_index(drop=True))
+
+
+def evaluate_default_model(X: pd.DataFrame, quadrants, groups=None, *, n_splits: int = 10,
+                           n_repeats: int = 5, random_state: int = 0, **fit_kw) -> pd.DataFrame:
+    """Cross-validated figures of the fitting procedure (fit on training folds, predict the rest).
+
+    Folds are grouped by artist when ``groups`` is given (``StratifiedGroupKFold``), else
+    stratified. Per repetition, pooled out-of-fold predictions give ``quadrant_accuracy``,
+    ``valence_auc``, ``arousal_auc`` and the predicted share of each quadrant (``share_Q1``..).
+
+    Returns
+    -------
+    DataFrame
+        One row per repetition, plus the true shares as ``true_share_Q1``...
+    """
+    from ..models.evaluation import _auc
+    from .default_model import DIMENSIONS, HIGH, fit_default_model, predict_scores, to_scale
+    from .emotion import QUADRANTS, quadrant
+
+    q = np.asarray(quadrants).astype(str)
+    protocol = "artist" if groups is not None else "stratified"
+    logits = {d: np.full((n_repeats, len(q)), np.nan) for d in DIMENSIONS}
+    for r, _, train, test in repeated_splits(q, groups, protocol=protocol, n_splits=n_splits,
+                                             n_repeats=n_repeats, random_state=random_state):
+        model = fit_default_model(X.iloc[train], q[train], **fit_kw)
+        s = predict_scores(model, X.iloc[test])
+        for d in DIMENSIONS:
+            logits[d][r, test] = s[d]
+    rows = []
+    for r in range(n_repeats):
+        pv, pa = logits["valence"][r], logits["arousal"][r]
+        pq = quadrant(to_scale(pv), to_scale(pa))
+        row = {"repeat": r, "protocol": protocol, "quadrant_accuracy": float(np.mean(pq == q)),
+               "valence_auc": _auc(np.isin(q, HIGH["valence"]), pv),
+               "arousal_auc": _auc(np.isin(q, HIGH["arousal"]), pa)}
+        for k in QUADRANTS:
+            row[f"share_{k}"] = float(np.mean(pq == k))
+            row[f"true_share_{k}"] = float(np.mean(q == k))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuromer.audio.default_model import (CUES, MODEL_PATH, describe, evaluate_default_model, fit_default_model,
+from neuromer.audio.evaluation import evaluate_default_model
+from neuromer.audio.default_model import (CUES, MODEL_PATH, describe, fit_default_model,
                                           load_default_model, predict_scores, to_scale)
 from neuromer.audio.emotion import predict_default
 from neuromer.errors import DataFormatError, NeuromerError
