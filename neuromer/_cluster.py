@@ -18,7 +18,8 @@ from ._logging import logger
 def run_tasks(func: Callable[..., Any], args: Sequence[tuple], *, keys: Sequence[str] | None = None,
               workers: int = 1, scheduler: str | None = None, memory_limit: str = "4GiB",
               announce: Callable[[str], None] = logger.info, retries: int = 2,
-              catch: tuple[type[BaseException], ...] = ()) -> Iterator[tuple[int, Any, BaseException | None]]:
+              catch: tuple[type[BaseException], ...] = (),
+              warm_up: Callable[[], Any] | None = None) -> Iterator[tuple[int, Any, BaseException | None]]:
     """Run ``func(*a)`` for every ``a`` in ``args``; yield ``(index, result, error)`` as tasks finish.
 
     Parameters
@@ -43,6 +44,9 @@ def run_tasks(func: Callable[..., Any], args: Sequence[tuple], *, keys: Sequence
     catch : tuple of exception types
         In-process, these exceptions are yielded as ``error`` instead of raised. On a cluster any
         exception of a task (including a lost worker) is yielded as ``error``.
+    warm_up : callable | None
+        On a cluster, run once on every worker before the tasks (e.g. to import the libraries and
+        load compiled code there, which costs seconds per fresh process, before timing starts).
 
     Yields
     ------
@@ -69,6 +73,8 @@ def run_tasks(func: Callable[..., Any], args: Sequence[tuple], *, keys: Sequence
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                memory_limit=memory_limit, dashboard_address=":0")
         client = Client(cluster)
+    if warm_up is not None:
+        client.run(warm_up)
     announce(f"Dask dashboard: {client.dashboard_link}")
     token = uuid.uuid4().hex[:8]
     names = list(keys) if keys is not None else [f"task-{i}" for i in range(len(args))]

@@ -31,6 +31,20 @@ def clip_table(path: str, window_s: float | None, hop_s: float | None, melody: b
                           cache_dir=cache_dir)
 
 
+def warm_up() -> None:
+    """Import the feature libraries and load their compiled code in this process (a Dask worker).
+
+    A fresh process spends seconds importing librosa/scipy and loading numba's cached kernels on
+    its first clip; done once per worker before the clips, so that cost is not charged to a clip.
+    """
+    import numpy as np
+
+    from .summary import audio_features
+
+    t = np.arange(int(2.0 * 22050)) / 22050
+    audio_features((np.sin(2 * np.pi * 220 * t).astype(np.float32), 22050), emotion=False)
+
+
 def clip_tables(files: Sequence[str | os.PathLike], *, window_s: float | None = None, hop_s: float | None = None,
                 melody: bool = True, vocal: bool = False, emotion: bool = True,
                 cache_dir: str | os.PathLike | None = None, workers: int = 1, scheduler: str | None = None,
@@ -69,7 +83,7 @@ def clip_tables(files: Sequence[str | os.PathLike], *, window_s: float | None = 
     errors: dict[str, str] = {}
     for i, table, exc in run_tasks(clip_table, args, keys=keys, workers=workers, scheduler=scheduler,
                                    memory_limit=memory_limit, announce=announce, retries=0,
-                                   catch=(NeuromerError,)):
+                                   catch=(NeuromerError,), warm_up=warm_up):
         if exc is None:
             tables[i] = table
         else:

@@ -39,7 +39,7 @@ def _cmd_features(args) -> int:
     tables, failed = clip_tables(args.audio, window_s=args.window_s, hop_s=args.hop_s, melody=not args.no_melody,
                                  vocal=args.vocal, cache_dir=args.cache, workers=args.workers or 1,
                                  scheduler=args.scheduler, progress=_progress(len(args.audio), "audio features",
-                                                                              args.quiet),
+                                                                              args.quiet or len(args.audio) == 1),
                                  announce=_announce(args))
     parts = [t.assign(file=str(f)) for f, t in zip(args.audio, tables) if t is not None]
     if not parts:  # nothing to write: the (first) reason is the error
