@@ -56,7 +56,7 @@ def decode_profile(files, seconds_total):
 
     def read_audioread(f):
         with audioread.audio_open(str(f)) as src:
-            return np.concatenate([np.frombuffer(b, dtype="<i2") for b in src]), src.backend if hasattr(src, "backend") else type(src).__name__
+            return np.concatenate([np.frombuffer(b, dtype="<i2") for b in src])
 
     paths = {
         "soundfile.read (native rate)": lambda f: sf.read(f, dtype="float32"),
@@ -72,7 +72,10 @@ def decode_profile(files, seconds_total):
         except Exception as exc:  # a backend may be missing on this machine
             print(f"  {name:<48} unavailable ({type(exc).__name__}: {exc})")
             continue
-        extra = f" [backend {type(audioread.audio_open(str(files[0]))).__name__}]" if name.startswith("audioread") else ""
+        extra = ""
+        if name.startswith("audioread"):
+            with audioread.audio_open(str(files[0])) as src:
+                extra = f" [backend {type(src).__name__}]"
         print(f"  {name:<48} {cpu / seconds_total * 60:6.2f} CPU s per audio min "
               f"({seconds_total / cpu:6.0f}x real time per core; wall {wall:.1f} s){extra}")
 
@@ -125,7 +128,8 @@ def main() -> None:
         wn, cn = time.perf_counter() - mark["t"], sum(client.run(cpu_s).values()) - mark["cpu"]
         total = time.perf_counter() - start
     print(f"workers={n} (local cluster): {wn:.1f} s wall for the clips ({total:.1f} s incl. warm-up), "
-          f"{cn:.1f} CPU s in the workers ({seconds / wn:.0f}x real time){'; failed: ' + str(len(failed)) if failed else ''}")
+          f"{cn:.1f} CPU s in the workers ({seconds / wn:.0f}x real time)"
+          + (f"; failed: {len(failed)}" if failed else ""))
     print(f"parallel efficiency on {n} workers: {w1 / (n * wn):.0%} by wall time, {c1 / cn:.0%} by CPU time "
           f"(in-process CPU / workers' CPU: the Dask overhead); load average now {os.getloadavg()[0]:.1f}")
 
