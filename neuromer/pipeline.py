@@ -41,7 +41,6 @@ import os
 import platform
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -653,39 +652,15 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
 def _execute(args: list[tuple], *, workers: int, scheduler: str | None, memory_limit: str = "4GiB",
              announce: Callable[[str], None] = logger.info):
     """Yield subject statuses as they complete: in-process, local cluster or a given scheduler."""
-    if not args:
-        return
-    if not scheduler and workers <= 1:
-        for a in args:
-            yield process_subject(*a)
-        return
-    from dask.distributed import Client, LocalCluster, as_completed
+    from ._cluster import run_tasks
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        # one single-threaded process per worker: subjects run in parallel, each worker holds one
-        # subject at a time, so peak memory per worker does not grow with the study
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               memory_limit=memory_limit, dashboard_address=":0")
-        client = Client(cluster)
-    announce(f"Dask dashboard: {client.dashboard_link}")
-    token = uuid.uuid4().hex[:8]
-    try:
-        # retries: a task whose worker died is rescheduled by Dask; one that raised is retried
-        futures = [client.submit(process_subject, *a, pure=False, retries=2,
-                                 key=f"subject-{subject_id(Path(a[0]))}-{token}") for a in args]
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except Exception as exc:  # the task itself never raises; this is a lost worker
-                sub = fut.key.removeprefix("subject-").rsplit("-", 1)[0]
-                yield {"subject": sub, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    keys = [f"subject-{subject_id(Path(a[0]))}" for a in args]
+    for i, status, exc in run_tasks(process_subject, args, keys=keys, workers=workers, scheduler=scheduler,
+                                    memory_limit=memory_limit, announce=announce):
+        if exc is not None:  # the task itself never raises; this is a lost worker
+            status = {"subject": subject_id(Path(args[i][0])), "status": "failed",
+                      "error": f"{type(exc).__name__}: {exc}"}
+        yield status
 
 
 def _versions() -> dict[str, str]:

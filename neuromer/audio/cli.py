@@ -35,23 +35,67 @@ def _progress(total: int, what: str, quiet: bool):
 def _cmd_features(args) -> int:
     import pandas as pd
 
-    from .summary import audio_features
+    from .catalog import clip_tables
 
     if (args.window_s is None) != (args.hop_s is None):
         args.hop_s = args.hop_s if args.hop_s is not None else args.window_s / 2
         args.window_s = args.window_s if args.window_s is not None else 2 * args.hop_s
-    tick = _progress(len(args.audio), "audio features", args.quiet)
-    parts = []
-    for f in args.audio:
-        table = audio_features(f, window_s=args.window_s, hop_s=args.hop_s, melody=not args.no_melody,
-                               vocal=args.vocal, cache_dir=args.cache)
-        parts.append(table.assign(file=str(f)))
-        tick(f)
+    tables, failed = clip_tables(args.audio, window_s=args.window_s, hop_s=args.hop_s, melody=not args.no_melody,
+                                 vocal=args.vocal, cache_dir=args.cache, workers=args.workers or 1,
+                                 scheduler=args.scheduler, progress=_progress(len(args.audio), "audio features",
+                                                                              args.quiet or len(args.audio) == 1),
+                                 announce=_announce(args))
+    parts = [t.assign(file=str(f)) for f, t in zip(args.audio, tables) if t is not None]
+    if not parts:  # nothing to write: the (first) reason is the error
+        from ..errors import NeuromerError
+
+        raise NeuromerError(next(iter(failed.values())))
     table = pd.concat(parts, ignore_index=True)
     table = table[["file"] + [c for c in table.columns if c != "file"]]
     _write_table(table, args.out, args.overwrite)
     print(f"{args.out}: {len(table)} rows x {table.shape[1]} columns")
-    return 0
+    return _list_failed(failed, len(args.audio))
+
+
+def _announce(args):
+    return (lambda msg: None) if getattr(args, "quiet", False) else (lambda msg: print(msg, file=sys.stderr))
+
+
+def _list_failed(failed: dict, total: int) -> int:
+    """Name every failed clip on stderr (one line each); exit status 1 when there is one."""
+    for msg in failed.values():
+        print(f"failed: {msg}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {total} clips failed (listed above); the others are done.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _on_dask(args, files, *, window_s=None, hop_s=None, melody=True):
+    """With --workers/--scheduler: compute the clips' features as Dask tasks into the (shared) cache.
+
+    The command then reads them from the cache, so its results are those of the in-process run.
+    Without --cache a temporary cache folder is used (returned, to be removed by the caller). Failed
+    clips are listed first; the command itself then stops at the first of them, as in-process.
+    """
+    import tempfile
+
+    from .catalog import clip_tables
+
+    tmp = None
+    if args.cache is None:
+        tmp = tempfile.TemporaryDirectory(prefix="neuromer-audio-cache-")
+        args.cache = tmp.name
+    files = [str(f) for f in files]
+    _, failed = clip_tables(files, window_s=window_s, hop_s=hop_s, melody=melody, emotion=False,
+                            cache_dir=args.cache, workers=args.workers or 1, scheduler=args.scheduler,
+                            progress=_progress(len(files), "audio features", False), announce=_announce(args))
+    for msg in failed.values():
+        print(f"failed: {msg}", file=sys.stderr)
+    return tmp
+
+
+def _parallel(args) -> bool:
+    return bool(getattr(args, "scheduler", None)) or (getattr(args, "workers", None) or 1) > 1
 
 
 def _cmd_train(args) -> int:
@@ -59,6 +103,23 @@ def _cmd_train(args) -> int:
 
     if args.report and not args.overwrite and Path(args.report).exists():  # before minutes of training
         raise NeuromerError(f"{args.report}: file exists; refusing to overwrite it (pass --overwrite).")
+    if _parallel(args):
+        from .emotion import read_annotations
+
+        if args.dynamic:
+            from .datasets import read_mer_dataset
+
+            files = read_mer_dataset(args.annotations, format=args.format, dynamic=True)["audio_path"].unique()
+            window_s = args.window_s if args.window_s is not None else 1.0
+            tmp = _on_dask(args, files, window_s=window_s, hop_s=args.hop_s if args.hop_s is not None else window_s / 2)
+        else:
+            tmp = _on_dask(args, read_annotations(args.annotations, format=args.format)[0]["audio_path"])
+        try:
+            args.workers, args.scheduler = 1, None
+            return _cmd_train(args)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
     if args.dynamic:
         return _cmd_train_dynamic(args)
     if args.window_s is not None or args.hop_s is not None or args.lag_s:
@@ -152,6 +213,20 @@ def _cmd_train_dynamic(args) -> int:
 def _cmd_predict(args) -> int:
     from .emotion_model import predict_audio
 
+    if _parallel(args):
+        from ..models.persistence import load_model
+
+        _, meta = load_model(args.model, with_metadata=True)
+        grid = ({"window_s": meta["window_s"], "hop_s": meta["hop_s"], "melody": meta.get("melody", True)}
+                if meta.get("kind") == "audio-dynamic" else {})
+        tmp = _on_dask(args, args.audio, **grid)
+        try:
+            args.workers, args.scheduler = 1, None
+            return _cmd_predict(args)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+
     table = predict_audio(args.model, args.audio, cache_dir=args.cache)
     if args.out:
         _write_table(table, args.out, args.overwrite)
@@ -200,6 +275,9 @@ def add_audio_commands(sub) -> None:
     f.add_argument("--cache", help="cache folder (features are reused by file content)")
     f.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    f.add_argument("--workers", type=int, help="compute the clips on a local Dask cluster of N worker processes")
+    f.add_argument("--scheduler", help="compute the clips on an existing Dask scheduler, e.g. tcp://host:8786 "
+                                       "(give a --cache folder all workers can reach)")
     f.set_defaults(func=_cmd_features)
 
     t = asub.add_parser("train", help="train an audio-emotion model from annotations",
@@ -224,6 +302,9 @@ def add_audio_commands(sub) -> None:
     t.add_argument("--hop-s", type=float, help="with --dynamic: hop between windows (default window/2)")
     t.add_argument("--lag-s", type=float, default=0.0,
                    help="with --dynamic: rating lag in seconds (ratings follow the music; default 0)")
+    t.add_argument("--workers", type=int, help="compute the clips on a local Dask cluster of N worker processes")
+    t.add_argument("--scheduler", help="compute the clips on an existing Dask scheduler, e.g. tcp://host:8786 "
+                                       "(give a --cache folder all workers can reach)")
     t.set_defaults(func=_cmd_train)
 
     e = asub.add_parser("evaluate", help="honest MER evaluation: stratified and artist-grouped folds, ablation",
@@ -263,6 +344,9 @@ def add_audio_commands(sub) -> None:
     q.add_argument("--out", help="also write the predictions (.csv/.parquet)")
     q.add_argument("--cache", help="cache folder for clip features")
     q.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    q.add_argument("--workers", type=int, help="compute the clips on a local Dask cluster of N worker processes")
+    q.add_argument("--scheduler", help="compute the clips on an existing Dask scheduler, e.g. tcp://host:8786 "
+                                       "(give a --cache folder all workers can reach)")
     q.set_defaults(func=_cmd_predict)
 
     s = asub.add_parser("separate", help="split audio into vocals and accompaniment",

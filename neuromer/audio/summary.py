@@ -304,19 +304,13 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         # the predictions are recomputed on every read: cheap, and current with the predictor's version
         table = table.drop(columns=[c for c in table.columns if c.startswith("audio_pred_")])
     else:
-        y, sr = load_audio(source)
-        duration = len(y) / sr
-        if windowed:
-            starts = grid.starts(duration)
-            if len(starts) == 0:
-                logger.warning("%s is %.2f s long, shorter than one %.2f s window: no windows.",
-                               name, duration, grid.window_s)
-            table = summarize(y, sr, windows=[(s, s + grid.window_s) for s in starts], melody=melody,
-                              vocal=vocal, emotion=False) if len(starts) else pd.DataFrame(columns=["t_start", "t_end"])
-            table.insert(0, "window", np.arange(len(table)))
-        else:
-            table = summarize(y, sr, windows=None, melody=melody, vocal=vocal, emotion=False)
-            table.insert(0, "window", -1)
+        # one BLAS/OpenMP thread, as in a Dask worker process: a multi-threaded BLAS sums in another
+        # order (last-bit differences in e.g. MFCC means), and results must not depend on where a
+        # clip was computed (`neuromer audio features --workers N` is bit for bit the in-process run)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            table, duration = _compute(source, name, grid, windowed, melody, vocal)
         table.insert(3, "duration_s", duration)
         if cache is not None:
             # stored with the default predictions, so a reader of any version finds a complete table
@@ -329,6 +323,24 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
 
         table = pd.concat([table, predict_default(table, source=name)], axis=1)
     return table
+
+
+def _compute(source, name: str, grid: WindowGrid, windowed: bool, melody: bool, vocal: bool):
+    """(feature table, duration in s) of one clip: the uncached part of :func:`audio_features`."""
+    y, sr = load_audio(source)
+    duration = len(y) / sr
+    if windowed:
+        starts = grid.starts(duration)
+        if len(starts) == 0:
+            logger.warning("%s is %.2f s long, shorter than one %.2f s window: no windows.",
+                           name, duration, grid.window_s)
+        table = summarize(y, sr, windows=[(s, s + grid.window_s) for s in starts], melody=melody,
+                          vocal=vocal, emotion=False) if len(starts) else pd.DataFrame(columns=["t_start", "t_end"])
+        table.insert(0, "window", np.arange(len(table)))
+    else:
+        table = summarize(y, sr, windows=None, melody=melody, vocal=vocal, emotion=False)
+        table.insert(0, "window", -1)
+    return table, duration
 
 
 def cache_file(source, cache_dir, *, window_s: float | None = None, hop_s: float | None = None,

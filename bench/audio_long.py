@@ -1,0 +1,82 @@
+"""Benchmark: time and peak memory of ``audio_features`` on long audio (1, 10 and 60 min).
+
+Each length is generated (``neuromer.simulate.synthesize_music``, a 30 s phrase tiled to the
+length), written as a FLAC file, and analysed in a fresh subprocess -- per window on the 1 s /
+0.5 s grid, melody on, as ``neuromer run`` computes a stimulus -- so the peak resident memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the analysis alone. Prints wall time,
+real-time factor and peak memory per length; time should grow linearly with length and the
+issue-13 target is <= 1 GB peak for 60 min.
+
+Run: ``python bench/audio_long.py [--minutes 1 10 60] [--no-melody]``.
+"""
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"  # one core
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+CHILD = """
+import json, resource, sys, time
+from neuromer.audio import audio_features
+import numpy as np
+path, melody = sys.argv[1], sys.argv[2] == "1"
+t = np.arange(44100) / 22050  # first call: lazy imports and numba cache loads, outside the timing
+audio_features((np.sin(2 * np.pi * 220 * t).astype(np.float32), 22050), melody=melody, emotion=False)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+table = audio_features(path, window_s=1.0, hop_s=0.5, melody=melody, emotion=False)
+wall = time.perf_counter() - t
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+print(json.dumps({"wall_s": wall, "peak_mib": peak_kib / 1024, "after_warm_up_mib": base / 1024,
+                  "rows": len(table)}))
+"""
+
+
+def make_file(folder: Path, minutes: float) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    from neuromer.simulate import AUDIO_SR, synthesize_music
+
+    phrase = synthesize_music(duration_s=30.0, tempo_bpm=120, mode="major", loudness_db=-20, brightness=0.5,
+                              articulation=0.5, seed=0)
+    n = int(minutes * 60 * AUDIO_SR)
+    path = folder / f"music_{minutes:g}min.flac"
+    with sf.SoundFile(path, "w", samplerate=AUDIO_SR, channels=1, format="FLAC") as out:
+        done = 0
+        while done < n:  # written phrase by phrase: the generator never holds the whole hour
+            block = phrase[: n - done]
+            out.write(np.asarray(block, dtype=np.float32))
+            done += len(block)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
+    ap.add_argument("--no-melody", action="store_true")
+    args = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; melody={not args.no_melody}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in args.minutes:
+            path = make_file(Path(tmp), minutes)
+            res = subprocess.run([sys.executable, "-c", CHILD, str(path), "0" if args.no_melody else "1"],
+                                 capture_output=True, text=True)
+            if res.returncode != 0:
+                print(f"{minutes:5g} min: failed (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            print(f"{minutes:5g} min: {r['wall_s']:7.1f} s ({minutes * 60 / r['wall_s']:5.0f}x real time), "
+                  f"peak {r['peak_mib']:7.0f} MiB (after a 2 s warm-up {r['after_warm_up_mib']:.0f} MiB), "
+                  f"{r['rows']} windows")
+
+
+if __name__ == "__main__":
+    main()

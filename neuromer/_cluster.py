@@ -1,0 +1,93 @@
+"""One Dask setup for every parallel command (``neuromer run``, ``neuromer audio ...``).
+
+Tasks run in-process (``workers <= 1`` and no scheduler), on a local cluster of single-threaded
+worker processes, or on an existing scheduler. Results are yielded as tasks complete, each with
+the index of its input, so callers can put them back in input order (results then do not depend
+on the number of workers).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ._logging import logger
+
+
+def run_tasks(func: Callable[..., Any], args: Sequence[tuple], *, keys: Sequence[str] | None = None,
+              workers: int = 1, scheduler: str | None = None, memory_limit: str = "4GiB",
+              announce: Callable[[str], None] = logger.info, retries: int = 2,
+              catch: tuple[type[BaseException], ...] = (),
+              warm_up: Callable[[], Any] | None = None) -> Iterator[tuple[int, Any, BaseException | None]]:
+    """Run ``func(*a)`` for every ``a`` in ``args``; yield ``(index, result, error)`` as tasks finish.
+
+    Parameters
+    ----------
+    func : callable
+        A module-level function (it is sent to worker processes).
+    args : sequence of tuple
+        Positional arguments of each task.
+    keys : sequence of str | None
+        Readable task names for the Dask dashboard (default ``task-<index>``).
+    workers : int
+        ``> 1`` starts a local Dask cluster with that many single-threaded worker processes, one
+        task per worker at a time, so peak memory per worker does not grow with the number of tasks.
+    scheduler : str | None
+        Address of an existing Dask scheduler (``tcp://host:8786``); overrides ``workers``.
+    memory_limit : str
+        Memory limit per local worker (Dask syntax, e.g. ``"4GiB"``).
+    announce : callable
+        Called with the dashboard address.
+    retries : int
+        Dask retries of a task whose worker died or that raised.
+    catch : tuple of exception types
+        In-process, these exceptions are yielded as ``error`` instead of raised. On a cluster any
+        exception of a task (including a lost worker) is yielded as ``error``.
+    warm_up : callable | None
+        On a cluster, run once on every worker before the tasks (e.g. to import the libraries and
+        load compiled code there, which costs seconds per fresh process, before timing starts).
+
+    Yields
+    ------
+    (int, object, BaseException | None)
+        Index into ``args``, the result (``None`` on error) and the error.
+    """
+    if not args:
+        return
+    if not scheduler and workers <= 1:
+        for i, a in enumerate(args):
+            try:
+                result = func(*a)
+            except catch as exc:
+                yield i, None, exc
+            else:
+                yield i, result, None
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               memory_limit=memory_limit, dashboard_address=":0")
+        client = Client(cluster)
+    if warm_up is not None:
+        client.run(warm_up)
+    announce(f"Dask dashboard: {client.dashboard_link}")
+    token = uuid.uuid4().hex[:8]
+    names = list(keys) if keys is not None else [f"task-{i}" for i in range(len(args))]
+    try:
+        futures = [client.submit(func, *a, pure=False, retries=retries, key=f"{names[i]}-{token}")
+                   for i, a in enumerate(args)]
+        index = {f.key: i for i, f in enumerate(futures)}
+        for fut in as_completed(futures):
+            try:
+                yield index[fut.key], fut.result(), None
+            except Exception as exc:  # the task raised (after its retries) or its worker was lost
+                yield index[fut.key], None, exc
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
