@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # errors, logging, argument checks, lazy exports, atomic writes, published stream names:
     # no science, used everywhere
     ("base", ("neuromer", "neuromer.errors", "neuromer._logging", "neuromer._checks", "neuromer._lazy",
-              "neuromer.io._atomic", "neuromer.live._names")),
+              "neuromer._cluster", "neuromer.io._atomic", "neuromer.live._names")),
     # the data model: what readers produce and everything else consumes
     ("model", ("neuromer.protocol", "neuromer.session", "neuromer.windows")),
     # sessions -> trials: cleaning (non-finite samples, filters), and the rules that turn markers
