@@ -133,7 +133,7 @@ class UserFolder:
 
 
 def trials_by_stimulus(path: Path):
-    from neuromer.session import read_trials
+    from neuromer.io import read_trials
 
     t = read_trials(path)
     return t, {sid: t.data[i] for i, sid in enumerate(t.metadata["stimulus_id"])}
@@ -692,7 +692,7 @@ def test_deap_ratings_out_of_range(sweep, bad, layout):
     folder.check(case, out_path)
     if rc == 2:
         return
-    from neuromer.session import read_trials
+    from neuromer.io import read_trials
 
     t, bt = read_trials(out_path), sweep["deap_trials"][0]
     assert np.array_equal(t.data, bt.data, equal_nan=True), f"{case}: the EEG changed"
@@ -712,7 +712,7 @@ def test_features_on_trials_with_a_nan_channel(sweep, tmp_path):
     and the windows of the other trial are identical to the undamaged ones."""
     import pandas as pd
 
-    from neuromer.session import read_trials
+    from neuromer.io import read_trials
 
     src = sweep["root"] / "base" / "deap.mat"
     trials = read_trials(src)

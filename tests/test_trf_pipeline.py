@@ -61,7 +61,7 @@ def test_group_tables_and_targets(trf_run):
     m = t.merge(truth, on=["subject", "stimulus_id"], suffixes=("", "_true"))
     assert len(m) == 12 and (m.onset_offset_s - m.onset_offset_s_true).abs().max() < 1e-3
     # the trials themselves were cut at the refined onsets
-    from neuromer.session import read_trials
+    from neuromer.io import read_trials
 
     meta = read_trials(root / "run" / "subjects" / "sub-01" / "trials-epo.fif").metadata
     assert meta.onset_refined.all() and (meta.onset_s - meta.marker_onset_s).between(0.004, 0.081).all()
