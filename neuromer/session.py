@@ -186,6 +186,10 @@ class Trials:
         Trials left out when cutting a session: ``trial, stimulus_id, reason``.
     """
 
+    #: (min, max) of the rating scale the labels were checked against (:meth:`check_ratings`);
+    #: None when unknown. Written into neuromer's DEAP files and checked again when they are read.
+    rating_scale: tuple[float, float] | None = None
+
     def __init__(self, data: np.ndarray, sfreq: float, ch_names: list[str],
                  ch_types: list[str] | None = None, *, baseline_s: float = 3.0,
                  labels: np.ndarray | None = None, metadata: pd.DataFrame | None = None,
@@ -258,6 +262,9 @@ class Trials:
         int
             The number of ratings set to NaN (the warning names each trial and scale).
         """
+        if np.isfinite([scale_min, scale_max]).all():
+            # remembered, so that a file written from these trials says which scale they are on
+            self.rating_scale = (float(scale_min), float(scale_max))
         labels = self.labels
         with np.errstate(invalid="ignore"):
             bad = ~np.isnan(labels) & ~(np.isfinite(labels) & (labels >= scale_min) & (labels <= scale_max))

@@ -668,9 +668,9 @@ def test_run_with_a_damaged_subject(sweep):
 def test_deap_ratings_out_of_range(sweep, bad, layout):
     """A DEAP .dat whose first valence rating is changed: `epochs` keeps it if it is on the scale,
     marks it missing (NaN) with a warning if not, or refuses; the other ratings and all the EEG
-    are unchanged. DEAP's own layout is on the 1-9 SAM scale; a file neuromer wrote (with its
-    'neuromer' entry) does not record its scale, so there only an infinite rating is certainly
-    wrong (a finite one is kept as it is)."""
+    are unchanged. DEAP's own layout is on the 1-9 SAM scale; a file neuromer wrote records the
+    scale its ratings were checked against ('rating_scale' in its 'neuromer' entry); without one,
+    only an infinite rating is certainly wrong (a finite one is kept as it is)."""
     import pickle
 
     case = f"deap-{layout}-valence-{bad}"
@@ -698,7 +698,8 @@ def test_deap_ratings_out_of_range(sweep, bad, layout):
     assert np.array_equal(t.data, bt.data, equal_nan=True), f"{case}: the EEG changed"
     valence = t.metadata["valence"].to_numpy(float)
     expected = bt.metadata["valence"].to_numpy(float)
-    if np.isnan(bad) or 1 <= bad <= 9 or (layout == "neuromer" and np.isfinite(bad)):
+    unscaled = layout == "neuromer" and "rating_scale" not in content["neuromer"]
+    if np.isnan(bad) or 1 <= bad <= 9 or (unscaled and np.isfinite(bad)):
         expected[0] = bad
         assert np.array_equal(valence, expected, equal_nan=True), f"{case}: {valence} != {expected}"
         return

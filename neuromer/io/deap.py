@@ -255,7 +255,9 @@ def read_deap(path: str | os.PathLike, *, subject: str | None = None) -> Trials:
         raise DataFormatError(f"{path}: {exc}") from None
     if info is None:  # DEAP's own files: SAM ratings on the 1-9 scale
         trials.check_ratings(1.0, 9.0, source=str(path))
-    else:  # the writer's protocol set the scale; only an infinite rating is certainly wrong
+    elif "rating_scale" in info:  # the scale the writer's trials were checked against
+        trials.check_ratings(*_rating_scale(path, info["rating_scale"]), source=str(path))
+    else:  # written without a known scale: only an infinite rating is certainly wrong
         trials.check_ratings(-np.inf, np.inf, source=str(path))
     logger.info("read %s: %r", path, trials)
     return trials
@@ -295,6 +297,18 @@ def _mat_json(path: Path, value: Any) -> dict | None:
     except (IndexError, ValueError) as exc:
         raise DataFormatError(f"{path}: the 'neuromer' entry is not valid JSON ({exc}).") from None
     return info
+
+
+def _rating_scale(path: Path, value: Any) -> tuple[float, float]:
+    """The (min, max) rating scale recorded in a 'neuromer' entry, validated."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise DataFormatError(f"{path}: the 'neuromer' entry is invalid ('rating_scale' must be two "
+                              f"finite numbers, min < max, got {value!r}).")
+    return lo, hi
 
 
 def _from_info(path: Path, info: Any, shape: tuple[int, int, int]) -> dict:
@@ -394,6 +408,7 @@ def _to_info(trials: Trials) -> dict:
         "subject": trials.subject,
         "trials": _plain_table(trials.metadata), "trials_dtypes": _dtypes(trials.metadata),
         "dropped": _plain_table(trials.dropped), "dropped_dtypes": _dtypes(trials.dropped),
+        **({"rating_scale": [float(v) for v in trials.rating_scale]} if trials.rating_scale else {}),
     }
 
 

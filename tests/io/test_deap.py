@@ -411,3 +411,28 @@ def test_bdf_ratings_csv_outside_the_scale_become_nan(tmp_path):
     with pytest.warns(RuntimeWarning, match=r"2 rating\(s\) outside the 1-9 scale.*trial 1 valence=100"):
         t = make_trials(s, protocol=proto)
     np.testing.assert_array_equal(t.labels, [[np.nan, 6, 5, 8], [2, np.nan, 4, 5]])
+
+
+def test_neuromer_file_records_its_rating_scale(tmp_path):
+    """Trials checked against a scale write it into the file; a rating edited off that scale
+    later (100 on 1-9) is caught on reading, not kept as a confident 'high'."""
+    import pickle
+
+    t = _trials(np.float32)
+    t.metadata["valence"] = [2.0, 5.0, 7.0, 9.0]
+    assert t.check_ratings(1.0, 9.0) == 0 and t.rating_scale == (1.0, 9.0)
+    path = write_trials(t, tmp_path / "x.dat")
+    with open(path, "rb") as fh:  # our own file, written just above
+        content = pickle.load(fh, encoding="latin1")
+    assert content["neuromer"]["rating_scale"] == [1.0, 9.0]
+    content["labels"][2, 0] = 100.0
+    with open(path, "wb") as fh:
+        pickle.dump(content, fh)
+    with pytest.warns(RuntimeWarning, match=r"outside the 1-9 scale.*trial 3 valence=100"):
+        back = read_trials(path)
+    np.testing.assert_array_equal(back.labels[:, 0], [2.0, 5.0, np.nan, 9.0])
+    content["neuromer"]["rating_scale"] = [9, 1]
+    with open(path, "wb") as fh:
+        pickle.dump(content, fh)
+    with pytest.raises(DataFormatError, match="'rating_scale' must be two finite numbers"):
+        read_trials(path)
