@@ -33,6 +33,8 @@ def _quiet_liblsl(func):
     """Run a live command with liblsl's own INFO lines off unless ``-v`` was given."""
     def run(args):
         if not getattr(args, "verbose", 0):
+            from . import _lsl  # here, so that `neuromer --help` does not load pylsl
+
             _lsl.set_liblsl_log_level(-2)
         return func(args)
     run.__wrapped__ = func
