@@ -104,7 +104,7 @@ def _cmd_train(args) -> int:
     if args.report and not args.overwrite and Path(args.report).exists():  # before minutes of training
         raise NeuromerError(f"{args.report}: file exists; refusing to overwrite it (pass --overwrite).")
     if _parallel(args):
-        from .emotion import read_annotations
+        from .emotion_model import read_annotations
 
         if args.dynamic:
             from .datasets import read_mer_dataset
