@@ -713,14 +713,14 @@ def test_features_on_trials_with_a_nan_channel(sweep, tmp_path):
     and the windows of the other trial are identical to the undamaged ones."""
     import pandas as pd
 
-    from neuromer.io import read_trials
+    from neuromer.io import read_trials, write_trials
 
     src = sweep["root"] / "base" / "deap.mat"
     trials = read_trials(src)
     damaged = trials.copy() if hasattr(trials, "copy") else read_trials(src)
     damaged.data = damaged.data.copy()
     damaged.data[0, 2, 300:364] = np.nan
-    damaged_path = damaged.save(tmp_path / "nan.mat")
+    damaged_path = write_trials(damaged, tmp_path / "nan.mat")
     outs = {}
     for name, path in (("clean", src), ("nan", damaged_path)):
         rc, out, err = cli(["features", "eeg", path, "--out", tmp_path / f"{name}.parquet"])
