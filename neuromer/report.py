@@ -115,13 +115,13 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
                 report.add_figure(item, title=f"{title}: {name}", section=title, tags=(_tag(title),),
                                   image_format="png")
                 plt.close(item)
-    if report is None:
-        logger.info("wrote figures to %s", fig_dir)
-        return fig_dir
     if (group / "trf_scores.parquet").is_file():
         from .trf_report import trf_report_section
 
-        trf_report_section(report, run_dir)
+        trf_report_section(report, run_dir, fig_dir=fig_dir if (figures or figures_only) else None)
+    if report is None:
+        logger.info("wrote figures to %s", fig_dir)
+        return fig_dir
     with atomic_path(out, overwrite=overwrite or own) as tmp:
         report.save(tmp, open_browser=False, overwrite=True, verbose="error")
     logger.info("wrote %s", out)

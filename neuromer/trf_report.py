@@ -47,7 +47,8 @@ def _figures(run_dir: Path) -> list:
             axes[1, j].set(xlabel="lag (ms)", ylabel="GFP" if j == 0 else "")
         fig.suptitle("Forward TRF (mean over subjects): channels and global field power")
         fig.tight_layout()
-        items.append(("TRF waveforms", fig))
+        data = fw.groupby(["feature", "channel", "lag_s"]).weight.mean().reset_index()
+        items.append(("TRF waveforms", fig, data, "trf_waveforms"))
 
     fr = scores[(scores.model == "forward") & (scores.feature_set == "full") & (scores.channel != "all")]
     if len(fr):
@@ -59,7 +60,7 @@ def _figures(run_dir: Path) -> list:
             im, _ = mne.viz.plot_topomap(per_ch.to_numpy(), info, axes=ax, show=False, cmap="Reds")
             fig.colorbar(im, ax=ax, label="prediction r")
             ax.set_title("Forward model: held-out prediction r")
-            items.append(("topomap of prediction r", fig))
+            items.append(("topomap of prediction r", fig, per_ch.rename("r").reset_index(), "trf_prediction_r_topomap"))
         except (RuntimeError, ValueError) as exc:  # channels without positions
             logger.info("TRF topomap skipped: %s", exc)
 
@@ -77,7 +78,8 @@ def _figures(run_dir: Path) -> list:
             ax.set(title=title, xlabel="subject", ylabel="held-out r")
         axes[0].legend(fontsize=7)
         fig.tight_layout()
-        items.append(("prediction and reconstruction r per subject vs null", fig))
+        data = pd.concat([fa, bw])[["subject", "model", "feature_set", "r", "null_mean", "p"]]
+        items.append(("prediction and reconstruction r per subject vs null", fig, data, "trf_r_per_subject"))
 
     if "onset_offset_s" in trials and trials.onset_offset_s.notna().any():
         off = trials.onset_offset_s.dropna() * 1e3
@@ -87,7 +89,8 @@ def _figures(run_dir: Path) -> list:
         ax.set(xlabel="sound onset - marker (ms)", ylabel="trials",
                title=f"Onset offsets: mean {off.mean():.1f} ms, SD {off.std():.1f} ms (n={len(off)})")
         fig.tight_layout()
-        items.append(("onset-offset histogram", fig))
+        cols = [c for c in ("subject", "trial", "onset_offset_s", "onset_confidence") if c in trials]
+        items.append(("onset-offset histogram", fig, trials.loc[trials.onset_offset_s.notna(), cols], "trf_onset_offsets"))
 
     summary = scores[scores.channel == "all"].drop(columns=["channel"])
     items.append(("scores", "<p>Held-out r (mean over channels for the forward model), the mean of the "
@@ -104,20 +107,31 @@ def _figures(run_dir: Path) -> list:
     return items
 
 
-def trf_report_section(report, run_dir) -> None:
+def trf_report_section(report, run_dir, *, fig_dir=None) -> None:
     """Add the TRF section to an :class:`mne.Report` (TRF waveforms with GFP, topomap of prediction r,
     r per subject vs null, onset-offset histogram, score and emotion tables). Never raises: a
-    failure becomes a note in the section."""
+    failure becomes a note in the section.
+
+    With ``fig_dir``, each figure is also written there (``trf_*.svg``, 300-dpi ``.png`` and the
+    ``.csv`` of its numbers), as every report figure is; with ``report=None`` only that is done.
+    """
     import matplotlib.pyplot as plt
+
+    from .figures import save_figure
 
     try:
         items = _figures(Path(run_dir))
     except Exception as exc:  # a broken section must not cost the whole report
         logger.warning("report section %r failed: %s", SECTION, exc)
         items = [("unavailable", f"<p>This section could not be built: {html.escape(str(exc))}</p>")]
-    for name, item in items:
+    for name, item, *export in items:
         if isinstance(item, str):
-            report.add_html(item, title=f"{SECTION}: {name}", section=SECTION, tags=("trf",))
-        else:
+            if report is not None:
+                report.add_html(item, title=f"{SECTION}: {name}", section=SECTION, tags=("trf",))
+            continue
+        if fig_dir is not None and export:
+            save_figure(item, export[0], fig_dir, export[1])
+        if report is not None:
+            item.set_dpi(min(100.0, 900 / item.get_figwidth()))  # the 300-dpi copies are in figures/
             report.add_figure(item, title=f"{SECTION}: {name}", section=SECTION, tags=("trf",), image_format="png")
-            plt.close(item)
+        plt.close(item)

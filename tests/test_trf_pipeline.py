@@ -71,6 +71,12 @@ def test_group_tables_and_targets(trf_run):
     for part in ("TRF waveforms", "topomap of prediction r", "prediction and reconstruction r per subject vs null",
                  "onset-offset histogram", "tracking vs emotion"):
         assert f"Neural tracking (TRF): {part}" in html
+    # exported like every report figure: SVG, 300-dpi PNG and the plotted numbers
+    figs = root / "run" / "figures"
+    for name in ("trf_waveforms", "trf_prediction_r_topomap", "trf_r_per_subject", "trf_onset_offsets"):
+        assert all((figs / f"{name}.{ext}").is_file() for ext in ("svg", "png", "csv")), name
+    waves = pd.read_csv(figs / "trf_waveforms.csv")
+    assert {"feature", "channel", "lag_s", "weight"} <= set(waves.columns) and len(waves)
 
 
 def test_workers_give_the_same_tables_and_resume_skips(trf_run):
