@@ -132,6 +132,7 @@ def trf_report_section(report, run_dir, *, fig_dir=None) -> None:
         if fig_dir is not None and export:
             save_figure(item, export[0], fig_dir, export[1])
         if report is not None:
-            item.set_dpi(min(100.0, 900 / item.get_figwidth()))  # the 300-dpi copies are in figures/
+            # the 300-dpi copies are in figures/; a little under the page width keeps the report small
+            item.set_dpi(min(80.0, 720 / item.get_figwidth()))
             report.add_figure(item, title=f"{SECTION}: {name}", section=SECTION, tags=("trf",), image_format="png")
         plt.close(item)
