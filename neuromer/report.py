@@ -31,7 +31,7 @@ from .io._atomic import atomic_path  # noqa: E402
 SECTIONS = ("Study summary", "Comparison", "Decoding evaluation", "Time courses", "Valence-arousal plane",
             "Confusion matrices", "Feature importance", "Music (stimuli)", "Signal quality")
 BANDS = ("theta", "slow_alpha", "alpha", "beta", "gamma")
-_EMBED_WIDTH_PX = 900
+_EMBED_WIDTH_PX = 800
 
 #: Tables never widen the page: they scroll inside their own block; collapsed tables stay small.
 _CSS = """
