@@ -311,13 +311,45 @@ def frame_features(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH,
     >>> ff.values["centroid_hz"].shape    # doctest: +SKIP
     (2584,)
     """
-    import librosa
-
     y = np.ascontiguousarray(y, dtype=np.float32)
     check_positive(sr, "sr")
     if len(y) < n_fft:  # shorter than one frame: pad so every feature is defined
         y = np.pad(y, (0, n_fft - len(y)))
     lap = _Laps(timings)
+    local = local_frames(y, sr, hop_length=hop_length, n_fft=n_fft, lap=lap)
+    return finish_frames(local, sr, n_samples=len(y), hop_length=hop_length, lap=lap)
+
+
+def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n_fft: int = N_FFT,
+                 lap=None) -> dict[str, np.ndarray]:
+    """The frame-local part of :func:`frame_features`: every value that depends only on the samples
+    within a few seconds of its frame.
+
+    The block-wise path (:mod:`neuromer.audio.blockwise`) computes this on overlapping stretches of
+    a long file and joins the frames; :func:`finish_frames` then does everything that needs the whole
+    clip (dB floors relative to the loudest frame, onset-envelope normalisation, the tempogram).
+
+    Parameters
+    ----------
+    y : ndarray, shape (n_samples,), float32
+        Mono signal, at least ``n_fft`` samples.
+    sr : int
+        Sampling rate in Hz.
+    hop_length, n_fft : int
+        STFT hop and size in samples.
+    lap : callable | None
+        Timer of :func:`frame_features` (``timings``).
+
+    Returns
+    -------
+    dict of str -> ndarray
+        Curves of shape (n_frames,) (``rms`` linear, ``zcr``, ``centroid_hz`` ... ``entropy``,
+        ``contrast_*``, ``hp_ratio_db``), plus ``mel_power`` (96, n_frames) and ``chroma``
+        (12, n_frames); ``n_frames = 1 + len(y) // hop_length`` (centred frames).
+    """
+    import librosa
+
+    lap = lap if lap is not None else _Laps(None)
     mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
     power = mag ** 2
     n = mag.shape[1]
@@ -325,8 +357,7 @@ def frame_features(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH,
     eps = 1e-10
     v: dict[str, np.ndarray] = {}
     # time-domain RMS on the STFT's (centred) frames: the spectrum's would include the window's loss
-    rms = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length)[0][:n]
-    v["rms_db"] = librosa.amplitude_to_db(rms, ref=1.0, amin=1e-5)
+    v["rms"] = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length)[0][:n]
     v["zcr"] = librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length)[0][:n]
     # centroid and bandwidth as matrix products (librosa's versions normalise a copy of S first)
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
@@ -340,36 +371,90 @@ def frame_features(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH,
         v[f"contrast_{i}"] = row
     p = power / (power.sum(axis=0, keepdims=True) + eps)
     v["entropy"] = -(p * np.log(p + eps)).sum(axis=0) / np.log(p.shape[0])
+    del p
     lap("spectral")
+    v["mel_power"] = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=96)
+    del power
+    lap("mfcc")
+    v["chroma"] = _chroma(y, sr, hop_length, n)
+    lap("chroma")
+    v["hp_ratio_db"] = _hp_ratio_db(mag)
+    lap("hpss")
+    return v
+
+
+def finish_frames(local: dict, sr: int, *, n_samples: int, hop_length: int = HOP_LENGTH,
+                  lap=None) -> FrameFeatures:
+    """:class:`FrameFeatures` from the :func:`local_frames` of a whole clip (possibly joined from blocks).
+
+    The whole-clip steps: the 80 dB floors of ``rms_db`` and of the mel spectrogram are relative to
+    the clip's loudest frame, ``librosa.onset.onset_detect`` normalises the onset envelope by its
+    range, the harmonic change smooths the chroma over 9 frames and the tempogram autocorrelates
+    the onset envelope over ~8.9 s. They run on arrays of a few hundred values per frame (60 MB
+    of mel spectrogram per hour), never on the samples.
+
+    Parameters
+    ----------
+    local : dict
+        Output of :func:`local_frames` (consumed: its arrays are released as they are used).
+    sr : int
+        Sampling rate in Hz.
+    n_samples : int
+        Length of the clip in samples (for ``duration_s``).
+    hop_length : int
+        STFT hop in samples.
+    lap : callable | None
+        Timer of :func:`frame_features`.
+
+    Returns
+    -------
+    FrameFeatures
+    """
+    import librosa
+
+    lap = lap if lap is not None else _Laps(None)
+    v = local
+    n = len(v["zcr"])
+    v["rms_db"] = librosa.amplitude_to_db(v.pop("rms"), ref=1.0, amin=1e-5)
     # absolute dB (ref 1.0), so MFCC 0 compares across clips; the 80 dB floor is relative to the peak
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=96), ref=1.0, amin=1e-10)
+    mel_db = librosa.power_to_db(v.pop("mel_power"), ref=1.0, amin=1e-10)
     onset_env = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop_length)
     v["flux"] = onset_env[:n]
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=13)
+    del mel_db
     dmfcc = librosa.feature.delta(mfcc, width=min(9, n - (1 - n % 2))) if n >= 3 else np.zeros_like(mfcc)
     for i in range(13):
         v[f"mfcc_{i}"] = mfcc[i]
     for i in range(13):
         v[f"dmfcc_{i}"] = dmfcc[i]
     lap("mfcc")
-    chroma = _chroma(y, sr, hop_length, n)
+    chroma = v.pop("chroma")
     for name, row in zip(PITCH_CLASSES, chroma):
         v[f"chroma_{name}"] = row
     v["harmonic_change"] = _harmonic_change(chroma, sr)
     lap("chroma")
-    v["hp_ratio_db"] = _hp_ratio_db(mag)
-    lap("hpss")
     tgram, bpm = _tempogram(onset_env[:n], sr, hop_length)
     v["tempo_bpm"], v["pulse_clarity"] = _local_tempo(tgram, bpm)
     silent = v["rms_db"] < -80  # digital silence: spectral shape is undefined there
     for key in ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "entropy", "tempo_bpm", "pulse_clarity"):
         v[key] = np.where(silent, np.nan, v[key])
-    v = {k: np.asarray(a, dtype=np.float64) for k, a in v.items()}
+    v = {k: np.asarray(v[k], dtype=np.float64) for k in _frame_order(v)}
     times = librosa.frames_to_time(np.arange(n), sr=sr, hop_length=hop_length)
     onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=hop_length, units="time")
     lap("rhythm")
-    return FrameFeatures(times=times, values=v, duration_s=len(y) / sr, sr=int(sr), hop_length=hop_length,
+    return FrameFeatures(times=times, values=v, duration_s=n_samples / sr, sr=int(sr), hop_length=hop_length,
                          onsets_s=np.asarray(onsets, dtype=float), tempogram=tgram, tempogram_bpm=bpm)
+
+
+def _frame_order(v: dict) -> list[str]:
+    """Feature names in the order :func:`frame_features` has always returned them (tables keep
+    their column order)."""
+    head = ["rms_db", "zcr", "centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness"]
+    head += [k for k in v if k.startswith("contrast_")] + ["entropy", "flux"]
+    head += [f"mfcc_{i}" for i in range(13)] + [f"dmfcc_{i}" for i in range(13)]
+    head += [f"chroma_{name}" for name in PITCH_CLASSES] + ["harmonic_change", "hp_ratio_db", "tempo_bpm",
+                                                             "pulse_clarity"]
+    return head + [k for k in v if k not in head]
 
 
 class _Laps:
@@ -441,10 +526,28 @@ def _tempogram(onset_env: np.ndarray, sr: int, hop_length: int) -> tuple[np.ndar
     import librosa
 
     win = 384  # ~8.9 s of context at 23 ms frames: enough for two bars at 60 BPM
-    tg = librosa.feature.tempogram(onset_envelope=onset_env, sr=sr, hop_length=hop_length, win_length=win)
-    bpm = librosa.tempo_frequencies(tg.shape[0], sr=sr, hop_length=hop_length)
+    bpm = librosa.tempo_frequencies(win, sr=sr, hop_length=hop_length)
     keep = (bpm >= _TEMPO_RANGE_BPM[0]) & (bpm <= _TEMPO_RANGE_BPM[1])
-    return tg[keep], bpm[keep]
+    n = len(onset_env)
+    if n <= _TEMPOGRAM_CHUNK:
+        tg = librosa.feature.tempogram(onset_envelope=onset_env, sr=sr, hop_length=hop_length, win_length=win)
+        return tg[keep], bpm[keep]
+    # a long clip: the full tempogram (384 lags, and its FFT) would take ~1 GB per 10 min, so it is
+    # computed over runs of frames and only the lags in the tempo range are kept. librosa's
+    # centring (a linear ramp to 0 over win / 2 frames at either end) is applied once to the whole
+    # envelope, so every column is the one librosa computes for the whole clip.
+    padded = np.pad(onset_env, win // 2, mode="linear_ramp", end_values=(0, 0))
+    out = np.empty((int(keep.sum()), n))
+    for a in range(0, n, _TEMPOGRAM_CHUNK):
+        b = min(n, a + _TEMPOGRAM_CHUNK)
+        tg = librosa.feature.tempogram(onset_envelope=padded[a: b + win - 1], sr=sr, hop_length=hop_length,
+                                       win_length=win, center=False)
+        out[:, a:b] = tg[keep]
+    return out, bpm[keep]
+
+
+#: Frames of tempogram computed at once (~4 min at 23 ms frames, ~150 MB of temporaries).
+_TEMPOGRAM_CHUNK = 1 << 13
 
 
 def _tempo_prior(bpm: np.ndarray) -> np.ndarray:
