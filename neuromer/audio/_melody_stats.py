@@ -210,13 +210,17 @@ def window_features(contour, notes: pd.DataFrame, windows) -> pd.DataFrame:
         raise NeuromerError("Invalid value for the 'windows' parameter: every window needs finite "
                             "t_start_s < t_end_s.")
     onsets = notes["onset_s"].to_numpy(float)
+    # frame times ascend: a window's frames are one slice (a mask per window would cost
+    # n_windows x n_frames, quadratic in the clip's length)
+    i0s = np.searchsorted(contour.times, bounds[:, 0], side="left")
+    i1s = np.searchsorted(contour.times, bounds[:, 1], side="left")
     rows = []
-    for t0, t1 in bounds:
-        frames = (contour.times >= t0) & (contour.times < t1)
-        if not frames.any():
+    for (t0, t1), i0, i1 in zip(bounds, i0s, i1s):
+        if i1 <= i0:
             rows.append(dict.fromkeys(FEATURE_NAMES, np.nan))
             continue
+        frames = slice(int(i0), int(i1))
         sub = notes[(onsets >= t0) & (onsets < t1)]
-        span_s = float(np.sum(frames)) * contour.hop_s
+        span_s = float(i1 - i0) * contour.hop_s
         rows.append(_assemble(_frame_features(contour, frames), _note_features(sub, span_s)))
     return pd.DataFrame(rows, columns=FEATURE_NAMES)

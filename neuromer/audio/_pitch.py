@@ -129,20 +129,21 @@ def _resample(y: np.ndarray, sr: float) -> np.ndarray:
 
 
 def analyse(y: np.ndarray, sr: float, hop_length: int, fmin: float, fmax: float, *,
-            max_lines: int = 4, line_threshold: float = 0.3) -> dict:
+            max_lines: int = 4, line_threshold: float = 0.3, resampled: np.ndarray | None = None) -> dict:
     """Run the whole frame-level analysis once; see :func:`neuromer.audio.melody.f0_contour`.
 
     Returns a dict of frame arrays (n_frames,): ``times``, ``f0_hz`` (predominant, refined),
     ``clarity`` (1 - mean/max salience), ``rms`` (full-band, original rate), ``attack_db``
     (:func:`_attack_sharpness`, zeroed where the predominant tone's harmonic level does not rise
     by ``_ATTACK_TONE_RISE_DB``), ``lines_hz`` (max_lines, n_frames) NaN-padded, and the scalar
-    ``hop_s``.
+    ``hop_s``. ``resampled`` is ``y`` at ``SR_ANALYSIS`` if already computed (the block-wise
+    path streams it, which equals resampling the whole clip at once).
     """
     if not 0 < fmin < fmax or fmax > SR_ANALYSIS / 2 / 1.5:
         raise NeuromerError(f"Invalid values for the 'fmin'/'fmax' parameters: expected "
                             f"0 < fmin < fmax <= {SR_ANALYSIS / 3:.0f} Hz, got {fmin!r} and {fmax!r}.")
     hop_a = max(1, int(round(hop_length * SR_ANALYSIS / sr)))
-    ya = _resample(y, sr)
+    ya = _resample(y, sr) if resampled is None else resampled
     n_frames = 1 + len(ya) // hop_a
     half = WIN // 2
     pad_end = max(0, (n_frames - 1) * hop_a + WIN - (len(ya) + 2 * half))

@@ -118,12 +118,13 @@ def _voicing(clarity, rms, *, voicing_threshold, silence_db):
     return voiced
 
 
-def _analyse(y, sr, hop_length, fmin, fmax, max_lines=4, threshold=0.3):
+def _analyse(y, sr, hop_length, fmin, fmax, max_lines=4, threshold=0.3, resampled=None):
     validate_type(hop_length, (int, np.integer), "hop_length")
     check_positive(hop_length, "hop_length")
     y, sr = _pitch.as_mono(y, sr)
     return _pitch.analyse(y, sr, int(hop_length), check_positive(fmin, "fmin"),
-                          check_positive(fmax, "fmax"), max_lines=max_lines, line_threshold=threshold)
+                          check_positive(fmax, "fmax"), max_lines=max_lines, line_threshold=threshold,
+                          resampled=resampled)
 
 
 def f0_contour(y, sr, *, hop_length=DEFAULT_HOP, fmin=55.0, fmax=1760.0,
@@ -164,6 +165,24 @@ def f0_contour(y, sr, *, hop_length=DEFAULT_HOP, fmin=55.0, fmax=1760.0,
         If ``y`` contains NaN/inf samples or is not real-valued audio.
     """
     res = _analyse(y, sr, hop_length, fmin, fmax)
+    return contour_from_analysis(res, voicing_threshold=voicing_threshold, silence_db=silence_db)
+
+
+def contour_from_analysis(res: dict, *, voicing_threshold=0.5, silence_db=-40.0) -> Contour:
+    """The whole-clip step of :func:`f0_contour`: voicing (relative to the loudest frame) and layers.
+
+    Parameters
+    ----------
+    res : dict
+        Frame arrays of ``_pitch.analyse`` for the whole clip (the block-wise path,
+        :mod:`neuromer.audio.blockwise`, joins them from overlapping blocks).
+    voicing_threshold, silence_db : float
+        As in :func:`f0_contour`.
+
+    Returns
+    -------
+    Contour
+    """
     voiced = _voicing(res["clarity"], res["rms"], voicing_threshold=voicing_threshold,
                       silence_db=silence_db)
     f0 = np.where(voiced, res["f0_hz"], np.nan)

@@ -57,11 +57,23 @@ def content_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+#: Windows summarised at once by :func:`_window_stats` (its temporaries are features x windows x
+#: frames per window: ~100 MB for 1000 one-second windows).
+_STATS_CHUNK = 1000
+
+
 def _window_stats(ff: FrameFeatures, wins) -> pd.DataFrame:
     """Statistics of every frame feature in every window, vectorised over features and windows."""
     names = [k for k in ff.values if k not in _NO_STATS]
     mat = np.vstack([ff.values[k] for k in names])  # (n_features, n_frames)
-    bounds = np.searchsorted(ff.times, np.asarray(wins, dtype=float).reshape(-1, 2))
+    wins = np.asarray(wins, dtype=float).reshape(-1, 2)
+    # in runs of windows: memory stays bounded on an hour of audio (thousands of windows)
+    parts = [_stats_of(ff, names, mat, wins[a: a + _STATS_CHUNK]) for a in range(0, len(wins), _STATS_CHUNK)]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _stats_of(ff: FrameFeatures, names: list[str], mat: np.ndarray, wins: np.ndarray) -> pd.DataFrame:
+    bounds = np.searchsorted(ff.times, wins)
     i0 = np.minimum(bounds[:, 0], len(ff.times) - 1)
     i1 = np.minimum(np.maximum(bounds[:, 1], i0 + 1), len(ff.times))  # >= 1 frame per window
     width = int((i1 - i0).max())
@@ -240,19 +252,53 @@ def summarize(y: np.ndarray, sr: int = SR, *, windows=None, melody: bool = True,
         One row per window: ``t_start``, ``t_end`` and ``audio_*`` columns.
     """
     ff = frame_features(y, sr)
+    contour = vocal_contour = None
+    if melody or vocal:
+        from .melody import f0_contour
+
+        contour = f0_contour(y, sr) if melody else None
+        if vocal:
+            from .separation import separate_vocals
+
+            vocal_contour = f0_contour(separate_vocals(y, sr)[0], sr)
+    return summarize_frames(ff, windows=windows, contour=contour, vocal_contour=vocal_contour, emotion=emotion,
+                            context_s=context_s)
+
+
+def summarize_frames(ff: FrameFeatures, *, windows=None, contour=None, vocal_contour=None, emotion: bool = True,
+                     context_s: float = 4.0) -> pd.DataFrame:
+    """:func:`summarize` from frame features and pitch contours computed beforehand.
+
+    Parameters
+    ----------
+    ff : FrameFeatures
+        Frame features of the clip (:func:`~neuromer.audio.features.frame_features`, or joined from
+        blocks by :mod:`neuromer.audio.blockwise`).
+    windows : sequence of (t_start_s, t_end_s) | None
+        As in :func:`summarize`.
+    contour, vocal_contour : Contour | None
+        Pitch contour of the mix (``audio_melody_*`` ... columns) and of the separated vocals
+        (``audio_vocal_*``); None leaves those columns out.
+    emotion : bool
+        Add the default predictor's columns.
+    context_s : float
+        As in :func:`summarize`.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`summarize`.
+    """
     clip = windows is None
     wins = [(0.0, ff.duration_s)] if clip else [(float(a), float(b)) for a, b in windows]
     context = pd.DataFrame([_context_stats(ff, t0, t1, ff.duration_s if clip else context_s) for t0, t1 in wins])
     context = pd.concat([_clip_key(ff) if clip else window_keys(ff, wins), context], axis=1)
     table = pd.concat([pd.DataFrame({"t_start": [w[0] for w in wins], "t_end": [w[1] for w in wins]}),
                        _window_stats(ff, wins), context], axis=1)
-    if melody:
-        table = _add_melody(table, y, sr, wins, prefix="")
-    if vocal:
-        from .separation import separate_vocals
-
-        voice, _ = separate_vocals(y, sr)
-        table = _add_melody(table, voice, sr, wins, prefix="vocal_")
+    if contour is not None:
+        table = _add_melody(table, contour, wins, prefix="")
+    if vocal_contour is not None:
+        table = _add_melody(table, vocal_contour, wins, prefix="vocal_")
     table = table.rename(columns={c: f"audio_{c}" for c in table.columns if c not in ("t_start", "t_end")})
     if emotion:
         from .emotion import predict_default
@@ -261,10 +307,10 @@ def summarize(y: np.ndarray, sr: int = SR, *, windows=None, melody: bool = True,
     return table
 
 
-def _add_melody(table: pd.DataFrame, y: np.ndarray, sr: int, wins, prefix: str) -> pd.DataFrame:
+def _add_melody(table: pd.DataFrame, contour, wins, prefix: str) -> pd.DataFrame:
     from .melody import melody_features
 
-    mel = melody_features(y=y, sr=sr, windows=wins)
+    mel = melody_features(contour=contour, windows=wins)
     if isinstance(mel, dict):
         mel = pd.DataFrame([mel])
     mel = mel.drop(columns=[c for c in ("t_start", "t_end", "window") if c in mel]).reset_index(drop=True)
@@ -273,8 +319,11 @@ def _add_melody(table: pd.DataFrame, y: np.ndarray, sr: int, wins, prefix: str) 
 
 def audio_features(source, *, window_s: float | None = None, hop_s: float | None = None,
                    melody: bool = True, vocal: bool = False, emotion: bool = True,
-                   cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                   cache_dir: str | os.PathLike | None = None, block_s: float | None = None) -> pd.DataFrame:
     """Audio features of one file, per clip or per window of the grid, cached by content.
+
+    A file longer than ``2 * block_s`` is decoded and analysed block by block in bounded memory
+    (:mod:`neuromer.audio.blockwise`; ``vocal=True`` excepted), with the same results.
 
     Parameters
     ----------
@@ -286,6 +335,10 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         See :func:`summarize`.
     cache_dir : path-like | None
         Folder of cached tables (files only; arrays are never cached).
+    block_s : float | None
+        Seconds of audio per block for long files (default
+        :data:`neuromer.audio.blockwise.BLOCK_S`, 60 s); ``math.inf`` analyses every file whole.
+        Not part of the cache key: both paths give the same table.
 
     Returns
     -------
@@ -310,7 +363,7 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
-            table, duration = _compute(source, name, grid, windowed, melody, vocal)
+            table, duration = _compute(source, name, grid, windowed, melody, vocal, block_s)
         table.insert(3, "duration_s", duration)
         if cache is not None:
             # stored with the default predictions, so a reader of any version finds a complete table
@@ -325,8 +378,13 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
     return table
 
 
-def _compute(source, name: str, grid: WindowGrid, windowed: bool, melody: bool, vocal: bool):
+def _compute(source, name: str, grid: WindowGrid, windowed: bool, melody: bool, vocal: bool,
+             block_s: float | None = None):
     """(feature table, duration in s) of one clip: the uncached part of :func:`audio_features`."""
+    from .blockwise import use_blocks
+
+    if not vocal and use_blocks(source, block_s):
+        return _compute_blocks(source, name, grid, windowed, melody, block_s)
     y, sr = load_audio(source)
     duration = len(y) / sr
     if windowed:
@@ -339,6 +397,24 @@ def _compute(source, name: str, grid: WindowGrid, windowed: bool, melody: bool, 
         table.insert(0, "window", np.arange(len(table)))
     else:
         table = summarize(y, sr, windows=None, melody=melody, vocal=vocal, emotion=False)
+        table.insert(0, "window", -1)
+    return table, duration
+
+
+def _compute_blocks(source, name: str, grid: WindowGrid, windowed: bool, melody: bool, block_s: float | None):
+    """:func:`_compute` of a long file, block by block (:mod:`neuromer.audio.blockwise`)."""
+    from .blockwise import block_frames
+
+    logger.info("%s: long audio, analysed in blocks", name)
+    ff, contour = block_frames(source, block_s=block_s, melody=melody)
+    duration = ff.duration_s  # a long file is never padded to one frame
+    if windowed:
+        starts = grid.starts(duration)
+        table = summarize_frames(ff, windows=[(s, s + grid.window_s) for s in starts], contour=contour,
+                                 emotion=False)
+        table.insert(0, "window", np.arange(len(table)))
+    else:
+        table = summarize_frames(ff, windows=None, contour=contour, emotion=False)
         table.insert(0, "window", -1)
     return table, duration
 

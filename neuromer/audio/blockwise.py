@@ -1,0 +1,310 @@
+"""Frame features and pitch contour of long audio, block by block, in bounded memory.
+
+:func:`neuromer.audio.audio_features` sends a file longer than ``2 * block_s`` (120 s by default)
+here instead of decoding it whole. The samples are decoded and resampled as a stream, and analysed
+in blocks of ``block_s`` seconds (60 s) plus :data:`CONTEXT_S` (1.5 s) of context on either side;
+each block keeps only the frames of its own stretch, and the joined frames are what the whole-file
+computation gives (to float rounding: tested to 1e-6 relative in tests/audio/test_blockwise.py).
+Peak memory then depends on the block length, not on the file's: about 0.6 GB for an hour with
+melody on (bench/audio_long.py), against 6.4 GB whole.
+
+How each step stays equal to the whole-file one
+------------------------------------------------
+- **Decoding and resampling.** ``soundfile`` reads blocks of the file (WAV, FLAC, OGG, and MP3 with
+  libsndfile >= 1.1); they are mixed to mono as :func:`~neuromer.audio.features.load_audio` does
+  and resampled to 22.05 kHz with ``soxr.ResampleStream`` (quality HQ), whose output is identical
+  to the one-shot ``soxr_hq`` resampling ``librosa.resample`` does for the whole file; the length is
+  fixed to ``ceil(n * ratio)`` as librosa does. A file soundfile cannot stream falls back to the
+  whole-file decoder (and its error messages).
+- **Frame-local features** (:func:`~neuromer.audio.features.local_frames`: STFT, spectral shape,
+  RMS, zero crossings, mel power, constant-Q chroma, HPSS) and the pitch analysis of
+  :mod:`neuromer.audio.melody` depend only on samples near their frame: the STFT on +-1024
+  samples, the constant-Q transform on +-0.13 s (its 65 Hz filters) plus its resampling filters, the
+  HPSS median filters on +-8 frames, the pitch analysis on +-23 ms and its attack blocks on
+  +-0.15 s. 1.5 s of context covers them all. Blocks start on multiples of 64 STFT frames
+  (32768 samples), so the CQT's 2048-sample hop, its 2:1 early downsampling steps, the HPSS frame
+  pairs and the 256-sample pitch hop fall on the same samples as in the whole file.
+- **Whole-clip steps** run after the blocks, on the joined frames (a few hundred values per 23 ms
+  frame, about 0.1 GB per hour): the 80 dB floors of ``rms_db`` and of the mel spectrogram (relative
+  to the loudest frame), the onset envelope and MFCCs (from the floored mel spectrogram), their
+  deltas, onset detection (which normalises the envelope by its range), the harmonic change (chroma
+  smoothed over 9 frames), the tempogram (8.9 s windows; computed in runs of frames), the melody's
+  voicing (relative to the loudest frame), note segmentation and every window and clip statistic.
+  Notes crossing a block border are therefore found exactly as in the whole file: the notes, keys
+  and tempi are those of the whole-file path, unless a value within float rounding of a threshold
+  tips the other way (tested: identical on generated music with known tempo, key and vibrato).
+
+Not block-wise: ``vocal=True`` (the source separation needs the whole clip) and arrays passed
+in memory (already whole) take the whole-file path.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import check_file, check_positive
+from ..errors import DataFormatError
+from .features import HOP_LENGTH, N_FFT, SR, FrameFeatures, finish_frames, load_audio, local_frames
+
+#: Default block length (s of audio analysed at once).
+BLOCK_S = 60.0
+#: Context (s) analysed on either side of a block, discarded afterwards: covers every frame-local
+#: step (see the module docstring), rounded up to whole alignment units.
+CONTEXT_S = 1.5
+#: Blocks and contexts are whole multiples of this many STFT frames (64 x 512 = 32768 samples).
+_ALIGN_FRAMES = 64
+#: Samples decoded per read.
+_READ_FRAMES = 1 << 16
+#: Pitch-analysis frames per STFT frame (hop 256 vs 512 samples).
+_MELODY_PER_FRAME = 2
+
+
+def use_blocks(source, block_s: float | None = None) -> bool:
+    """Whether :func:`neuromer.audio.audio_features` analyses ``source`` block-wise.
+
+    True for an audio file soundfile can open that is longer than ``2 * block_s`` seconds;
+    ``block_s=math.inf`` turns block-wise analysis off.
+    """
+    block_s = BLOCK_S if block_s is None else check_positive(block_s, "block_s")
+    if not isinstance(source, (str, os.PathLike)) or math.isinf(block_s):
+        return False
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(source))
+    except Exception:  # not streamable: the whole-file path reads it (or reports why it cannot)
+        return False
+    return info.frames > 2 * block_s * info.samplerate
+
+
+def stream_samples(path: str | os.PathLike, sr: int = SR, read_frames: int = _READ_FRAMES) -> Iterator[np.ndarray]:
+    """Mono float32 samples of an audio file at ``sr`` Hz, in consecutive pieces.
+
+    The concatenated pieces equal ``load_audio(path, sr)[0]``. A WAV whose header promises more
+    than it holds is analysed with the same warning; a file soundfile cannot decode to its end is
+    read again by the whole-file decoder (which raises its one-line error when that fails too).
+
+    Parameters
+    ----------
+    path : path-like
+        Audio file.
+    sr : int
+        Output rate (Hz).
+    read_frames : int
+        Samples (at the file's rate) decoded per read.
+
+    Yields
+    ------
+    ndarray, shape (n,), float32
+    """
+    import soundfile as sf
+
+    from .features import _check_wav_length, _read_file
+
+    path = check_file(path, "audio file")
+    with sf.SoundFile(str(path)) as fh:
+        file_sr = int(fh.samplerate)
+        resampler = _Resampler(file_sr, sr)
+        n_in = 0
+        try:
+            for block in fh.blocks(blocksize=read_frames, dtype="float32", always_2d=True):
+                mono = _mono(block, path)
+                n_in += len(mono)
+                out = resampler.push(mono)
+                if len(out):
+                    yield out
+        except (RuntimeError, sf.LibsndfileError):
+            # e.g. "flac decoder lost sync" on a truncated FLAC: the whole-file reader tries its
+            # fallback decoder and raises the usual one-line error if that fails too
+            y, _ = _read_file(path)
+            y = y if y.ndim == 1 else y.mean(axis=int(np.argmin(y.shape)))
+            rest = np.asarray(y[n_in:], dtype=np.float32)
+            del y
+            for a in range(0, len(rest), read_frames):
+                mono = _mono(rest[a: a + read_frames, None], path)
+                n_in += len(mono)
+                out = resampler.push(mono)
+                if len(out):
+                    yield out
+    if n_in == 0:
+        raise DataFormatError(f"{path}: the audio is empty.")
+    _check_wav_length(path, n_in, file_sr)
+    tail = resampler.finish(n_in)
+    if len(tail):
+        yield tail
+
+
+def _mono(block: np.ndarray, path: Path) -> np.ndarray:
+    """(n, n_channels) float32 -> (n,) as :func:`load_audio` mixes it, finite or an error."""
+    mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1)
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    bad = int(np.sum(~np.isfinite(mono)))
+    if bad:
+        raise DataFormatError(f"{path}: {bad} samples are NaN or infinite.")
+    return mono
+
+
+class _Resampler:
+    """Streaming resampling equal to ``librosa.resample(..., res_type="soxr_hq")`` of the whole
+    signal: soxr's stream gives the one-shot output, and the end is cut or zero-padded to
+    ``ceil(n * ratio)`` samples as librosa's ``fix_length`` does. The last piece is held back so
+    that the length can be fixed."""
+
+    def __init__(self, in_sr: int, out_sr: int) -> None:
+        self.in_sr, self.out_sr = in_sr, out_sr
+        self.n_out = 0
+        self.held = np.empty(0, dtype=np.float32)
+        self.stream = None
+        if in_sr != out_sr:
+            import soxr
+
+            self.stream = soxr.ResampleStream(in_sr, out_sr, 1, dtype="float32", quality="HQ")
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        y = x if self.stream is None else self.stream.resample_chunk(x, last=False)
+        out, self.held = self.held, np.asarray(y, dtype=np.float32)
+        self.n_out += len(out)
+        return out
+
+    def finish(self, n_in: int) -> np.ndarray:
+        """The rest of the output, the total cut or padded to ``ceil(n_in * ratio)``."""
+        tail = self.held
+        if self.stream is not None:
+            tail = np.concatenate([tail, self.stream.resample_chunk(np.empty(0, np.float32), last=True)])
+        want = int(np.ceil(n_in * self.out_sr / self.in_sr)) - self.n_out
+        if want < 0:  # pragma: no cover - soxr gives ceil(n * ratio) or fewer samples
+            raise DataFormatError("internal error: the resampled stream is longer than expected.")
+        return np.pad(tail[:want], (0, max(0, want - len(tail)))).astype(np.float32, copy=False)
+
+
+def _array_pieces(source, read_frames: int = _READ_FRAMES) -> Iterator[np.ndarray]:
+    y, _ = load_audio(source, SR)
+    for a in range(0, len(y), read_frames):
+        yield y[a: a + read_frames]
+
+
+def block_frames(source, *, block_s: float | None = None, melody: bool = True,
+                 context_s: float = CONTEXT_S) -> tuple[FrameFeatures, object | None]:
+    """Frame features (and pitch contour) of a clip, computed block by block.
+
+    Parameters
+    ----------
+    source : path-like | (ndarray, int)
+        Audio file (decoded as a stream) or ``(samples, sample_rate)``.
+    block_s : float | None
+        Seconds of audio per block (rounded to whole 1.49 s alignment units; default
+        :data:`BLOCK_S`). Memory grows with it, time barely.
+    melody : bool
+        Also compute the pitch contour of :func:`neuromer.audio.melody.f0_contour`.
+    context_s : float
+        Context (s) on either side of a block (default :data:`CONTEXT_S`; less gives results that
+        differ near block borders: only for tests).
+
+    Returns
+    -------
+    ff : FrameFeatures
+        As ``frame_features(load_audio(source)[0])``.
+    contour : Contour | None
+        As ``f0_contour(load_audio(source)[0], 22050)``; None without ``melody``.
+    """
+    block_s = BLOCK_S if block_s is None else check_positive(block_s, "block_s")
+    hop = HOP_LENGTH
+    unit = _ALIGN_FRAMES
+    block_n = max(1, int(round(block_s * SR / hop / unit))) * unit  # core frames per block
+    ctx = int(math.ceil(max(0.0, context_s) * SR / hop / unit)) * unit  # context frames either side
+    pieces = stream_samples(source) if isinstance(source, (str, os.PathLike)) else _array_pieces(source)
+    frame_parts: list[dict] = []
+    melody_parts: list[dict] = []
+    buf, buf0, total, eof = np.empty(0, dtype=np.float32), 0, 0, False
+    abuf, abuf0, ratio, half = np.empty(0, dtype=np.float32), 0, 1, None
+    # the pitch analysis runs at 11025 Hz: that stream is resampled alongside, as one piece
+    # (resampling each segment on its own would differ in the last bits, and tip near-silent frames)
+    if melody:
+        from . import melody as _melody
+        from ._pitch import SR_ANALYSIS
+
+        import soxr
+
+        # as _pitch._resample (one-shot soxr HQ, no length fix), of which it is the streamed twin
+        half = soxr.ResampleStream(SR, SR_ANALYSIS, 1, dtype="float32", quality="HQ")
+        ratio = SR // SR_ANALYSIS
+    core0 = 0
+    while True:
+        seg0 = max(0, core0 - ctx) * hop  # first sample of the segment
+        need = (core0 + block_n + ctx) * hop  # one past its last sample
+        fresh, afresh = [], []
+        have, ahave = buf0 + len(buf), abuf0 + len(abuf)
+        # read on until the segment is complete, at 22050 Hz and (its resampler lags a little) at
+        # 11025 Hz
+        while not eof and (have < need or (melody and ahave < need // ratio)):
+            try:
+                piece = next(pieces)
+            except StopIteration:
+                eof = True
+                break
+            fresh.append(piece)
+            have += len(piece)
+            total += len(piece)
+            if melody:
+                afresh.append(half.resample_chunk(piece, last=False))
+                ahave += len(afresh[-1])
+        if melody and eof and half is not None:
+            afresh.append(half.resample_chunk(np.empty(0, np.float32), last=True))
+            half = None
+        if fresh:
+            buf = np.concatenate([buf, *fresh])
+        if afresh:
+            abuf = np.concatenate([abuf, *afresh]).astype(np.float32, copy=False)
+        del fresh, afresh
+        n_total_frames = 1 + (buf0 + len(buf)) // hop if eof else None
+        if eof and core0 >= n_total_frames:
+            break
+        last = eof and buf0 + len(buf) < need
+        seg = buf[seg0 - buf0: need - buf0]
+        skip = core0 - seg0 // hop  # context frames at the segment's start
+        # a clip shorter than one frame is padded as frame_features pads it
+        local = local_frames(np.pad(seg, (0, N_FFT - len(seg))) if len(seg) < N_FFT else seg, SR,
+                             hop_length=hop, n_fft=N_FFT)
+        stop = None if last else skip + block_n
+        frame_parts.append({k: np.array(a[..., skip:stop]) for k, a in local.items()})
+        del local
+        if melody:
+            aseg = abuf[seg0 // ratio - abuf0: None if last else need // ratio - abuf0]
+            res = _melody._analyse(seg, SR, _melody.DEFAULT_HOP, 55.0, 1760.0, resampled=aseg)
+            del aseg
+            m_skip = _MELODY_PER_FRAME * core0 - seg0 // _melody.DEFAULT_HOP
+            m_stop = None if last else m_skip + _MELODY_PER_FRAME * block_n
+            melody_parts.append({k: np.array(a[..., m_skip:m_stop]) for k, a in res.items()
+                                 if k not in ("times", "hop_s")} | {"hop_s": res["hop_s"]})
+            del res
+        if last:
+            break
+        core0 += block_n
+        keep_from = max(0, core0 - ctx) * hop
+        buf, buf0 = buf[keep_from - buf0:].copy(), keep_from
+        if melody:
+            abuf, abuf0 = abuf[keep_from // ratio - abuf0:].copy(), keep_from // ratio
+    del buf
+    n_samples = max(total, N_FFT)
+    local = {k: np.concatenate([p.pop(k) for p in frame_parts], axis=-1) for k in list(frame_parts[0])}
+    ff = finish_frames(local, SR, n_samples=n_samples, hop_length=hop)
+    contour = None
+    if melody:
+        from .melody import contour_from_analysis
+
+        res = {k: np.concatenate([p.pop(k) for p in melody_parts], axis=-1)
+               for k in list(melody_parts[0]) if k != "hop_s"}
+        hop_s = melody_parts[0]["hop_s"]
+        res["hop_s"] = hop_s
+        # frame times as the whole-file analysis computes them (rows x hop / rate)
+        from ._pitch import SR_ANALYSIS
+
+        hop_a = int(round(hop_s * SR_ANALYSIS))
+        res["times"] = np.arange(len(res["f0_hz"])) * hop_a / SR_ANALYSIS
+        contour = contour_from_analysis(res)
+    return ff, contour
