@@ -129,7 +129,8 @@ def _resample(y: np.ndarray, sr: float) -> np.ndarray:
 
 
 def analyse(y: np.ndarray, sr: float, hop_length: int, fmin: float, fmax: float, *,
-            max_lines: int = 4, line_threshold: float = 0.3, resampled: np.ndarray | None = None) -> dict:
+            max_lines: int = 4, line_threshold: float = 0.3, resampled: np.ndarray | None = None,
+            csum: np.ndarray | None = None) -> dict:
     """Run the whole frame-level analysis once; see :func:`neuromer.audio.melody.f0_contour`.
 
     Returns a dict of frame arrays (n_frames,): ``times``, ``f0_hz`` (predominant, refined),
@@ -137,7 +138,10 @@ def analyse(y: np.ndarray, sr: float, hop_length: int, fmin: float, fmax: float,
     (:func:`_attack_sharpness`, zeroed where the predominant tone's harmonic level does not rise
     by ``_ATTACK_TONE_RISE_DB``), ``lines_hz`` (max_lines, n_frames) NaN-padded, and the scalar
     ``hop_s``. ``resampled`` is ``y`` at ``SR_ANALYSIS`` if already computed (the block-wise
-    path streams it, which equals resampling the whole clip at once).
+    path streams it, which equals resampling the whole clip at once); ``csum`` the running sum of
+    ``y ** 2`` (float64, with the value before ``y[0]`` first: length ``len(y) + 1``), which the
+    block-wise path carries on from the blocks before so that the level sums round as for the whole
+    clip.
     """
     if not 0 < fmin < fmax or fmax > SR_ANALYSIS / 2 / 1.5:
         raise NeuromerError(f"Invalid values for the 'fmin'/'fmax' parameters: expected "
@@ -162,7 +166,8 @@ def analyse(y: np.ndarray, sr: float, hop_length: int, fmin: float, fmax: float,
     f0 = _refine(mag, cand[best])
 
     times = rows * hop_a / SR_ANALYSIS
-    csum = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+    if csum is None:
+        csum = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
     rms = _frame_rms(csum, sr, times, WIN / SR_ANALYSIS)
     # blocks follow the pitch of the note around the frame (the transient of a re-attack can
     # derail the frame's own f0 estimate for a frame or two)

@@ -222,6 +222,7 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
     melody_parts: list[dict] = []
     buf, buf0, total, eof = np.empty(0, dtype=np.float32), 0, 0, False
     abuf, abuf0, ratio, half = np.empty(0, dtype=np.float32), 0, 1, None
+    csum0 = 0.0  # sum of squares of the samples before the segment
     # the pitch analysis runs at 11025 Hz: that stream is resampled alongside, as one piece
     # (resampling each segment on its own would differ in the last bits, and tip near-silent frames)
     if melody:
@@ -275,7 +276,12 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
         del local
         if melody:
             aseg = abuf[seg0 // ratio - abuf0: None if last else need // ratio - abuf0]
-            res = _melody._analyse(seg, SR, _melody.DEFAULT_HOP, 55.0, 1760.0, resampled=aseg)
+            # running sum of squares continued from the blocks before (see _pitch.analyse)
+            sq = np.square(seg, dtype=np.float64)
+            sq[0] += csum0
+            csum = np.concatenate([[csum0], np.cumsum(sq)])
+            del sq
+            res = _melody._analyse(seg, SR, _melody.DEFAULT_HOP, 55.0, 1760.0, resampled=aseg, csum=csum)
             del aseg
             m_skip = _MELODY_PER_FRAME * core0 - seg0 // _melody.DEFAULT_HOP
             m_stop = None if last else m_skip + _MELODY_PER_FRAME * block_n
@@ -286,6 +292,9 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
             break
         core0 += block_n
         keep_from = max(0, core0 - ctx) * hop
+        if melody:
+            csum0 = float(csum[keep_from - seg0])
+            del csum
         buf, buf0 = buf[keep_from - buf0:].copy(), keep_from
         if melody:
             abuf, abuf0 = abuf[keep_from // ratio - abuf0:].copy(), keep_from // ratio

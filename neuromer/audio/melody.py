@@ -118,13 +118,13 @@ def _voicing(clarity, rms, *, voicing_threshold, silence_db):
     return voiced
 
 
-def _analyse(y, sr, hop_length, fmin, fmax, max_lines=4, threshold=0.3, resampled=None):
+def _analyse(y, sr, hop_length, fmin, fmax, max_lines=4, threshold=0.3, resampled=None, csum=None):
     validate_type(hop_length, (int, np.integer), "hop_length")
     check_positive(hop_length, "hop_length")
     y, sr = _pitch.as_mono(y, sr)
     return _pitch.analyse(y, sr, int(hop_length), check_positive(fmin, "fmin"),
                           check_positive(fmax, "fmax"), max_lines=max_lines, line_threshold=threshold,
-                          resampled=resampled)
+                          resampled=resampled, csum=csum)
 
 
 def f0_contour(y, sr, *, hop_length=DEFAULT_HOP, fmin=55.0, fmax=1760.0,
