@@ -70,8 +70,10 @@ def use_blocks(source, block_s: float | None = None) -> bool:
     True for an audio file soundfile can open that is longer than ``2 * block_s`` seconds;
     ``block_s=math.inf`` turns block-wise analysis off.
     """
+    if block_s is not None and isinstance(block_s, (int, float)) and block_s == math.inf:
+        return False
     block_s = BLOCK_S if block_s is None else check_positive(block_s, "block_s")
-    if not isinstance(source, (str, os.PathLike)) or math.isinf(block_s):
+    if not isinstance(source, (str, os.PathLike)):
         return False
     import soundfile as sf
 
