@@ -2,7 +2,7 @@
 
 :func:`neuromer.audio.audio_features` sends a file longer than ``2 * block_s`` (120 s by default)
 here instead of decoding it whole. The samples are decoded and resampled as a stream, and analysed
-in blocks of ``block_s`` seconds (60 s) plus :data:`CONTEXT_S` (1.5 s) of context on either side;
+in blocks of ``block_s`` seconds (60 s) plus :data:`CONTEXT_S` (1.4 s, rounded up to 64 frames: 1.49 s) of context on either side;
 each block keeps only the frames of its own stretch, and the joined frames are what the whole-file
 computation gives (to float rounding: tested to 1e-6 relative in tests/audio/test_blockwise.py).
 Peak memory then depends on the block length, not on the file's: about 0.6 GB for an hour with
@@ -21,7 +21,7 @@ How each step stays equal to the whole-file one
   :mod:`neuromer.audio.melody` depend only on samples near their frame: the STFT on +-1024
   samples, the constant-Q transform on +-0.13 s (its 65 Hz filters) plus its resampling filters, the
   HPSS median filters on +-8 frames, the pitch analysis on +-23 ms and its attack blocks on
-  +-0.15 s. 1.5 s of context covers them all. Blocks start on multiples of 64 STFT frames
+  +-0.15 s. 1.49 s of context covers them all. Blocks start on multiples of 64 STFT frames
   (32768 samples), so the CQT's 2048-sample hop, its 2:1 early downsampling steps, the HPSS frame
   pairs and the 256-sample pitch hop fall on the same samples as in the whole file.
 - **Whole-clip steps** run after the blocks, on the joined frames (a few hundred values per 23 ms
@@ -55,7 +55,7 @@ from .features import HOP_LENGTH, N_FFT, SR, FrameFeatures, finish_frames, load_
 BLOCK_S = 60.0
 #: Context (s) analysed on either side of a block, discarded afterwards: covers every frame-local
 #: step (see the module docstring), rounded up to whole alignment units.
-CONTEXT_S = 1.5
+CONTEXT_S = 1.4
 #: Blocks and contexts are whole multiples of this many STFT frames (64 x 512 = 32768 samples).
 _ALIGN_FRAMES = 64
 #: Samples decoded per read.

@@ -366,9 +366,10 @@ def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n
     v["bandwidth_hz"] = np.sqrt(np.maximum((freqs ** 2) @ mag / total - v["centroid_hz"] ** 2, 0.0))
     v["rolloff_hz"] = librosa.feature.spectral_rolloff(S=mag, sr=sr, roll_percent=0.85)[0]
     v["flatness"] = librosa.feature.spectral_flatness(S=mag)[0]
-    contrast = librosa.feature.spectral_contrast(S=mag, sr=sr)
-    for i, row in enumerate(contrast):
-        v[f"contrast_{i}"] = row
+    # spectral contrast in two steps: the dB conversion of librosa.feature.spectral_contrast floors
+    # the band peaks (and valleys) 80 dB below their loudest frame in the clip, so it happens in
+    # finish_frames
+    v["contrast_peak"], v["contrast_valley"] = _contrast_bands(mag, freqs)
     p = power / (power.sum(axis=0, keepdims=True) + eps)
     v["entropy"] = -(p * np.log(p + eps)).sum(axis=0) / np.log(p.shape[0])
     del p
@@ -428,6 +429,10 @@ def finish_frames(local: dict, sr: int, *, n_samples: int, hop_length: int = HOP
     for i in range(13):
         v[f"dmfcc_{i}"] = dmfcc[i]
     lap("mfcc")
+    # as librosa.feature.spectral_contrast(S=mag, sr=sr): dB of the band peaks minus dB of the valleys
+    contrast = librosa.power_to_db(v.pop("contrast_peak")) - librosa.power_to_db(v.pop("contrast_valley"))
+    for i, row in enumerate(contrast):
+        v[f"contrast_{i}"] = row
     chroma = v.pop("chroma")
     for name, row in zip(PITCH_CLASSES, chroma):
         v[f"chroma_{name}"] = row
@@ -492,6 +497,34 @@ def _chroma(y: np.ndarray, sr: int, hop_length: int, n_frames: int) -> np.ndarra
     if chroma.shape[1] < n_frames:
         chroma = np.pad(chroma, ((0, 0), (0, n_frames - chroma.shape[1])), mode="edge")
     return chroma
+
+
+def _contrast_bands(mag: np.ndarray, freqs: np.ndarray, *, fmin_hz: float = 200.0, n_bands: int = 6,
+                    quantile: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Per octave band and frame, the mean of the strongest and of the weakest ``quantile`` of the
+    bins (Jiang et al. 2002): the peaks and valleys of spectral contrast, before the dB step.
+
+    Bands and bin counts are those of ``librosa.feature.spectral_contrast`` (its defaults): band 0
+    is below ``fmin_hz``, band k (1..n_bands) the octave above ``fmin_hz * 2 ** (k - 1)`` plus the
+    bin below it, the last band also every bin above; all but the last drop their top bin.
+
+    Returns
+    -------
+    peak, valley : ndarray, shape (n_bands + 1, n_frames)
+    """
+    edges = np.concatenate([[0.0], fmin_hz * 2.0 ** np.arange(n_bands + 1)])
+    peak = np.zeros((n_bands + 1, mag.shape[1]))
+    valley = np.zeros_like(peak)
+    for k in range(n_bands + 1):
+        inside = np.flatnonzero((freqs >= edges[k]) & (freqs <= edges[k + 1]))
+        lo = inside[0] - 1 if k > 0 else inside[0]
+        hi = len(freqs) if k == n_bands else inside[-1] + 1
+        n_take = max(1, int(np.rint(quantile * (hi - lo))))
+        # fancy indexing (a C-ordered copy, as librosa takes it): the means then sum in its order
+        band = np.sort(mag[np.arange(lo, hi if k == n_bands else hi - 1)], axis=0)
+        valley[k] = band[:n_take].mean(axis=0)
+        peak[k] = band[-n_take:].mean(axis=0)
+    return peak, valley
 
 
 def _harmonic_change(chroma: np.ndarray, sr: int) -> np.ndarray:
