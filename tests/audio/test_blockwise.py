@@ -1,0 +1,214 @@
+"""Block-wise analysis of long audio equals the whole-file analysis (neuromer.audio.blockwise).
+
+The music is generated with a known key (D minor chord loop), tempo (a 100 BPM click under it)
+and a 6 Hz, +-50 cent vibrato note laid across a block border. Small blocks (~3 s) keep the
+tests fast; every border lands inside music.
+"""
+
+import logging
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from neuromer.audio import audio_features
+from neuromer.audio.blockwise import block_frames, stream_samples, use_blocks
+from neuromer.audio.features import HOP_LENGTH, frame_features, load_audio
+from neuromer.audio.melody import f0_contour, note_events
+from neuromer.errors import DataFormatError
+
+from ._signals import MINOR_CADENCE, SR, click_track, key_piece
+
+BLOCK_S = 3.0  # rounded to 128 frames: 2.97 s blocks
+BLOCK_SAMPLES = 128 * HOP_LENGTH
+TEMPO_BPM = 100.0
+VIB_T0_S, VIB_T1_S = 7.2, 10.2  # the vibrato note: blocks border at 2 x 2.97 = 5.94 s and 8.92 s
+
+
+def _vibrato_note(n):
+    t = np.arange(int((VIB_T1_S - VIB_T0_S) * SR)) / SR
+    f0 = 440.0 * 2 ** (0.5 * np.sin(2 * np.pi * 6.0 * t) / 12)  # +-50 cents at 6 Hz
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    env = np.minimum(1, t / 0.02) * np.minimum(1, (t[-1] - t) / 0.02)
+    note = 0.25 * env * sum(np.sin(k * phase) / k for k in range(1, 5))
+    y = np.zeros(n)
+    i = int(VIB_T0_S * SR)
+    y[i:i + len(note)] = note[: max(0, n - i)]
+    return y
+
+
+def _music(duration_s=20.0):
+    y = key_piece(2, "minor", MINOR_CADENCE, bars=9, bpm=TEMPO_BPM, seed=1).astype(float)
+    n = int(duration_s * SR)
+    y = np.resize(y, n)  # tile the loop
+    y = y + 0.5 * click_track(TEMPO_BPM, duration_s)[:n]
+    y[int(VIB_T0_S * SR): int(VIB_T1_S * SR)] *= 0.3  # the vibrato note leads there
+    y = y + _vibrato_note(n)
+    return (0.7 * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def music_file(tmp_path_factory):
+    """Stereo 44.1 kHz FLAC: exercises the channel mix and the streamed resampling."""
+    import librosa
+
+    y = _music()
+    y44 = librosa.resample(y, orig_sr=SR, target_sr=44100)
+    stereo = np.stack([y44, 0.8 * y44], axis=1)
+    path = tmp_path_factory.mktemp("blockwise") / "music.flac"
+    sf.write(path, stereo, 44100)
+    return path
+
+
+@pytest.fixture(scope="module")
+def whole(music_file):
+    y, sr = load_audio(music_file)
+    return y, frame_features(y, sr), f0_contour(y, sr)
+
+
+@pytest.fixture(scope="module")
+def blocks(music_file):
+    return block_frames(music_file, block_s=BLOCK_S)
+
+
+def _assert_frames_close(ff, fb, rel=1e-6):
+    assert list(ff.values) == list(fb.values)
+    assert len(fb.times) == len(ff.times)
+    np.testing.assert_array_equal(fb.times, ff.times)
+    for name, a in ff.values.items():
+        b = fb.values[name]
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
+        scale = np.nanmax(np.abs(a)) or 1.0
+        err = np.nanmax(np.abs(a - b)) / scale
+        assert err <= rel, f"{name}: {err:.2g} of its range"
+
+
+def test_stream_equals_whole_decode(music_file, whole):
+    """Streamed decode + mix + soxr resampling is the whole-file load_audio, bit for bit."""
+    pieces = list(stream_samples(music_file, read_frames=10_000))
+    assert len(pieces) > 10
+    np.testing.assert_array_equal(np.concatenate(pieces), whole[0])
+
+
+def test_frame_features_equal(whole, blocks):
+    _, ff, contour = whole
+    fb, cb = blocks
+    assert fb.duration_s == ff.duration_s
+    _assert_frames_close(ff, fb)
+    # the whole-clip steps run on the joined frames: exact
+    np.testing.assert_array_equal(fb.tempogram, ff.tempogram)
+    np.testing.assert_array_equal(fb.onsets_s, ff.onsets_s)
+    for name in ("times", "f0_hz", "voiced", "salience", "rms", "layers", "attack_db"):
+        np.testing.assert_array_equal(getattr(cb, name), getattr(contour, name), err_msg=name)
+
+
+def test_context_is_needed(music_file, whole):
+    """Without context the frames at block borders differ (the equality above is not trivial)."""
+    fb, _ = block_frames(music_file, block_s=BLOCK_S, context_s=0.0, melody=False)
+    ff = whole[1]
+    err = max(np.nanmax(np.abs(ff.values[k] - fb.values[k])) / np.nanmax(np.abs(ff.values[k]))
+              for k in ("centroid_hz", "chroma_A", "hp_ratio_db"))
+    assert err > 1e-3
+
+
+def test_notes_across_block_border(whole, blocks):
+    """The vibrato note spans a block border; notes, onsets and vibrato are the whole file's."""
+    notes_w, notes_b = note_events(whole[2]), note_events(blocks[1])
+    assert len(notes_b) == len(notes_w) > 10
+    np.testing.assert_array_equal(notes_b["onset_s"], notes_w["onset_s"])
+    np.testing.assert_array_equal(notes_b["offset_s"], notes_w["offset_s"])
+    border_s = 3 * BLOCK_SAMPLES / SR
+    vib = notes_b[(notes_b.onset_s < border_s) & (notes_b.offset_s > border_s) & (notes_b.midi.round() == 69)]
+    assert len(vib) == 1
+    assert vib.vibrato.iloc[0]
+    assert abs(vib.vibrato_rate_hz.iloc[0] - 6.0) < 0.3
+    assert abs(vib.vibrato_extent_cents.iloc[0] - 50.0) < 10.0
+
+
+@pytest.mark.parametrize("windowed", [True, False])
+def test_tables_equal(music_file, tmp_path, windowed):
+    """audio_features: the same table either way; tempo, key, mode and melody columns exactly, key
+    clarity and mode strength within 1e-6, the frame-feature statistics within 1e-6 of each frame
+    feature's range (x 10 / s for slopes)."""
+    grid = dict(window_s=1.0, hop_s=0.5) if windowed else {}
+    a = audio_features(music_file, block_s=math.inf, emotion=False, **grid)
+    b = audio_features(music_file, block_s=BLOCK_S, emotion=False, **grid)
+    assert list(a.columns) == list(b.columns)
+    assert a.shape == b.shape and len(a) == (39 if windowed else 1)
+    ff = frame_features(load_audio(music_file)[0])
+    from_chroma = ["audio_key_clarity", "audio_mode_strength"]  # correlations of the (float32) chroma
+    exact = [c for c in a.columns if not any(c.startswith(f"audio_{k}_") for k in ff.values) and c not in from_chroma]
+    assert {"audio_key", "audio_mode", "audio_tempo_bpm", "audio_melody_pitch_mean",
+            "audio_melody_vibrato_rate_hz", "audio_texture_layers_mean"} <= set(exact)
+    # pd.testing with rtol=0 would also pass; exactness is the claim
+    for c in exact:
+        np.testing.assert_array_equal(a[c].to_numpy(), b[c].to_numpy(), err_msg=c)
+    for c in from_chroma:
+        np.testing.assert_allclose(b[c], a[c], rtol=0, atol=1e-6, err_msg=c)
+    for name, x in ff.values.items():
+        scale = np.nanmax(np.abs(x))
+        for stat in ("mean", "std", "p10", "p50", "p90", "slope"):
+            col = f"audio_{name}_{stat}"
+            if col not in a:
+                continue
+            tol = 1e-6 * scale * (10 if stat == "slope" else 1)
+            np.testing.assert_allclose(b[col], a[col], rtol=0, atol=tol, err_msg=col)
+    # the known answers hold (and are the whole file's)
+    clip = b if not windowed else audio_features(music_file, block_s=BLOCK_S, emotion=False)
+    assert clip["audio_key"].iloc[0] == 2 and clip["audio_mode"].iloc[0] == 0  # D minor
+    assert abs(clip["audio_tempo_bpm"].iloc[0] - TEMPO_BPM) < 1.0
+
+
+@pytest.mark.parametrize("n_blocks", [3.0, 3.4])
+def test_block_multiple_or_not(tmp_path, n_blocks):
+    """A file of exactly 3 blocks (its last frame starts a block of its own) and one of 3.4."""
+    y = _music(duration_s=10.5)[: int(n_blocks * BLOCK_SAMPLES)]
+    path = tmp_path / "m.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    ff, contour = frame_features(y, SR), f0_contour(y, SR)
+    fb, cb = block_frames(path, block_s=BLOCK_S)
+    assert len(fb.times) == 1 + len(y) // HOP_LENGTH
+    _assert_frames_close(ff, fb)
+    np.testing.assert_array_equal(cb.f0_hz, contour.f0_hz)
+    np.testing.assert_array_equal(cb.voiced, contour.voiced)
+
+
+def test_use_blocks(tmp_path, music_file):
+    assert use_blocks(music_file, BLOCK_S)  # 20 s > 2 x 3 s
+    assert not use_blocks(music_file)  # default 60 s blocks: a 20 s clip takes the whole-file path
+    assert not use_blocks(music_file, math.inf)
+    assert not use_blocks((np.zeros(10 * SR, dtype=np.float32), SR), 1.0)  # arrays are whole already
+
+
+def test_truncated_wav_warns(tmp_path, caplog):
+    y = _music(duration_s=8.0)
+    path = tmp_path / "cut.wav"
+    sf.write(path, y, SR, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 2 * SR])  # the header still promises 8 s; 7 s are there
+    with caplog.at_level(logging.WARNING, logger="neuromer"):
+        table = audio_features(path, window_s=1.0, hop_s=0.5, block_s=BLOCK_S, emotion=False)
+    msg = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
+    assert len(msg) == 1 and "cut.wav" in msg[0] and "8 s" in msg[0]
+    assert table["duration_s"].iloc[0] == pytest.approx(7.0, abs=1e-3)
+
+
+def test_truncated_flac_raises(tmp_path):
+    y = _music(duration_s=8.0)
+    path = tmp_path / "cut.flac"
+    sf.write(path, y, SR)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataFormatError, match=r"cut.flac: not a readable audio file") as info:
+        audio_features(path, block_s=BLOCK_S, emotion=False)
+    assert "\n" not in str(info.value)
+
+
+def test_nan_samples_raise(tmp_path):
+    y = _music(duration_s=8.0)
+    y[5 * SR] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    with pytest.raises(DataFormatError, match=r"nan.wav: 1 samples are NaN or infinite"):
+        audio_features(path, block_s=BLOCK_S, emotion=False)
