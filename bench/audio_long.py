@@ -3,11 +3,14 @@
 Each length is generated (``neuromer.simulate.synthesize_music``, a 30 s phrase tiled to the
 length), written as a FLAC file, and analysed in a fresh subprocess -- per window on the 1 s /
 0.5 s grid, melody on, as ``neuromer run`` computes a stimulus -- so the peak resident memory
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the analysis alone. Prints wall time,
-real-time factor and peak memory per length; time should grow linearly with length and the
-issue-13 target is <= 1 GB peak for 60 min.
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the analysis alone. Prints wall and CPU
+time (``time.process_time()`` of the child: the figure to quote on a loaded machine), real-time
+factor per CPU second, CPU seconds per minute of audio (constant when time is linear in length) and
+peak memory per length; the issue-13 target is <= 1 GB peak for 60 min. Files longer than 120 s
+are analysed block-wise (:mod:`neuromer.audio.blockwise`); ``--whole`` analyses them whole, as
+before, for comparison.
 
-Run: ``python bench/audio_long.py [--minutes 1 10 60] [--no-melody]``.
+Run: ``python bench/audio_long.py [--minutes 1 10 60] [--no-melody] [--whole]``.
 """
 
 import os
@@ -26,15 +29,15 @@ CHILD = """
 import json, resource, sys, time
 from neuromer.audio import audio_features
 import numpy as np
-path, melody = sys.argv[1], sys.argv[2] == "1"
+path, melody, block_s = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3])
 t = np.arange(44100) / 22050  # first call: lazy imports and numba cache loads, outside the timing
 audio_features((np.sin(2 * np.pi * 220 * t).astype(np.float32), 22050), melody=melody, emotion=False)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
-table = audio_features(path, window_s=1.0, hop_s=0.5, melody=melody, emotion=False)
-wall = time.perf_counter() - t
+t, cpu = time.perf_counter(), time.process_time()
+table = audio_features(path, window_s=1.0, hop_s=0.5, melody=melody, emotion=False, block_s=block_s)
+wall, cpu = time.perf_counter() - t, time.process_time() - cpu
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-print(json.dumps({"wall_s": wall, "peak_mib": peak_kib / 1024, "after_warm_up_mib": base / 1024,
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mib": peak_kib / 1024, "after_warm_up_mib": base / 1024,
                   "rows": len(table)}))
 """
 
@@ -62,20 +65,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
     ap.add_argument("--no-melody", action="store_true")
+    ap.add_argument("--whole", action="store_true", help="analyse every file whole (block_s = inf), as before "
+                    "block-wise analysis, for comparison")
     args = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; melody={not args.no_melody}")
+    block_s = "inf" if args.whole else "60"
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; melody={not args.no_melody}; "
+          f"{'whole-file' if args.whole else 'block-wise (60 s blocks) beyond 120 s'}")
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             path = make_file(Path(tmp), minutes)
-            res = subprocess.run([sys.executable, "-c", CHILD, str(path), "0" if args.no_melody else "1"],
+            res = subprocess.run([sys.executable, "-c", CHILD, str(path), "0" if args.no_melody else "1", block_s],
                                  capture_output=True, text=True)
             if res.returncode != 0:
                 print(f"{minutes:5g} min: failed (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"{minutes:5g} min: {r['wall_s']:7.1f} s ({minutes * 60 / r['wall_s']:5.0f}x real time), "
-                  f"peak {r['peak_mib']:7.0f} MiB (after a 2 s warm-up {r['after_warm_up_mib']:.0f} MiB), "
-                  f"{r['rows']} windows")
+            print(f"{minutes:5g} min: wall {r['wall_s']:7.1f} s, CPU {r['cpu_s']:7.1f} s "
+                  f"({minutes * 60 / r['cpu_s']:4.0f}x real time per CPU second, {r['cpu_s'] / minutes:5.2f} CPU s "
+                  f"per min of audio), peak {r['peak_mib']:6.0f} MiB (after a 2 s warm-up "
+                  f"{r['after_warm_up_mib']:.0f} MiB), {r['rows']} windows; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
