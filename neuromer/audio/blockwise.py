@@ -10,12 +10,13 @@ melody on (bench/audio_long.py), against 6.4 GB whole.
 
 How each step stays equal to the whole-file one
 ------------------------------------------------
-- **Decoding and resampling.** ``soundfile`` reads blocks of the file (WAV, FLAC, OGG, and MP3 with
-  libsndfile >= 1.1); they are mixed to mono as :func:`~neuromer.audio.features.load_audio` does
-  and resampled to 22.05 kHz with ``soxr.ResampleStream`` (quality HQ), whose output is identical
-  to the one-shot ``soxr_hq`` resampling ``librosa.resample`` does for the whole file; the length is
-  fixed to ``ceil(n * ratio)`` as librosa does. A file soundfile cannot stream falls back to the
-  whole-file decoder (and its error messages).
+- **Decoding and resampling.** ``soundfile`` reads blocks of the file (WAV, FLAC, OGG); they are
+  mixed to mono as :func:`~neuromer.audio.features.load_audio` does and resampled to 22.05 kHz
+  with ``soxr.ResampleStream`` (quality HQ), whose output is identical to the one-shot ``soxr_hq``
+  resampling ``librosa.resample`` does for the whole file; the length is fixed to
+  ``ceil(n * ratio)`` as librosa does. An MP3 is decoded whole (libsndfile 1.2.2 returns wrong
+  samples at the start of every MP3 read after the first, measured here) and analysed block-wise;
+  so is a file soundfile cannot stream, with the whole-file decoder's error messages.
 - **Frame-local features** (:func:`~neuromer.audio.features.local_frames`: STFT, spectral shape,
   RMS, zero crossings, mel power, constant-Q chroma, HPSS) and the pitch analysis of
   :mod:`neuromer.audio.melody` depend only on samples near their frame: the STFT on +-1024
@@ -109,6 +110,16 @@ def stream_samples(path: str | os.PathLike, sr: int = SR, read_frames: int = _RE
     from .features import _check_wav_length, _read_file
 
     path = check_file(path, "audio file")
+    try:
+        fmt = sf.info(str(path)).format
+    except Exception:  # soundfile cannot open it: the whole-file reader tries its fallback decoder
+        fmt = None
+    if fmt is None or fmt.upper() in ("MP3", "MPEG"):
+        # libsndfile 1.2.2 returns wrong samples at the start of every MP3 read after the first
+        # (measured: ~5000 frames of each 50000-frame read), so an MP3 is decoded whole, as
+        # load_audio does, and only its analysis is block-wise
+        yield from _array_pieces(path, read_frames)
+        return
     with sf.SoundFile(str(path)) as fh:
         file_sr = int(fh.samplerate)
         resampler = _Resampler(file_sr, sr)
@@ -185,6 +196,7 @@ class _Resampler:
 
 
 def _array_pieces(source, read_frames: int = _READ_FRAMES) -> Iterator[np.ndarray]:
+    """:func:`load_audio` of ``source`` (a file or an array), in pieces."""
     y, _ = load_audio(source, SR)
     for a in range(0, len(y), read_frames):
         yield y[a: a + read_frames]
