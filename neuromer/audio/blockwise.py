@@ -1,12 +1,13 @@
 """Frame features and pitch contour of long audio, block by block, in bounded memory.
 
 :func:`neuromer.audio.audio_features` sends a file longer than ``2 * block_s`` (120 s by default)
-here instead of decoding it whole. The samples are decoded and resampled as a stream, and analysed
-in blocks of ``block_s`` seconds (60 s) plus :data:`CONTEXT_S` (1.4 s, rounded up to 64 frames: 1.49 s) of context on either side;
-each block keeps only the frames of its own stretch, and the joined frames are what the whole-file
-computation gives (to float rounding: tested to 1e-6 relative in tests/audio/test_blockwise.py).
-Peak memory then depends on the block length, not on the file's: about 0.6 GB for an hour with
-melody on (bench/audio_long.py), against 6.4 GB whole.
+here instead of decoding it whole. The samples are decoded and resampled as a stream and analysed
+in blocks of ``block_s`` seconds (60 s), each with :data:`CONTEXT_S` (1.4 s, rounded up to 64
+frames: 1.49 s) of context on either side. Each block keeps only the frames of its own stretch,
+and the joined frames are those of the whole-file computation (to float rounding; see
+tests/audio/test_blockwise.py). Peak memory then grows with the block length, and only slowly
+with the file's: 829 MiB for an hour with melody on, 340 MiB of it the imported audio stack
+(bench/audio_long.py), against 6.4 GB whole.
 
 How each step stays equal to the whole-file one
 ------------------------------------------------
@@ -26,8 +27,8 @@ How each step stays equal to the whole-file one
   (32768 samples), so the CQT's 2048-sample hop, its 2:1 early downsampling steps, the HPSS frame
   pairs and the 256-sample pitch hop fall on the same samples as in the whole file.
 - **Whole-clip steps** run after the blocks, on the joined frames (a few hundred values per 23 ms
-  frame, about 0.1 GB per hour): the 80 dB floors of ``rms_db`` and of the mel spectrogram (relative
-  to the loudest frame), the onset envelope and MFCCs (from the floored mel spectrogram), their
+  frame, about 0.1 GB per hour): the 80 dB floors of ``rms_db``, of the mel spectrogram and of the
+  spectral contrast's band peaks and valleys (relative to the loudest frame), the onset envelope and MFCCs (from the floored mel spectrogram), their
   deltas, onset detection (which normalises the envelope by its range), the harmonic change (chroma
   smoothed over 9 frames), the tempogram (8.9 s windows; computed in runs of frames), the melody's
   voicing (relative to the loudest frame), note segmentation and every window and clip statistic.
