@@ -77,13 +77,27 @@ def use_blocks(source, block_s: float | None = None) -> bool:
     block_s = BLOCK_S if block_s is None else check_positive(block_s, "block_s")
     if not isinstance(source, (str, os.PathLike)):
         return False
+    info = _info(Path(source))
+    # None: not streamable; the whole-file path reads it (or reports why it cannot)
+    return info is not None and info.frames > 2 * block_s * info.samplerate
+
+
+def _info(path: Path):
+    """``soundfile.info`` of the file, or None if soundfile cannot open it. libmpg123 prints its
+    complaints about a file that is no MPEG stream straight to the terminal: hushed, as
+    :func:`~neuromer.audio.features.load_audio` does."""
+    import contextlib
+
     import soundfile as sf
 
-    try:
-        info = sf.info(str(source))
-    except Exception:  # not streamable: the whole-file path reads it (or reports why it cannot)
-        return False
-    return info.frames > 2 * block_s * info.samplerate
+    from .features import _has_mpeg_frames, _quiet_stderr
+
+    suspect = path.suffix.lower() == ".mp3" and not _has_mpeg_frames(path)
+    with _quiet_stderr() if suspect else contextlib.nullcontext():
+        try:
+            return sf.info(str(path))
+        except Exception:
+            return None
 
 
 def stream_samples(path: str | os.PathLike, sr: int = SR, read_frames: int = _READ_FRAMES) -> Iterator[np.ndarray]:
@@ -111,11 +125,8 @@ def stream_samples(path: str | os.PathLike, sr: int = SR, read_frames: int = _RE
     from .features import _check_wav_length, _read_file
 
     path = check_file(path, "audio file")
-    try:
-        fmt = sf.info(str(path)).format
-    except Exception:  # soundfile cannot open it: the whole-file reader tries its fallback decoder
-        fmt = None
-    if fmt is None or fmt.upper() in ("MP3", "MPEG"):
+    info = _info(path)  # None: soundfile cannot open it; the whole-file reader tries its fallback
+    if info is None or info.format.upper() in ("MP3", "MPEG"):
         # libsndfile 1.2.2 returns wrong samples at the start of every MP3 read after the first
         # (measured: ~5000 frames of each 50000-frame read), so an MP3 is decoded whole, as
         # load_audio does, and only its analysis is block-wise
