@@ -27,7 +27,7 @@ How each step stays equal to the whole-file one
   (32768 samples), so the CQT's 2048-sample hop, its 2:1 early downsampling steps, the HPSS frame
   pairs and the 256-sample pitch hop fall on the same samples as in the whole file.
 - **Whole-clip steps** run after the blocks, on the joined frames (a few hundred values per 23 ms
-  frame, about 0.1 GB per hour): the 80 dB floors of ``rms_db``, of the mel spectrogram and of the
+  frame, about 0.15 GB per hour): the 80 dB floors of ``rms_db``, of the mel spectrogram and of the
   spectral contrast's band peaks and valleys (relative to the loudest frame), the onset envelope and MFCCs (from the floored mel spectrogram), their
   deltas, onset detection (which normalises the envelope by its range), the harmonic change (chroma
   smoothed over 9 frames), the tempogram (8.9 s windows; computed in runs of frames), the melody's

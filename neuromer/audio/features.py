@@ -391,8 +391,9 @@ def finish_frames(local: dict, sr: int, *, n_samples: int, hop_length: int = HOP
     The whole-clip steps: the 80 dB floors of ``rms_db`` and of the mel spectrogram are relative to
     the clip's loudest frame, ``librosa.onset.onset_detect`` normalises the onset envelope by its
     range, the harmonic change smooths the chroma over 9 frames and the tempogram autocorrelates
-    the onset envelope over ~8.9 s. They run on arrays of a few hundred values per frame (60 MB
-    of mel spectrogram per hour), never on the samples.
+    the onset envelope over ~8.9 s; the spectral contrast's dB floor is relative to the loudest
+    frame of each band too. They run on arrays of a few hundred values per frame (60 MB of mel
+    spectrogram per hour), never on the samples.
 
     Parameters
     ----------
