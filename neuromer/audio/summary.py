@@ -58,8 +58,8 @@ def content_hash(path: str | os.PathLike) -> str:
 
 
 #: Windows summarised at once by :func:`_window_stats` (its temporaries are features x windows x
-#: frames per window: ~100 MB for 1000 one-second windows).
-_STATS_CHUNK = 1000
+#: frames per window: ~30 MB for 250 one-second windows).
+_STATS_CHUNK = 250
 
 
 def _window_stats(ff: FrameFeatures, wins) -> pd.DataFrame:
