@@ -6,7 +6,7 @@ in blocks of ``block_s`` seconds (60 s), each with :data:`CONTEXT_S` (1.4 s, rou
 frames: 1.49 s) of context on either side. Each block keeps only the frames of its own stretch,
 and the joined frames are those of the whole-file computation (to float rounding; see
 tests/audio/test_blockwise.py). Peak memory then grows with the block length, and only slowly
-with the file's: 829 MiB for an hour with melody on, 340 MiB of it the imported audio stack
+with the file's: 795 MiB for an hour with melody on, 340 MiB of it the imported audio stack
 (bench/audio_long.py), against 6.4 GB whole.
 
 How each step stays equal to the whole-file one
