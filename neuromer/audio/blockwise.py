@@ -130,7 +130,7 @@ def stream_samples(path: str | os.PathLike, sr: int = SR, read_frames: int = _RE
         # libsndfile 1.2.2 returns wrong samples at the start of every MP3 read after the first
         # (measured: ~5000 frames of each 50000-frame read), so an MP3 is decoded whole, as
         # load_audio does, and only its analysis is block-wise
-        yield from _array_pieces(path, read_frames)
+        yield from _array_pieces(path, read_frames, sr)
         return
     with sf.SoundFile(str(path)) as fh:
         file_sr = int(fh.samplerate)
@@ -207,9 +207,9 @@ class _Resampler:
         return np.pad(tail[:want], (0, max(0, want - len(tail)))).astype(np.float32, copy=False)
 
 
-def _array_pieces(source, read_frames: int = _READ_FRAMES) -> Iterator[np.ndarray]:
-    """:func:`load_audio` of ``source`` (a file or an array), in pieces."""
-    y, _ = load_audio(source, SR)
+def _array_pieces(source, read_frames: int = _READ_FRAMES, sr: int = SR) -> Iterator[np.ndarray]:
+    """:func:`load_audio` of ``source`` (a file or an array) at ``sr`` Hz, in pieces."""
+    y, _ = load_audio(source, sr)
     for a in range(0, len(y), read_frames):
         yield y[a: a + read_frames]
 
