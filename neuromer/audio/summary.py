@@ -15,6 +15,9 @@ decoded jointly over the windows so that the key changes only where the music su
 while (:func:`window_keys`). That is stated in the column docs of the report and keeps them
 comparable between windows.
 
+A file longer than 2 min (twice ``block_s``) is decoded as a stream and analysed in blocks
+(:mod:`neuromer.audio.blockwise`), in bounded memory and with the same table.
+
 Results are cached in ``cache_dir`` under the SHA-256 of the audio file's bytes plus the analysis
 settings (:func:`cache_file`), so a stimulus heard by 32 subjects is analysed once, an edited file is
 re-analysed, and ``neuromer audio train``/``predict`` reuse what ``neuromer audio features`` cached.
