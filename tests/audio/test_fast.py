@@ -96,3 +96,46 @@ def test_memo_key_tells_arrays_and_settings_apart():
     assert _fast._key(22050, a, 1, "hann") != _fast._key(22050.0, a, 1, "hann")  # int vs float rate
     assert _fast._key(22050, a, 1, np.hanning(4)) is not None
     assert _fast._key(22050, a, 1, lambda n: np.ones(n)) is None  # a function: not memoised
+
+
+def _music(seconds=3.0, seed=0):
+    """A generated clip with chords, clicks, exact digital silence and tiny values near zero."""
+    y = progression("major", bars=2)[: int(seconds * SR)] + click_track(110, seconds)[: int(seconds * SR)]
+    y = y.astype(np.float32)
+    y[SR // 2: SR // 2 + 3000] = 0.0  # silence: no crossings
+    y[SR: SR + 500] = np.random.default_rng(seed).normal(0, 1e-10, 500).astype(np.float32)  # at the threshold
+    return y
+
+
+@pytest.mark.parametrize("frame_length, hop_length", [(2048, 512), (1024, 256), (2048, 2048)])
+def test_zero_crossing_rate_equals_librosa(frame_length, hop_length):
+    y = _music()
+    want = librosa.feature.zero_crossing_rate(y, frame_length=frame_length, hop_length=hop_length)[0]
+    got = _fast.zero_crossing_rate(y, frame_length, hop_length)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(_fast.zero_crossing_rate(-y, frame_length, hop_length),
+                          librosa.feature.zero_crossing_rate(-y, frame_length=frame_length,
+                                                             hop_length=hop_length)[0])
+
+
+def test_spectral_rolloff_equals_librosa():
+    mag = np.abs(librosa.stft(_music(), n_fft=2048, hop_length=512))
+    mag[:, :3] = 0.0  # silent frames roll off at 0 Hz
+    freqs = librosa.fft_frequencies(sr=SR, n_fft=2048)
+    for share in (0.85, 0.5, 0.99):
+        want = librosa.feature.spectral_rolloff(S=mag, sr=SR, roll_percent=share)[0]
+        assert np.array_equal(_fast.spectral_rolloff(mag, freqs, roll_percent=share), want)
+
+
+def test_stereo_file_reads_as_numpys_channel_mean(tmp_path):
+    from neuromer.audio.features import load_audio
+
+    rng = np.random.default_rng(3)
+    stereo = rng.uniform(-1, 1, (SR, 2)).astype(np.float32)
+    stereo[:100] = [[-0.0, 0.0]] * 100  # signed zeros
+    got, _ = load_audio((stereo, SR))
+    want = stereo.mean(axis=1)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert np.array_equal(load_audio((stereo.astype(np.float64), SR))[0],
+                          stereo.astype(np.float64).mean(axis=1).astype(np.float32))
