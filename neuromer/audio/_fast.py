@@ -111,16 +111,18 @@ def median9(x: np.ndarray, axis: int) -> np.ndarray:
     xp = np.pad(x, pad, mode="symmetric")  # scipy's "reflect": d c b a | a b c d | d c b a
     p = [xp[k:k + n] if axis == 0 else xp[:, k:k + n] for k in range(9)]  # the 9 shifted views
 
-    def sort2(i: int, j: int) -> None:
-        lo = np.minimum(p[i], p[j])
-        p[j] = np.maximum(p[i], p[j])
-        p[i] = lo
-
-    # the 19 compare-exchanges of the classic median-of-9 network (Paeth 1990, Graphics Gems):
-    # afterwards p[4] holds the median
-    for i, j in ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
-                 (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2)):
-        sort2(i, j)
+    # the 19 compare-exchanges of the classic median-of-9 network (Paeth 1990, Graphics Gems), p[i]
+    # getting the smaller and p[j] the larger; afterwards p[4] holds the median. Where only one of
+    # the two results is used later, only that one is computed ("lo"/"hi"): 30 array operations
+    for i, j, keep in ((1, 2, "both"), (4, 5, "both"), (7, 8, "both"), (0, 1, "both"), (3, 4, "both"),
+                       (6, 7, "both"), (1, 2, "both"), (4, 5, "both"), (7, 8, "both"), (0, 3, "hi"),
+                       (5, 8, "lo"), (4, 7, "both"), (3, 6, "hi"), (1, 4, "hi"), (2, 5, "lo"), (4, 7, "lo"),
+                       (4, 2, "both"), (6, 4, "hi"), (4, 2, "lo")):
+        lo = np.minimum(p[i], p[j]) if keep != "hi" else None
+        if keep != "lo":
+            p[j] = np.maximum(p[i], p[j])
+        if lo is not None:
+            p[i] = lo
     return np.ascontiguousarray(p[4])
 
 
@@ -229,3 +231,24 @@ def spectral_rolloff(spec: np.ndarray, freqs_hz: np.ndarray, roll_percent: float
     threshold = roll_percent * total[-1]
     first = np.argmax(total >= threshold, axis=0)  # the last bin always qualifies (total >= share)
     return np.asarray(freqs_hz, dtype=np.float64)[first]
+
+
+_controller: list = [None, -1]  # (threadpoolctl controller, len(sys.modules) when it was made)
+
+
+def one_thread():
+    """A context limiting BLAS/OpenMP to one thread, like ``threadpool_limits(limits=1)``.
+
+    ``threadpool_limits`` scans every loaded shared library on each call (~20 ms, a tenth of a
+    30 s clip's features); the scan is kept and redone only when modules were imported since
+    (a new import may load another BLAS or OpenMP runtime).
+    """
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+
+    with _lock:
+        if _controller[0] is None or _controller[1] != len(sys.modules):
+            _controller[0], _controller[1] = ThreadpoolController(), len(sys.modules)
+        controller = _controller[0]
+    return controller.limit(limits=1)

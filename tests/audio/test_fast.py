@@ -139,3 +139,21 @@ def test_stereo_file_reads_as_numpys_channel_mean(tmp_path):
     assert np.array_equal(np.signbit(got), np.signbit(want))
     assert np.array_equal(load_audio((stereo.astype(np.float64), SR))[0],
                           stereo.astype(np.float64).mean(axis=1).astype(np.float32))
+
+
+def test_one_thread_limits_blas_and_restores_it():
+    import threadpoolctl
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        outer = blas_threads()
+        with _fast.one_thread():
+            assert all(n == 1 for n in blas_threads())
+            with _fast.one_thread():  # reused scan, nested
+                assert all(n == 1 for n in blas_threads())
+            assert all(n == 1 for n in blas_threads())
+        assert blas_threads() == outer
+    assert blas_threads() == before
