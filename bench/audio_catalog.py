@@ -48,6 +48,19 @@ def own_cpu_s() -> float:
     return own.ru_utime + own.ru_stime
 
 
+def thread_cpu_s() -> dict:
+    """CPU seconds of each thread of this process (a Dask worker: its task thread and the rest)."""
+    import psutil
+
+    return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+
+
+def split_threads(before: dict, after: dict) -> tuple[float, float]:
+    """(CPU s of the busiest thread -- the task thread of a 1-thread worker --, CPU s of the others)."""
+    grown = sorted((after[k] - before.get(k, 0.0) for k in after), reverse=True)
+    return grown[0], sum(grown[1:])
+
+
 def timed(func):
     w, c = time.perf_counter(), cpu_s()
     out = func()
@@ -116,10 +129,9 @@ def main() -> None:
           f"{seconds / cpu:.0f}x real time per CPU second, {seconds / wall:.0f}x per wall second "
           f"({cpu:.1f} CPU s, {wall:.1f} s wall)")
 
-    import dask
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    from neuromer._cluster import LOCAL_CLUSTER_CONFIG
+    from neuromer._cluster import local_cluster
 
     with tempfile.TemporaryDirectory() as cache:
         _, w1, c1 = timed(lambda: clip_tables(files, melody=melody, emotion=False, cache_dir=cache, workers=1))
@@ -127,13 +139,13 @@ def main() -> None:
     n = args.workers
     # the cluster `neuromer audio features --workers N` starts (run_tasks), started here so that the
     # clip phase can be timed from the workers being up and warmed
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
+    cluster = local_cluster(n)
     with cluster, Client(cluster) as client, tempfile.TemporaryDirectory() as cache:
         mark = {}
 
         def ready(msg):  # the workers are up and warmed (libraries imported): the clip phase starts
             mark["t"], mark["workers"], mark["main"] = time.perf_counter(), client.run(own_cpu_s), own_cpu_s()
+            mark["threads"] = client.run(thread_cpu_s)
 
         start = time.perf_counter()
         _, failed = clip_tables(files, melody=melody, emotion=False, cache_dir=cache,
@@ -141,12 +153,18 @@ def main() -> None:
         wn = time.perf_counter() - mark["t"]
         main_cpu = own_cpu_s() - mark["main"]  # scheduler, nannies and client live in this process
         per_worker = {k: v - mark["workers"][k] for k, v in client.run(own_cpu_s).items()}
+        threads = {k: split_threads(mark["threads"][k], v) for k, v in client.run(thread_cpu_s).items()}
         total = time.perf_counter() - start
     cn = sum(per_worker.values()) + main_cpu
     print(f"workers={n} (local cluster): {wn:.1f} s wall for the clips ({total:.1f} s incl. start-up and warm-up; "
           f"{seconds / wn:.0f}x real time); CPU s: workers "
           + " + ".join(f"{v:.1f}" for v in per_worker.values()) + f", scheduler/nannies/client {main_cpu:.1f}"
           + (f"; failed: {len(failed)}" if failed else ""))
+    in_tasks, other = sum(t[0] for t in threads.values()), sum(t[1] for t in threads.values())
+    print(f"  of which computing the clips (the workers' task threads) {in_tasks:.1f} CPU s "
+          f"({in_tasks / c1 - 1:+.0%} vs in-process: two busy processes slow each other on shared caches "
+          f"and cores), Dask itself {other + main_cpu:.1f} CPU s (worker threads {other:.1f}, "
+          f"scheduler/nannies/client {main_cpu:.1f}: {(other + main_cpu) / len(files) * 1000:.0f} ms per clip)")
     print(f"parallel efficiency on {n} workers: {w1 / (n * wn):.0%} by wall time (meaningful on an idle machine "
           f"only); by CPU time {c1 / cn:.0%} = in-process CPU / all cluster CPU, i.e. Dask costs "
           f"{(cn - c1) / len(files) * 1000:.0f} ms CPU per clip ({cn / c1 - 1:+.0%}); "

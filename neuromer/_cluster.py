@@ -34,6 +34,45 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 
+def local_cluster(workers: int, *, memory_limit: str = "4GiB", **kwargs):
+    """The local Dask cluster of :func:`run_tasks`: ``workers`` single-threaded worker processes.
+
+    Started with :data:`LOCAL_CLUSTER_CONFIG`. A ``MALLOC_TRIM_THRESHOLD_`` of Dask's own default
+    value left in this process's environment by an earlier Dask cluster (a nanny sets it here before
+    spawning its worker, and it stays) is kept from the new workers too.
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes.
+    memory_limit : str
+        Memory limit per worker (Dask syntax, e.g. ``"4GiB"``).
+    **kwargs
+        More ``LocalCluster`` arguments (e.g. ``host``).
+
+    Returns
+    -------
+    distributed.LocalCluster
+    """
+    import os
+
+    import dask
+    from dask.distributed import LocalCluster
+
+    name = "MALLOC_TRIM_THRESHOLD_"
+    inherited = os.environ.get(name)
+    dask_default = str(dask.config.get(f"distributed.nanny.pre-spawn-environ.{name}", default=None))
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies hand this config to their workers
+        if inherited is not None and inherited == dask_default:
+            del os.environ[name]  # the workers are spawned (and read it) while the cluster starts
+        try:
+            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                memory_limit=memory_limit, dashboard_address=":0", **kwargs)
+        finally:
+            if inherited is not None:
+                os.environ[name] = inherited
+
+
 def run_tasks(func: Callable[..., Any], args: Sequence[tuple], *, keys: Sequence[str] | None = None,
               workers: int = 1, scheduler: str | None = None, memory_limit: str = "4GiB",
               announce: Callable[[str], None] = logger.info, retries: int = 2,
@@ -88,16 +127,13 @@ def run_tasks(func: Callable[..., Any], args: Sequence[tuple], *, keys: Sequence
             else:
                 yield i, result, None
         return
-    import dask
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies hand this config to their workers
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   memory_limit=memory_limit, dashboard_address=":0")
+        cluster = local_cluster(workers, memory_limit=memory_limit)
         client = Client(cluster)
     if warm_up is not None:
         client.run(warm_up)

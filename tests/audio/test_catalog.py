@@ -20,16 +20,30 @@ CLIP_S = 2.0
 
 @pytest.fixture(scope="module")
 def cluster():
-    import dask
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    from neuromer._cluster import LOCAL_CLUSTER_CONFIG
+    from neuromer._cluster import local_cluster
 
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):
-        local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                             host="127.0.0.1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as an earlier Dask cluster in this process leaves it
+        local = local_cluster(2, host="127.0.0.1")
     with local, Client(local) as client:
         yield local.scheduler_address, client
+
+
+def _worker_settings():
+    import os
+
+    import dask
+
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.tick.interval"))
+
+
+def test_workers_keep_glibcs_adaptive_malloc_and_run_no_profiler(cluster):
+    # a trim threshold in the environment switches off glibc's adaptive mmap threshold: twice the
+    # CPU per clip in a worker (see neuromer._cluster.LOCAL_CLUSTER_CONFIG)
+    assert set(cluster[1].run(_worker_settings).values()) == {(None, False, "1s")}
 
 
 @pytest.fixture(scope="module")
