@@ -163,8 +163,9 @@ def main() -> None:
     in_tasks, other = sum(t[0] for t in threads.values()), sum(t[1] for t in threads.values())
     print(f"  of which computing the clips (the workers' task threads) {in_tasks:.1f} CPU s "
           f"({in_tasks / c1 - 1:+.0%} vs in-process: two busy processes slow each other on shared caches "
-          f"and cores), Dask itself {other + main_cpu:.1f} CPU s (worker threads {other:.1f}, "
-          f"scheduler/nannies/client {main_cpu:.1f}: {(other + main_cpu) / len(files) * 1000:.0f} ms per clip)")
+          f"and cores); the rest {other + main_cpu:.1f} CPU s ({(other + main_cpu) / len(files) * 1000:.0f} ms per "
+          f"clip): the workers' other threads {other:.1f} (Dask's event loop; Arrow's pool writing the cache "
+          f"entries, which the in-process run pays too) and scheduler/nannies/client {main_cpu:.1f}")
     print(f"parallel efficiency on {n} workers: {w1 / (n * wn):.0%} by wall time (meaningful on an idle machine "
           f"only); by CPU time {c1 / cn:.0%} = in-process CPU / all cluster CPU, i.e. Dask costs "
           f"{(cn - c1) / len(files) * 1000:.0f} ms CPU per clip ({cn / c1 - 1:+.0%}); "
