@@ -41,21 +41,28 @@ def memoise_cqt_filters() -> bool:
         return False
     if getattr(current, "_neuromer_memo", False):
         return True
-    memo: OrderedDict = OrderedDict()
+    import inspect
 
-    def filter_fft(sr, freqs, filter_scale, norm, sparsity, hop_length=None, window="hann", gamma=0.0,
-                   dtype=np.complex64, alpha=None):
-        key = _key(sr, freqs, filter_scale, norm, sparsity, hop_length, window, gamma, dtype, alpha)
+    memo: OrderedDict = OrderedDict()
+    signature = inspect.signature(current)
+
+    def filter_fft(*args, **kwargs):
+        try:  # keyed by every argument by name, defaults included, whatever this librosa's signature
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            return current(*args, **kwargs)
+        bound.apply_defaults()
+        key = _key(*[x for item in bound.arguments.items() for x in item])
         if key is None:  # an argument we cannot key exactly (a window array or function): no memo
-            return current(sr, freqs, filter_scale, norm, sparsity, hop_length=hop_length, window=window,
-                           gamma=gamma, dtype=dtype, alpha=alpha)
+            return current(*args, **kwargs)
         with _lock:
             hit = memo.get(key)
             if hit is not None:
                 memo.move_to_end(key)
         if hit is None:
-            hit = current(sr, freqs, filter_scale, norm, sparsity, hop_length=hop_length, window=window,
-                          gamma=gamma, dtype=dtype, alpha=alpha)
+            hit = current(*args, **kwargs)
+            if not (isinstance(hit, tuple) and len(hit) == 3 and hasattr(hit[0], "copy")):
+                return hit  # not the (basis, n_fft, lengths) this memo knows: leave it alone
             with _lock:
                 memo[key] = hit
                 while len(memo) > _MEMO_SIZE:

@@ -1,5 +1,7 @@
 """The faster exact paths of the frame features give librosa's/scipy's numbers bit for bit."""
 
+import functools
+
 import librosa
 import numpy as np
 import pytest
@@ -76,11 +78,20 @@ def test_memoised_cqt_filters_give_librosas_chroma_bit_for_bit(plain_cqt_filters
                                           fmin=librosa.note_to_hz("C2"), n_octaves=5)
 
     plain = chroma()  # librosa's own filters
+    built = []
+
+    @functools.wraps(plain_cqt_filters)  # librosa's signature, which the memo keys by
+    def counting(*args, **kwargs):
+        built.append(1)
+        return plain_cqt_filters(*args, **kwargs)
+
+    setattr(constantq, "__vqt_filter_fft", counting)
     assert _fast.memoise_cqt_filters() and _fast.memoise_cqt_filters()  # idempotent
     wrapped = vars(constantq)["__vqt_filter_fft"]
-    assert wrapped is not plain_cqt_filters and wrapped.__wrapped__ is plain_cqt_filters
+    assert wrapped is not counting and wrapped.__wrapped__ is counting
     for _ in range(3):  # the first call fills the memo, the next ones read it (librosa rescales a copy)
         assert np.array_equal(chroma(), plain)
+    assert len(built) == 5  # one filter bank per octave, built once
     ours = _chroma(y, SR, 512, n_frames)  # what frame_features uses: the same chroma, 4 frames a step
     assert np.array_equal(ours[:, ::4], plain[:, :ours[:, ::4].shape[1]])
     other = librosa.cqt(y, sr=SR // 2, hop_length=512, n_bins=24, fmin=librosa.note_to_hz("C3"))
