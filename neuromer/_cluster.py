@@ -22,9 +22,10 @@ from ._logging import logger
 #:   and the page faults doubled a clip's CPU time in a worker (9x the system time). Unset, a
 #:   worker computes a clip in the CPU time of the in-process run.
 #: - The statistical profiler (a stack sample every 10 ms), the event-loop health tick (every
-#:   20 ms), the system monitor (500 ms) and the nanny's memory poll (100 ms) cost the worker,
-#:   nanny and scheduler processes 30-40 % of the clips' CPU time between them under load; at
-#:   1-2 s they cost a few per cent. The memory limit is then enforced within 1 s.
+#:   20 ms), the system monitor (500 ms) and the nanny's memory poll (100 ms) cost the workers'
+#:   other threads and the calling process (scheduler and nannies live there) about 30 % of the
+#:   clips' CPU time under load; with these settings about 8 %. The memory limit is then enforced
+#:   within 1 s.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
