@@ -167,8 +167,8 @@ def main() -> None:
           f"clip): the workers' other threads {other:.1f} (Dask's event loop; Arrow's pool writing the cache "
           f"entries, which the in-process run pays too) and scheduler/nannies/client {main_cpu:.1f}")
     print(f"parallel efficiency on {n} workers: {w1 / (n * wn):.0%} by wall time (meaningful on an idle machine "
-          f"only); by CPU time {c1 / cn:.0%} = in-process CPU / all cluster CPU, i.e. Dask costs "
-          f"{(cn - c1) / len(files) * 1000:.0f} ms CPU per clip ({cn / c1 - 1:+.0%}); "
+          f"only); by CPU time {c1 / cn:.0%} = in-process CPU / all cluster CPU (the cluster used "
+          f"{(cn - c1) / len(files) * 1000:.0f} ms more CPU per clip, {cn / c1 - 1:+.0%}: split above); "
           f"load average now {os.getloadavg()[0]:.1f}")
 
 
