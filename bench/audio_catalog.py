@@ -10,7 +10,8 @@
    and on a local Dask cluster of 2 single-threaded workers, each with a fresh temporary cache so
    everything is computed: efficiency = T1 / (2 T2) by wall time on the clip phase (from the
    workers being up and warmed -- libraries imported -- to the last result), and in-process CPU
-   seconds / the workers' CPU seconds (what Dask costs, independent of other tenants).
+   seconds / the cluster's CPU seconds (workers + the scheduler, nannies and client in this process:
+   what Dask costs, much less dependent on other tenants than wall time).
 
 CPU time is printed beside wall time: on a shared machine (see the load average printed) wall
 time measures the other tenants as much as this code.
@@ -39,6 +40,25 @@ def cpu_s() -> float:
     """CPU seconds of this process and its finished children (user + system)."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process only (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
+def thread_cpu_s() -> dict:
+    """CPU seconds of each thread of this process (a Dask worker: its task thread and the rest)."""
+    import psutil
+
+    return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+
+
+def split_threads(before: dict, after: dict) -> tuple[float, float]:
+    """(CPU s of the busiest thread -- the task thread of a 1-thread worker --, CPU s of the others)."""
+    grown = sorted((after[k] - before.get(k, 0.0) for k in after), reverse=True)
+    return grown[0], sum(grown[1:])
 
 
 def timed(func):
@@ -109,29 +129,48 @@ def main() -> None:
           f"{seconds / cpu:.0f}x real time per CPU second, {seconds / wall:.0f}x per wall second "
           f"({cpu:.1f} CPU s, {wall:.1f} s wall)")
 
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+
+    from neuromer._cluster import local_cluster
 
     with tempfile.TemporaryDirectory() as cache:
         _, w1, c1 = timed(lambda: clip_tables(files, melody=melody, emotion=False, cache_dir=cache, workers=1))
     print(f"workers=1 (in-process): {w1:.1f} s wall, {c1:.1f} CPU s ({seconds / w1:.0f}x real time)")
     n = args.workers
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client, tempfile.TemporaryDirectory() as cache:
+    # the cluster `neuromer audio features --workers N` starts (run_tasks), started here so that the
+    # clip phase can be timed from the workers being up and warmed
+    cluster = local_cluster(n)
+    with cluster, Client(cluster) as client, tempfile.TemporaryDirectory() as cache:
         mark = {}
 
-        def ready(msg):  # the workers are up and warmed: the clip phase starts
-            mark["t"], mark["cpu"] = time.perf_counter(), sum(client.run(cpu_s).values())
+        def ready(msg):  # the workers are up and warmed (libraries imported): the clip phase starts
+            mark["t"], mark["workers"], mark["main"] = time.perf_counter(), client.run(own_cpu_s), own_cpu_s()
+            mark["threads"] = client.run(thread_cpu_s)
 
         start = time.perf_counter()
         _, failed = clip_tables(files, melody=melody, emotion=False, cache_dir=cache,
                                 scheduler=cluster.scheduler_address, announce=ready)
-        wn, cn = time.perf_counter() - mark["t"], sum(client.run(cpu_s).values()) - mark["cpu"]
+        wn = time.perf_counter() - mark["t"]
+        main_cpu = own_cpu_s() - mark["main"]  # scheduler, nannies and client live in this process
+        per_worker = {k: v - mark["workers"][k] for k, v in client.run(own_cpu_s).items()}
+        threads = {k: split_threads(mark["threads"][k], v) for k, v in client.run(thread_cpu_s).items()}
         total = time.perf_counter() - start
-    print(f"workers={n} (local cluster): {wn:.1f} s wall for the clips ({total:.1f} s incl. warm-up), "
-          f"{cn:.1f} CPU s in the workers ({seconds / wn:.0f}x real time)"
+    cn = sum(per_worker.values()) + main_cpu
+    print(f"workers={n} (local cluster): {wn:.1f} s wall for the clips ({total:.1f} s incl. start-up and warm-up; "
+          f"{seconds / wn:.0f}x real time); CPU s: workers "
+          + " + ".join(f"{v:.1f}" for v in per_worker.values()) + f", scheduler/nannies/client {main_cpu:.1f}"
           + (f"; failed: {len(failed)}" if failed else ""))
-    print(f"parallel efficiency on {n} workers: {w1 / (n * wn):.0%} by wall time, {c1 / cn:.0%} by CPU time "
-          f"(in-process CPU / workers' CPU: the Dask overhead); load average now {os.getloadavg()[0]:.1f}")
+    in_tasks, other = sum(t[0] for t in threads.values()), sum(t[1] for t in threads.values())
+    print(f"  of which computing the clips (the workers' task threads) {in_tasks:.1f} CPU s "
+          f"({in_tasks / c1 - 1:+.0%} vs in-process: two busy processes slow each other on shared caches "
+          f"and cores); the rest {other + main_cpu:.1f} CPU s ({(other + main_cpu) / len(files) * 1000:.0f} ms per "
+          f"clip): the workers' other threads {other:.1f} (Dask's event loop; Arrow's pool writing the cache "
+          f"entries, which the in-process run pays too) and scheduler/nannies/client {main_cpu:.1f}")
+    print(f"parallel efficiency on {n} workers: {w1 / (n * wn):.0%} by wall time (meaningful on an idle machine "
+          f"only); by CPU time {c1 / cn:.0%} = in-process CPU / all cluster CPU (the cluster used "
+          f"{(cn - c1) / len(files) * 1000:.0f} ms more CPU per clip, {cn / c1 - 1:+.0%}: split above); "
+          f"load average now {os.getloadavg()[0]:.1f}")
+
 
 if __name__ == "__main__":
     main()

@@ -83,7 +83,7 @@ def clip_tables(files: Sequence[str | os.PathLike], *, window_s: float | None = 
     errors: dict[str, str] = {}
     for i, table, exc in run_tasks(clip_table, args, keys=keys, workers=workers, scheduler=scheduler,
                                    memory_limit=memory_limit, announce=announce, retries=0,
-                                   catch=(NeuromerError,), warm_up=warm_up):
+                                   catch=(NeuromerError,), warm_up=warm_up, costs=[_size(f) for f in files]):
         if exc is None:
             tables[i] = table
         else:
@@ -92,3 +92,11 @@ def clip_tables(files: Sequence[str | os.PathLike], *, window_s: float | None = 
         if progress is not None:
             progress(files[i])
     return tables, {f: errors[f] for f in files if f in errors}
+
+
+def _size(path: str) -> int:
+    """File size in bytes, the cost estimate of a clip (longer clips are bigger); 0 if unreadable."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

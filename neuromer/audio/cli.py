@@ -85,7 +85,7 @@ def _on_dask(args, files, *, window_s=None, hop_s=None, melody=True):
     if args.cache is None:
         tmp = tempfile.TemporaryDirectory(prefix="neuromer-audio-cache-")
         args.cache = tmp.name
-    files = [str(f) for f in files]
+    files = list(dict.fromkeys(str(f) for f in files))  # a clip annotated twice is computed once
     _, failed = clip_tables(files, window_s=window_s, hop_s=hop_s, melody=melody, emotion=False,
                             cache_dir=args.cache, workers=args.workers or 1, scheduler=args.scheduler,
                             progress=_progress(len(files), "audio features", False), announce=_announce(args))

@@ -91,7 +91,11 @@ def load_audio(source, sr: int | None = SR) -> tuple[np.ndarray, int]:
     else:
         raise DataFormatError("Audio must be a file path or a (samples, sample_rate) tuple, got "
                               f"{type(source).__name__}.")
-    if y.ndim == 2:
+    if y.ndim == 2 and y.shape[1] == 2 and y.shape[0] > 2 and np.issubdtype(y.dtype, np.floating):
+        # stereo as read from a file: numpy's mean over a length-2 inner axis is slow (~40 ms for
+        # 30 s); this is the same sum and division, so the same samples bit for bit
+        y = (y[:, 0] + y[:, 1]) / 2
+    elif y.ndim == 2:
         y = y.mean(axis=int(np.argmin(y.shape)))
     if y.ndim != 1:
         raise DataFormatError(f"{name}: expected mono or multichannel samples, got shape {y.shape}.")
@@ -349,6 +353,8 @@ def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n
     """
     import librosa
 
+    from . import _fast
+
     lap = lap if lap is not None else _Laps(None)
     mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
     power = mag ** 2
@@ -358,13 +364,13 @@ def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n
     v: dict[str, np.ndarray] = {}
     # time-domain RMS on the STFT's (centred) frames: the spectrum's would include the window's loss
     v["rms"] = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length)[0][:n]
-    v["zcr"] = librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length)[0][:n]
+    v["zcr"] = _fast.zero_crossing_rate(y, n_fft, hop_length)[:n]  # librosa's values, O(n_samples)
     # centroid and bandwidth as matrix products (librosa's versions normalise a copy of S first)
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     total = mag.sum(axis=0) + eps
     v["centroid_hz"] = freqs @ mag / total
     v["bandwidth_hz"] = np.sqrt(np.maximum((freqs ** 2) @ mag / total - v["centroid_hz"] ** 2, 0.0))
-    v["rolloff_hz"] = librosa.feature.spectral_rolloff(S=mag, sr=sr, roll_percent=0.85)[0]
+    v["rolloff_hz"] = _fast.spectral_rolloff(mag, freqs, roll_percent=0.85)  # librosa's values, faster
     v["flatness"] = librosa.feature.spectral_flatness(S=mag)[0]
     # spectral contrast in two steps: the dB conversion of librosa.feature.spectral_contrast floors
     # the band peaks (and valleys) 80 dB below their loudest frame in the clip, so it happens in
@@ -489,6 +495,9 @@ def _chroma(y: np.ndarray, sr: int, hop_length: int, n_frames: int) -> np.ndarra
 
     import librosa
 
+    from ._fast import memoise_cqt_filters
+
+    memoise_cqt_filters()  # the filter bank is built once per process, not per clip (same values)
     step = 4
     with warnings.catch_warnings():  # very short clips: librosa warns that its filters are long
         warnings.simplefilter("ignore")
@@ -540,7 +549,7 @@ def _harmonic_change(chroma: np.ndarray, sr: int) -> np.ndarray:
 
 def _hp_ratio_db(mag: np.ndarray) -> np.ndarray:
     """Median-filter HPSS (Fitzgerald 2010) on a decimated spectrogram, for speed."""
-    import librosa
+    from ._fast import hpss_sums
 
     # pairs of frames and bins are averaged first: HPSS' medians cost O(kernel) per cell
     f2 = mag.shape[0] // 2 * 2
@@ -549,9 +558,11 @@ def _hp_ratio_db(mag: np.ndarray) -> np.ndarray:
     if mag.shape[1] < 2:
         small = np.repeat(small, 2, axis=1)
     small = small[:, :t2]
-    small = small.reshape(f2 // 2, 2, t2 // 2, 2).mean(axis=(1, 3))
-    harm, perc = librosa.decompose.hpss(small, kernel_size=(9, 9))
-    ratio = 10 * np.log10((harm ** 2).sum(0) + 1e-10) - 10 * np.log10((perc ** 2).sum(0) + 1e-10)
+    small = small.reshape(f2 // 2, 2, t2 // 2, 2)
+    # = small.mean(axis=(1, 3)), summed in numpy's order (bins first) but 5-10x faster
+    small = ((small[:, 0, :, 0] + small[:, 1, :, 0]) + (small[:, 0, :, 1] + small[:, 1, :, 1])) / 4
+    harm_energy, perc_energy = hpss_sums(small)  # librosa.decompose.hpss(small, kernel_size=(9, 9)), faster
+    ratio = 10 * np.log10(harm_energy + 1e-10) - 10 * np.log10(perc_energy + 1e-10)
     full = np.repeat(ratio, 2)
     return np.pad(full, (0, max(0, mag.shape[1] - len(full))), mode="edge")[: mag.shape[1]]
 

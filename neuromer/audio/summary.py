@@ -363,9 +363,9 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         # one BLAS/OpenMP thread, as in a Dask worker process: a multi-threaded BLAS sums in another
         # order (last-bit differences in e.g. MFCC means), and results must not depend on where a
         # clip was computed (`neuromer audio features --workers N` is bit for bit the in-process run)
-        from threadpoolctl import threadpool_limits
+        from ._fast import one_thread
 
-        with threadpool_limits(limits=1):
+        with one_thread():  # threadpool_limits(limits=1) without re-scanning the libraries every clip
             table, duration = _compute(source, name, grid, windowed, melody, vocal, block_s)
         table.insert(3, "duration_s", duration)
         if cache is not None:

@@ -1,23 +1,59 @@
-"""Audio catalogs on Dask: `neuromer audio features|train|predict --workers N` on a real LocalCluster."""
+"""Audio catalogs on Dask: `neuromer audio features|train|predict` on a real LocalCluster.
 
-import multiprocessing as mp
+One 2-worker cluster serves the whole module (started once, as `--workers 2` would start it:
+:data:`neuromer._cluster.LOCAL_CLUSTER_CONFIG`); the commands reach it with `--scheduler`. The
+`--workers N` path that starts its own cluster is tested in tests/test_scale.py.
+"""
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
+from neuromer._cluster import _ranks
 from neuromer.cli import main
 
 from ._signals import SR, click_track, progression
 
+CLIP_S = 2.0
 
-@pytest.fixture()
-def clips(tmp_path):
+
+@pytest.fixture(scope="module")
+def cluster():
+    from dask.distributed import Client
+
+    from neuromer._cluster import local_cluster
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as an earlier Dask cluster in this process leaves it
+        local = local_cluster(2, host="127.0.0.1")
+    with local, Client(local) as client:
+        yield local.scheduler_address, client
+
+
+def _worker_settings():
+    import os
+
+    import dask
+
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.tick.interval"))
+
+
+def test_workers_keep_glibcs_adaptive_malloc_and_run_no_profiler(cluster):
+    # a trim threshold in the environment switches off glibc's adaptive mmap threshold: twice the
+    # CPU per clip in a worker (see neuromer._cluster.LOCAL_CLUSTER_CONFIG)
+    assert set(cluster[1].run(_worker_settings).values()) == {(None, False, "1s")}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
     paths = []
     for i, mode in enumerate(("major", "minor", "major")):
-        p = tmp_path / f"clip{i}.wav"
-        sf.write(p, progression(mode, bars=2) + click_track(90 + 25 * i, 3.0), SR)
+        p = folder / f"clip{i}.wav"
+        y = progression(mode, bars=2, bar_s=CLIP_S / 2) + click_track(90 + 25 * i, CLIP_S)
+        sf.write(p, y[: int(CLIP_S * SR)], SR)
         paths.append(str(p))
     return paths
 
@@ -29,7 +65,7 @@ def _corrupt(tmp_path):
 
 
 @pytest.mark.slow
-def test_features_on_a_local_cluster_match_the_in_process_run_bit_for_bit(tmp_path, clips, capfd):
+def test_features_on_a_local_cluster_match_the_in_process_run_bit_for_bit(tmp_path, clips, cluster, capfd):
     bad = _corrupt(tmp_path)
     files = [clips[0], bad, clips[1], clips[2]]
     common = ["--window-s", "1", "--hop-s", "0.5", "--no-melody", "-q"]
@@ -38,7 +74,7 @@ def test_features_on_a_local_cluster_match_the_in_process_run_bit_for_bit(tmp_pa
     assert f"failed: {bad}: not a readable audio file" in err and "1 of 4 clips failed" in err
     cache = tmp_path / "cache"
     assert main(["audio", "features", *files, "--out", str(tmp_path / "two.parquet"), *common,
-                 "--workers", "2", "--cache", str(cache)]) == 1
+                 "--scheduler", cluster[0], "--cache", str(cache)]) == 1
     err = capfd.readouterr().err
     assert f"failed: {bad}: not a readable audio file" in err and "1 of 4 clips failed" in err
     one, two = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")
@@ -47,28 +83,29 @@ def test_features_on_a_local_cluster_match_the_in_process_run_bit_for_bit(tmp_pa
     assert len(list(cache.glob("*.parquet"))) == 3 and not list(cache.glob(".tmp-*"))
 
 
-def _features_in_process(path, cache, barrier, queue):
+def _features_at_the_same_time(path, cache, me, other):
+    """On a worker: wait until the other task has started too, then compute (and cache) the clip."""
+    from distributed import Event
+
     from neuromer.audio import audio_features
 
-    barrier.wait()  # both processes compute and write the same entry at the same time
-    table = audio_features(path, window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache)
-    queue.put(table.to_json())
+    Event(me).set()
+    assert Event(other).wait(timeout=60)  # both processes compute and write the same entry together
+    return audio_features(path, window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache).to_json()
 
 
 @pytest.mark.slow
-def test_two_processes_on_one_clip_leave_one_whole_cache_entry(tmp_path, clips):
+def test_two_processes_on_one_clip_leave_one_whole_cache_entry(tmp_path, clips, cluster):
     from neuromer.audio import audio_features
 
-    ctx = mp.get_context("spawn")
-    barrier, queue = ctx.Barrier(2), ctx.Queue()
+    client = cluster[1]
+    workers = sorted(client.scheduler_info()["workers"])
+    assert len(workers) == 2
     cache = tmp_path / "cache"
-    procs = [ctx.Process(target=_features_in_process, args=(clips[0], str(cache), barrier, queue)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    events = [f"arrived-{tmp_path.name}-{i}" for i in range(2)]
+    futures = [client.submit(_features_at_the_same_time, clips[0], str(cache), events[i], events[1 - i],
+                             workers=[w], pure=False) for i, w in enumerate(workers)]  # one per process
+    results = client.gather(futures)
     assert results[0] == results[1]
     entries = list(cache.iterdir())
     assert len(entries) == 1 and entries[0].suffix == ".parquet"  # no temporary file left behind
@@ -78,11 +115,11 @@ def test_two_processes_on_one_clip_leave_one_whole_cache_entry(tmp_path, clips):
 
 
 @pytest.mark.slow
-def test_train_and_predict_on_a_local_cluster(tmp_path, clips, capsys):
+def test_train_and_predict_on_a_local_cluster(tmp_path, clips, cluster, capsys):
     ann = tmp_path / "ann.csv"
     pd.DataFrame({"audio": clips * 2, "valence": [7, 3, 6, 2, 5, 4], "arousal": [4, 6, 5, 7, 3, 5]}).to_csv(
         ann, index=False)
-    for tag, extra in (("one", []), ("two", ["--workers", "2"])):
+    for tag, extra in (("one", []), ("two", ["--scheduler", cluster[0]])):
         assert main(["audio", "train", str(ann), "--out", str(tmp_path / f"{tag}.skops"), "--folds", "2",
                      "--report", str(tmp_path / f"{tag}-scores.csv"), *extra]) == 0
         assert main(["audio", "predict", str(tmp_path / "one.skops"), *clips, "--out",
@@ -92,3 +129,9 @@ def test_train_and_predict_on_a_local_cluster(tmp_path, clips, capsys):
                                   check_exact=True)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one-pred.csv"), pd.read_csv(tmp_path / "two-pred.csv"),
                                   check_exact=True)
+
+
+def test_costliest_tasks_rank_first():
+    # Dask runs higher priorities first: the biggest file gets the highest rank, ties keep input order
+    assert _ranks([10, 300, 20, 300, 0]) == [1, 4, 2, 3, 0]
+    assert _ranks([]) == []
