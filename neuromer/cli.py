@@ -380,6 +380,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         log.removeHandler(handler)
+        if argv is None:  # the program itself (console script, python -m), not a call from Python code
+            _spare_exit_collection()
+
+
+def _spare_exit_collection() -> None:
+    """Keep the interpreter's exit from walking every object the libraries created.
+
+    At exit CPython runs full garbage collections over all live objects; after importing pandas
+    that alone costs ~0.15-0.19 s of CPU (0.03 s with numpy only), 13 % of ``features eeg`` on a
+    DEAP subject. Collecting the young generation and then freezing the rest (gc.freeze: later
+    collections skip it) leaves module teardown and reference counting to free everything as
+    before; only cyclic garbage that had already survived collections is left to the operating
+    system, as at any process exit. Outputs are closed before this point (atomic writes fsync
+    and rename). Not done when ``main(argv)`` is called from Python code (tests, notebooks): their
+    process lives on and frozen objects would never be collected.
+    """
+    import gc
+
+    gc.collect(1)
+    gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
