@@ -176,7 +176,8 @@ def test_gather_view_and_general_path_agree(rng):
 
     trials = make_trials(rng.standard_normal((3, 1, int(4 * SF))), ch_names=["Cz"])
     feats = rng.standard_normal((3, 5, 2))
-    full = pd.DataFrame({"trial": np.repeat(trials.metadata["trial"].to_numpy(), 5), "window": np.tile(np.arange(5), 3)})
+    full = pd.DataFrame({"trial": np.repeat(trials.metadata["trial"].to_numpy(), 5),
+                         "window": np.tile(np.arange(5), 3)})
     view = _gather(feats, full, trials)
     assert np.shares_memory(view, feats)
     np.testing.assert_array_equal(view, feats.reshape(15, 2))
