@@ -327,17 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stream_choice(args: argparse.Namespace) -> dict[str, str] | None:
-    if not args.stream:
+    if not args.xdf_stream:
         return None
     from .io.xdf import parse_stream_choice
 
-    return parse_stream_choice(args.stream)
+    return parse_stream_choice(args.xdf_stream)
 
 
 def _add_marker_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stream", action="append", metavar="NAME=SELECTOR",
-                   help="XDF only: of several streams named NAME, use the one SELECTOR picks (id=N, a source_id "
-                        "or a uid; `neuromer info FILE.xdf` lists them), e.g. --stream 'EEG=id=3'; repeatable")
+    p.add_argument("--xdf-stream", action="append", metavar="NAME=SELECTOR",
+                   help="XDF only: of several streams named NAME, use the one SELECTOR picks (id=N, a "
+                        "source_id or a uid; `neuromer info FILE.xdf` lists them), e.g. --xdf-stream "
+                        "'EEG=id=3'; repeatable")
     p.add_argument("--events", metavar="FILE",
                    help="CSV/TSV of extra markers: onset in s from the first sample (onset/onset_s/time) and a "
                         "code or marker text (code/description/marker/value/trial_type)")

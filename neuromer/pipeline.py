@@ -10,7 +10,7 @@ Config file (all sections optional except ``[study]``; paths relative to the con
     events = "events/{stem}.tsv"      # optional: an events CSV/TSV per recording ({stem}: its file
                                       # name without extension, {subject}: its subject id)
     xdf_streams = {EEG = "id=3"}      # optional: of several XDF streams with one name, the one to use
-                                      # (id=N, source_id or uid; as `--stream NAME=SELECTOR`)
+                                      # (id=N, source_id or uid; as `--xdf-stream NAME=SELECTOR`)
     [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
     [windows]                         # window_s, hop_s
     [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline,

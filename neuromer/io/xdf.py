@@ -460,7 +460,7 @@ def _drop_duplicates(streams: list[dict], path: Path, chosen: list[dict]) -> lis
             others = [s for s in twins if s is not best]
             logger.warning("%s: %d streams have the same name and type %r; using %s (most samples) and leaving "
                            "out %s. To use another, select it by id (read_xdf(..., eeg_stream='id=N'), or "
-                           "streams={%r: 'id=N'}; on the command line --stream %s=id=N).",
+                           "streams={%r: 'id=N'}; on the command line --xdf-stream %s=id=N).",
                            path, len(twins), _text(best, "type"), _describe(best),
                            ", ".join(_describe(s) for s in others), _text(best, "name"), _text(best, "name"))
     return [s for s in streams if any(s is k for k in keep)]
@@ -581,7 +581,7 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
         namesakes, whatever role the stream has (EEG, physio or markers). Settles duplicate
         streams without changing which streams are used for what (``eeg_stream`` and friends
         choose roles). A selector that matches none, or more than one, of the streams so named
-        is an error. On the command line: ``--stream NAME=SELECTOR``.
+        is an error. On the command line: ``--xdf-stream NAME=SELECTOR``.
 
     Notes
     -----
@@ -664,7 +664,7 @@ def _check_choice(streams) -> dict[str, str]:
 
 
 def parse_stream_choice(items: list[str] | None) -> dict[str, str]:
-    """``["NAME=SELECTOR", ...]`` (``--stream`` on the command line) as ``{name: selector}``.
+    """``["NAME=SELECTOR", ...]`` (``--xdf-stream`` on the command line) as ``{name: selector}``.
 
     The first ``=`` ends the name: ``amp=id=3`` is the stream named ``amp`` with XDF id 3.
 
@@ -675,10 +675,11 @@ def parse_stream_choice(items: list[str] | None) -> dict[str, str]:
     for item in items or ():
         name, sep, selector = str(item).partition("=")
         if not sep or not name.strip() or not selector.strip():
-            raise NeuromerError(f"--stream {item!r}: expected NAME=SELECTOR, e.g. --stream 'EEG=id=3' "
-                                "(selector: id=N, a source_id or a uid; `neuromer info FILE.xdf` lists them).")
+            raise NeuromerError(f"--xdf-stream {item!r}: expected NAME=SELECTOR, e.g. --xdf-stream "
+                                "'EEG=id=3' (selector: id=N, a source_id or a uid; `neuromer info FILE.xdf` "
+                                "lists them).")
         if name.strip() in out:
-            raise NeuromerError(f"--stream {item!r}: stream {name.strip()!r} is chosen twice.")
+            raise NeuromerError(f"--xdf-stream {item!r}: stream {name.strip()!r} is chosen twice.")
         out[name.strip()] = selector.strip()
     return out
 

@@ -1,4 +1,4 @@
-"""Choosing one of several XDF streams with the same name: read_xdf(streams=...), ``--stream
+"""Choosing one of several XDF streams with the same name: read_xdf(streams=...), ``--xdf-stream
 NAME=SELECTOR`` on the command line and ``study.xdf_streams`` in a run config."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_default_keeps_most_samples_and_warns(twins, caplog):
     assert s.raw.n_times == 640 and s.raw.ch_names == EEG + ["GSR"]
     np.testing.assert_array_equal(s.raw.get_data(picks="GSR")[0], 1.0)  # GSR id 4, most samples
     assert list(s.markers.description) == ["a", "b", "c"]  # both marker streams, as before
-    assert "--stream amp=id=N" in caplog.text and "--stream gsr=id=N" in caplog.text
+    assert "--xdf-stream amp=id=N" in caplog.text and "--xdf-stream gsr=id=N" in caplog.text
 
 
 def test_choice_picks_a_twin_in_any_role_without_changing_roles(twins, caplog):
@@ -98,7 +98,7 @@ def test_choice_argument_checks(twins):
     assert parse_stream_choice(["amp=id=3", " gsr = shimmer-2 "]) == {"amp": "id=3", "gsr": "shimmer-2"}
     assert parse_stream_choice(None) == {}
     for bad in (["amp"], ["=id=3"], ["amp="], ["amp=id=1", "amp=id=3"]):
-        with pytest.raises(NeuromerError, match="--stream"):
+        with pytest.raises(NeuromerError, match="--xdf-stream"):
             parse_stream_choice(bad)
     with pytest.raises(NeuromerError, match="mapping"):
         read_xdf(twins, streams=["amp=id=3"])
@@ -121,7 +121,7 @@ def test_other_formats_refuse_a_choice(tmp_path, twins):
 
 
 def test_cli_stream_option(twins, capsys):
-    assert main(["info", str(twins), "--stream", "amp=id=3", "--stream", "gsr=id=5"]) == 0
+    assert main(["info", str(twins), "--xdf-stream", "amp=id=3", "--xdf-stream", "gsr=id=5"]) == 0
     out = capsys.readouterr().out
     assert "5 ch (4 eeg, 1 gsr) at 128 Hz, 3.9 s" in out  # 500 samples of the twin
     assert "shimmer-2" in out  # the stream table shows source ids
@@ -130,8 +130,8 @@ def test_cli_stream_option(twins, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--stream", "amp=id=9"], "stream choice amp=id=9 matches none of the streams named 'amp'"),
-    (["--stream", "amp"], "--stream 'amp': expected NAME=SELECTOR"),
+    (["--xdf-stream", "amp=id=9"], "stream choice amp=id=9 matches none of the streams named 'amp'"),
+    (["--xdf-stream", "amp"], "--xdf-stream 'amp': expected NAME=SELECTOR"),
 ])
 def test_cli_bad_choice_is_one_line_exit_2(twins, argv, message):
     run = subprocess.run([sys.executable, "-m", "neuromer", "epochs", str(twins), "--out",
