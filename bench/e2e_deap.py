@@ -107,10 +107,42 @@ def write_subject(path: Path) -> None:
     write_trials(trials, path, overwrite=True)
 
 
+def compare_pickles(dat: Path, runs: int) -> None:
+    """Print the CPU time of loading ``dat`` and a protocol-2 copy, restricted vs plain unpickler."""
+    import pickle
+
+    from neuromer.io.deap import _load_dat
+
+    p2 = dat.with_name("s01_protocol2.dat")
+    with open(dat, "rb") as fh:
+        obj = pickle.load(fh)
+    with open(p2, "wb") as fh:
+        pickle.dump(obj, fh, protocol=2)
+    del obj
+    for path in (dat, p2):
+        times = {"restricted": [], "plain": []}
+        for _ in range(runs):
+            c0 = time.process_time()
+            _load_dat(path)
+            c1 = time.process_time()
+            with open(path, "rb") as fh:
+                pickle.load(fh, encoding="latin1")
+            times["restricted"].append(c1 - c0)
+            times["plain"].append(time.process_time() - c1)
+        print(f"load {path.name} ({path.stat().st_size / 1e6:.0f} MB): neuromer's restricted unpickler "
+              f"{statistics.median(times['restricted']):.3f} s CPU, plain pickle.load "
+              f"{statistics.median(times['plain']):.3f} s CPU")
+    p2.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each measurement (default 5)")
     parser.add_argument("--keep", help="write the file into this folder and keep it (default: a temporary folder)")
+    parser.add_argument("--pickles", action="store_true",
+                        help="also time the load: neuromer's restricted unpickler against plain pickle.load, "
+                             "on this file (protocol 5) and on the same data as a protocol-2 pickle written by "
+                             "Python 3 (150 MB of latin-1 text; writes it beside the file)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: .pyc cached
@@ -143,6 +175,9 @@ def main() -> None:
             runs.append((w1 - w0, c1 - c0, time.perf_counter() - w1, time.process_time() - c1))
         load, load_cpu, feat, feat_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
         floor, floor_cpu = load + feat, load_cpu + feat_cpu
+
+        if args.pickles:
+            compare_pickles(dat, args.runs)
 
         stages = []
         for _ in range(args.runs):
