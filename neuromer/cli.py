@@ -61,7 +61,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
             print(xdf_info(path).to_string(index=False))
         protocol = read_protocol(args.protocol) if args.protocol else None
-        session = read_session(path, protocol=protocol, events=args.events, encoding=args.encoding)
+        session = read_session(path, protocol=protocol, events=args.events, encoding=args.encoding,
+                               xdf_streams=_stream_choice(args))
         print(session)
         raw = session.raw
         print("channels:", ", ".join(f"{n} ({t})" for n, t in zip(raw.ch_names, raw.get_channel_types())))
@@ -105,7 +106,7 @@ def _cmd_epochs(args: argparse.Namespace) -> int:
     protocol = read_protocol(args.protocol, check_files=False) if args.protocol else None
     sfreq = 128.0 if args.sfreq is None else args.sfreq
     trials = read_any_trials(args.input, protocol=protocol, sfreq=sfreq, events=args.events,
-                             encoding=args.encoding)
+                             encoding=args.encoding, xdf_streams=_stream_choice(args))
     if args.sfreq is not None and is_trials_file(args.input) and abs(args.sfreq - trials.sfreq) > 1e-9:
         raise NeuromerError(f"{args.input}: --sfreq {args.sfreq:g} given, but trials files are not resampled "
                             f"(this one is at {trials.sfreq:g} Hz); leave --sfreq out to convert as is.")
@@ -325,7 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stream_choice(args: argparse.Namespace) -> dict[str, str] | None:
+    if not args.xdf_stream:
+        return None
+    from .io.xdf import parse_stream_choice
+
+    return parse_stream_choice(args.xdf_stream)
+
+
 def _add_marker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--xdf-stream", action="append", metavar="NAME=SELECTOR",
+                   help="XDF only: of several streams named NAME, use the one SELECTOR picks (id=N, a "
+                        "source_id or a uid; `neuromer info FILE.xdf` lists them), e.g. --xdf-stream "
+                        "'EEG=id=3'; repeatable")
     p.add_argument("--events", metavar="FILE",
                    help="CSV/TSV of extra markers: onset in s from the first sample (onset/onset_s/time) and a "
                         "code or marker text (code/description/marker/value/trial_type)")
@@ -380,6 +393,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         log.removeHandler(handler)
+        if argv is None:  # the program itself (console script, python -m), not a call from Python code
+            _spare_exit_collection()
+
+
+def _spare_exit_collection() -> None:
+    """Keep the interpreter's exit from walking every object the libraries created.
+
+    At exit CPython runs full garbage collections over all live objects; after importing pandas
+    that alone costs ~0.15-0.19 s of CPU (0.03 s with numpy only), 13 % of ``features eeg`` on a
+    DEAP subject. Collecting the young generation and then freezing the rest (gc.freeze: later
+    collections skip it) leaves module teardown and reference counting to free everything as
+    before; only cyclic garbage that had already survived collections is left to the operating
+    system, as at any process exit. Outputs are closed before this point (atomic writes fsync
+    and rename). Not done when ``main(argv)`` is called from Python code (tests, notebooks): their
+    process lives on and frozen objects would never be collected.
+    """
+    import gc
+
+    gc.collect(1)
+    gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover

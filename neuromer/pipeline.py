@@ -9,6 +9,8 @@ Config file (all sections optional except ``[study]``; paths relative to the con
     out = "run"                       # the run folder
     events = "events/{stem}.tsv"      # optional: an events CSV/TSV per recording ({stem}: its file
                                       # name without extension, {subject}: its subject id)
+    xdf_streams = {EEG = "id=3"}      # optional: of several XDF streams with one name, the one to use
+                                      # (id=N, source_id or uid; as `--xdf-stream NAME=SELECTOR`)
     [preprocess]                      # enabled, sfreq, l_freq, h_freq, reference, eog
     [windows]                         # window_s, hop_s
     [features]                        # eeg, physio, audio (true/false), audio_latency_s, eeg_baseline,
@@ -56,7 +58,7 @@ from .errors import NeuromerError
 from .io._atomic import atomic_path, write_table
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "study": {"inputs": [], "protocol": None, "out": "run", "name": "", "events": ""},
+    "study": {"inputs": [], "protocol": None, "out": "run", "name": "", "events": "", "xdf_streams": {}},
     "preprocess": {"enabled": True, "sfreq": 128.0, "l_freq": 4.0, "h_freq": 45.0,
                    "reference": "average", "eog": "regression"},
     "windows": {"window_s": 1.0, "hop_s": 0.5},
@@ -116,6 +118,8 @@ class RunConfig:
         """Hash of everything that shapes a subject's outputs (not models/execution)."""
         keyed = {k: self.sections[k] for k in ("preprocess", "windows", "features", "align", "trf")}
         keyed["protocol"] = _protocol_fingerprint(self)
+        if self.sections["study"].get("xdf_streams"):  # only when set: older run folders keep their hash
+            keyed["xdf_streams"] = self.sections["study"]["xdf_streams"]
         return _hash_text(json.dumps(keyed, sort_keys=True, default=str))
 
 
@@ -170,6 +174,7 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
     _check_values(sections, where)
     _check_choices(sections, where)
     _check_events(cfg, where)
+    _check_xdf_streams(sections, where)
     from .trf import check_config
 
     check_config(sections, where)
@@ -198,6 +203,15 @@ def _check_events(cfg: RunConfig, where: str) -> None:
         if not events.is_file():
             raise NeuromerError(f"{where}: 'study.events' = {template!r}: no events file {events} for input "
                                 f"{path.name}.")
+
+
+def _check_xdf_streams(sections: dict[str, dict[str, Any]], where: str) -> None:
+    """``study.xdf_streams``: a table of stream name -> selector (both text)."""
+    choice = sections["study"]["xdf_streams"]
+    if not isinstance(choice, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in choice.items()):
+        raise NeuromerError(f"{where}: 'study.xdf_streams' must be a table of stream name = selector (id=N, "
+                            f"source_id or uid), e.g. {{EEG = \"id=3\"}}, got {choice!r}.")
 
 
 #: Longest duration a setting in seconds may have (as the protocol's limit): a bigger one is a typo.
@@ -379,7 +393,9 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
         if protocol is not None:
             trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
     else:
-        session = read_session(path, protocol=protocol, subject=sub, events=cfg.events_for(path))
+        choice = cfg["study"]["xdf_streams"] if path.suffix.lower() == ".xdf" else None
+        session = read_session(path, protocol=protocol, subject=sub, events=cfg.events_for(path),
+                               xdf_streams=choice or None)
         # QC of the recording as read, before any step repairs or fills its samples
         bad = nonfinite_qc(path, session.raw.get_data(), session.raw.ch_names, session.raw.get_channel_types(),
                            need_eeg=bool(feats["eeg"]))

@@ -492,6 +492,12 @@ def _gather(feats: np.ndarray, keys: pd.DataFrame, trials: Trials) -> np.ndarray
     pos = {t: i for i, t in enumerate(trials.metadata["trial"].astype(int))}
     ti = keys["trial"].map(pos).to_numpy(int)
     wi = keys["window"].to_numpy(int)
+    n_trials, n_win = feats.shape[:2]
+    if (len(keys) == n_trials * n_win and np.array_equal(ti, np.repeat(np.arange(n_trials), n_win))
+            and np.array_equal(wi, np.tile(np.arange(n_win), n_trials))):
+        # every trial holds every window, in order (the usual case): a view, not a 27 MB copy
+        # into fresh memory for a DEAP subject (its page faults cost ~0.07 s)
+        return feats.reshape(n_trials * n_win, feats.shape[2])
     out = np.full((len(keys), feats.shape[2]), np.nan)
     ok = wi < feats.shape[1]
     out[ok] = feats[ti[ok], wi[ok]]

@@ -25,7 +25,7 @@ def is_trials_file(path: str | os.PathLike) -> bool:
 
 
 def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject: str = "",
-                 encoding: str | None = None):
+                 encoding: str | None = None, xdf_streams: dict[str, str] | None = None):
     """Read a continuous recording as a :class:`~neuromer.session.Session`.
 
     A BIDS recording (``sub-01_task-x_eeg.bdf`` inside a dataset) -> :func:`~neuromer.io.bids.read_bids`;
@@ -33,7 +33,9 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
     DEAP channel layout) -> :func:`~neuromer.io.deap.read_deap_bdf`; anything else MNE reads
     (EDF, BDF, BrainVision ``.vhdr``, FIF, EEGLAB ``.set``) ->
     :func:`~neuromer.io.mne_formats.read_raw_any` (trigger channels and annotations become
-    markers; ``encoding`` is the EDF/BDF text encoding).
+    markers; ``encoding`` is the EDF/BDF text encoding). ``xdf_streams`` (``{name: selector}``)
+    chooses one of several XDF streams with the same name (``read_xdf(streams=...)``); it is an
+    error for any other format.
 
     ``events`` (a CSV/TSV of onsets in s plus codes or marker texts, see
     :func:`~neuromer.io.mne_formats.read_events_csv`) adds markers to a recording of any format;
@@ -49,6 +51,9 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
 
     protocol = as_protocol(protocol)
     suffix = path.suffix.lower()
+    if xdf_streams and suffix != ".xdf":
+        raise DataFormatError(f"{path}: a stream choice ({', '.join(f'{k}={v}' for k, v in xdf_streams.items())}) "
+                              "applies to XDF recordings only.")
     from .bids import is_bids_recording
 
     if is_bids_recording(path):
@@ -60,7 +65,7 @@ def read_session(path: str | os.PathLike, *, protocol=None, events=None, subject
         from .xdf import read_xdf
 
         with _no_trials_said(events):
-            session = read_xdf(path, protocol=protocol, subject=subject)
+            session = read_xdf(path, protocol=protocol, subject=subject, streams=xdf_streams)
     elif suffix == ".bdf" and _looks_like_deap_bdf(path):
         from .deap import read_deap_bdf
 
@@ -167,10 +172,11 @@ def _with_events(session, events, protocol, path: Path):
 
 
 def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | None = 128.0, subject: str = "",
-                    events=None, encoding: str | None = None):
+                    events=None, encoding: str | None = None, xdf_streams: dict[str, str] | None = None):
     """Trials from any supported input: trial files directly, recordings cut with the protocol.
 
-    ``events`` and ``encoding`` are passed to :func:`read_session` (not allowed for trials files).
+    ``events``, ``encoding`` and ``xdf_streams`` are passed to :func:`read_session` (not allowed
+    for trials files).
     """
     from ..protocol import as_protocol
 
@@ -178,13 +184,16 @@ def read_any_trials(path: str | os.PathLike, *, protocol=None, sfreq: float | No
     if is_trials_file(path):
         if events is not None:
             raise DataFormatError(f"{path}: holds trials already; an events file applies to recordings only.")
+        if xdf_streams:
+            raise DataFormatError(f"{path}: holds trials already; a stream choice applies to XDF recordings only.")
         trials = read_trials(path)
         if protocol is not None:
             trials.check_ratings(protocol.ratings.min, protocol.ratings.max, source=str(path))
         return trials
     from ..epochs import make_trials
 
-    session = read_session(path, protocol=protocol, subject=subject, events=events, encoding=encoding)
+    session = read_session(path, protocol=protocol, subject=subject, events=events, encoding=encoding,
+                           xdf_streams=xdf_streams)
     return make_trials(session, protocol=protocol, sfreq=sfreq)
 
 

@@ -1,4 +1,10 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename over it."""
+"""Atomic file writes: write to a temporary file beside the target, then rename over it.
+
+The renamed file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` less
+the process umask, typically ``0o644``), or keeps those of the file it replaces: the temporary
+file from :func:`tempfile.mkstemp` is private (``0o600``) and would otherwise leave reports and
+tables unreadable to a research group sharing a folder.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +53,10 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        mode = _target_mode(path)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)  # after the writer: some writers replace the file rather than fill it
         if not overwrite and path.exists():
             raise DataFormatError(f"{path}: file appeared while writing; refusing to overwrite it.")
         os.replace(tmp, path)
@@ -60,6 +68,40 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # elsewhere the only way is to set it and put it back (brief window for other threads)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    """Permission bits for the finished file: those of the file it replaces, else 0o666 & ~umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _dictionary_columns(table) -> list[str]:
+    """Columns worth Parquet dictionary encoding: all but the floating-point ones.
+
+    Feature columns are floats with (nearly) all values distinct; trying a dictionary on each
+    costs most of the write (0.21 s of CPU of 0.25 s for a DEAP subject's 4760 x 723 EEG table,
+    and a 20 % larger file after the fall-back), so they are written plain. Keys and labels
+    (strings, integers, categories) keep the dictionary.
+    """
+    return [str(name) for name, dtype in table.dtypes.items() if getattr(dtype, "kind", "O") not in "fc"]
 
 
 def write_table(table, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
@@ -76,7 +118,7 @@ def write_table(table, path: str | os.PathLike, *, overwrite: bool = True) -> Pa
         raise DataFormatError(f"{path}: a table must be written as .parquet or .csv.")
     with atomic_path(path, overwrite=overwrite) as tmp:
         if suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
+            table.to_parquet(tmp, index=False, use_dictionary=_dictionary_columns(table))
         else:
             table.to_csv(tmp, index=False)
     return path

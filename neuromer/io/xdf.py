@@ -25,6 +25,7 @@ import os
 import struct
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 
 import mne
@@ -395,8 +396,9 @@ def xdf_info(path: str | os.PathLike) -> pd.DataFrame:
     -------
     DataFrame
         ``stream_id, name, type, channel_count, nominal_srate, channel_format, n_samples,
-        duration_s, first_ts, last_ts`` (time stamps in seconds, clock-synchronised, not
-        dejittered; NaN for empty streams).
+        duration_s, first_ts, last_ts, source_id, hostname`` (time stamps in seconds,
+        clock-synchronised, not dejittered; NaN for empty streams). ``stream_id`` and
+        ``source_id`` tell streams with the same name apart (``read_xdf(streams=...)``).
     """
     path = check_file(path)
     streams, _ = _load(path, synchronize_clocks=True, handle_clock_resets=True, dejitter_timestamps=False)
@@ -407,9 +409,11 @@ def xdf_info(path: str | os.PathLike) -> pd.DataFrame:
         rows.append({"stream_id": int(s["info"]["stream_id"]), "name": _text(s, "name"),
                      "type": _text(s, "type"), "channel_count": int(_text(s, "channel_count", "0")),
                      "nominal_srate": _srate(s), "channel_format": _text(s, "channel_format"),
-                     "n_samples": len(ts), "duration_s": last - first, "first_ts": first, "last_ts": last})
+                     "n_samples": len(ts), "duration_s": last - first, "first_ts": first, "last_ts": last,
+                     "source_id": _text(s, "source_id"), "hostname": _text(s, "hostname")})
     return pd.DataFrame(rows, columns=["stream_id", "name", "type", "channel_count", "nominal_srate",
-                                       "channel_format", "n_samples", "duration_s", "first_ts", "last_ts"])
+                                       "channel_format", "n_samples", "duration_s", "first_ts", "last_ts",
+                                       "source_id", "hostname"])
 
 
 def _matches(stream: dict, key: str) -> bool:
@@ -455,9 +459,10 @@ def _drop_duplicates(streams: list[dict], path: Path, chosen: list[dict]) -> lis
         elif len(twins) > 1:
             others = [s for s in twins if s is not best]
             logger.warning("%s: %d streams have the same name and type %r; using %s (most samples) and leaving "
-                           "out %s. To use another, select it by id (read_xdf(..., eeg_stream='id=N')).",
+                           "out %s. To use another, select it by id (read_xdf(..., eeg_stream='id=N'), or "
+                           "streams={%r: 'id=N'}; on the command line --xdf-stream %s=id=N).",
                            path, len(twins), _text(best, "type"), _describe(best),
-                           ", ".join(_describe(s) for s in others))
+                           ", ".join(_describe(s) for s in others), _text(best, "name"), _text(best, "name"))
     return [s for s in streams if any(s is k for k in keep)]
 
 
@@ -536,7 +541,7 @@ def _marker_table(stream: dict) -> tuple[np.ndarray, list[str]]:
 def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None = None,
              marker_stream: str | None = None, physio_streams: list[str] | None = None,
              sfreq: float | None = None, subject: str = "", session: str = "",
-             dejitter: bool = True) -> Session:
+             dejitter: bool = True, streams: Mapping[str, str] | None = None) -> Session:
     """Read an XDF recording into a :class:`~neuromer.session.Session` on one clock.
 
     Streams are chosen by a name or type (case-insensitive). The EEG stream's samples make the
@@ -570,6 +575,13 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     dejitter : bool
         Let pyxdf regularise the time stamps of regular streams (clock synchronisation and
         clock-reset handling are always on).
+    streams : dict of str to str | None
+        ``{name: selector}``: of the streams named ``name`` (case-insensitive), use only the one
+        ``selector`` matches (``"id=N"``, a ``source_id`` or a ``uid``) and leave out its
+        namesakes, whatever role the stream has (EEG, physio or markers). Settles duplicate
+        streams without changing which streams are used for what (``eeg_stream`` and friends
+        choose roles). A selector that matches none, or more than one, of the streams so named
+        is an error. On the command line: ``--xdf-stream NAME=SELECTOR``.
 
     Notes
     -----
@@ -581,7 +593,8 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
       reordered (``provenance["clock_resets"]``);
     - two signal streams with the same name and type are never merged: the one with most samples
       is used (ties: the lowest stream id), the warning names the others; select another with
-      ``eeg_stream="id=N"`` (marker streams are all used, as before).
+      ``eeg_stream="id=N"`` or ``streams={name: "id=N"}`` (marker streams are all used, as before,
+      unless ``streams`` names one).
 
     Returns
     -------
@@ -595,8 +608,8 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     ------
     DataFormatError
         Not an XDF file, truncated inside its header, no numeric stream with samples, a stream
-        whose samples do not match its declared channel count, or a requested stream that is not
-        in the file.
+        whose samples do not match its declared channel count, a requested stream that is not
+        in the file, or a ``streams`` selector that does not pick exactly one stream of its name.
     """
     path = check_file(path)
     from ..protocol import as_protocol
@@ -604,10 +617,11 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     protocol = as_protocol(protocol)
     if sfreq is not None:
         sfreq = check_positive(sfreq, "sfreq")
-    streams, truncated = _load(path, synchronize_clocks=True, handle_clock_resets=True,
-                               dejitter_timestamps=bool(dejitter))
-    eeg, physio, markers = _select(streams, path, protocol, eeg_stream, marker_stream, physio_streams,
-                                   warn_footers=not truncated)
+    choice = _check_choice(streams)
+    loaded, truncated = _load(path, synchronize_clocks=True, handle_clock_resets=True,
+                              dejitter_timestamps=bool(dejitter))
+    eeg, physio, markers = _select(loaded, path, protocol, eeg_stream, marker_stream, physio_streams,
+                                   warn_footers=not truncated, choice=choice)
     raw, eeg_ts = _signals_on_eeg_grid(eeg, physio, protocol, path)
     raw.set_annotations(_annotations(markers, eeg_ts, raw.info["sfreq"], path))
     if sfreq is not None and abs(sfreq - raw.info["sfreq"]) > 1e-9:
@@ -625,7 +639,7 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     out = Session(raw, protocol=protocol, subject=subject, session=session, provenance=provenance)
     out.add_step("read_xdf", eeg_stream=_text(eeg, "name"), physio_streams=[_text(s, "name") for s in physio],
                  marker_streams=[_text(s, "name") for s in markers], sfreq=out.sfreq, dejitter=bool(dejitter),
-                 truncated=truncated)
+                 truncated=truncated, **({"streams": choice} if choice else {}))
     if protocol is not None:
         from ..epochs import trials_from_markers
 
@@ -636,17 +650,75 @@ def read_xdf(path: str | os.PathLike, protocol=None, *, eeg_stream: str | None =
     return out
 
 
+def _check_choice(streams) -> dict[str, str]:
+    """``read_xdf(streams=...)`` as ``{name: selector}`` of non-empty texts."""
+    if streams is None:
+        return {}
+    if not isinstance(streams, Mapping):
+        raise NeuromerError(f"streams must be a mapping {{name: selector}}, got {streams!r}.")
+    for name, selector in streams.items():
+        if not isinstance(name, str) or not isinstance(selector, str) or not name.strip() or not selector.strip():
+            raise NeuromerError(f"streams: {name!r}={selector!r}: stream name and selector must be non-empty "
+                                "text (selector: id=N, a source_id or a uid).")
+    return dict(streams)
+
+
+def parse_stream_choice(items: list[str] | None) -> dict[str, str]:
+    """``["NAME=SELECTOR", ...]`` (``--xdf-stream`` on the command line) as ``{name: selector}``.
+
+    The first ``=`` ends the name: ``amp=id=3`` is the stream named ``amp`` with XDF id 3.
+
+    >>> parse_stream_choice(["amp=id=3", "GSR=shimmer-2"])
+    {'amp': 'id=3', 'GSR': 'shimmer-2'}
+    """
+    out: dict[str, str] = {}
+    for item in items or ():
+        name, sep, selector = str(item).partition("=")
+        if not sep or not name.strip() or not selector.strip():
+            raise NeuromerError(f"--xdf-stream {item!r}: expected NAME=SELECTOR, e.g. --xdf-stream "
+                                "'EEG=id=3' (selector: id=N, a source_id or a uid; `neuromer info FILE.xdf` "
+                                "lists them).")
+        if name.strip() in out:
+            raise NeuromerError(f"--xdf-stream {item!r}: stream {name.strip()!r} is chosen twice.")
+        out[name.strip()] = selector.strip()
+    return out
+
+
+def _apply_choice(full: list[dict], choice: dict[str, str], path: Path) -> tuple[list[dict], list[dict]]:
+    """Leave out the namesakes of each chosen stream; returns (streams, chosen streams)."""
+    chosen = []
+    for name, selector in choice.items():
+        named = [s for s in full if _text(s, "name").lower() == name.strip().lower()]
+        if not named:
+            available = ", ".join(f"{_text(s, 'name')!r}" for s in full) or "none"
+            raise DataFormatError(f"{path}: stream choice {name}={selector}: no stream with samples is named "
+                                  f"{name!r} (streams with samples: {available}).")
+        found = [s for s in named if _matches(s, selector)]
+        if len(found) != 1:
+            how = "matches none" if not found else f"matches {len(found)}"
+            raise DataFormatError(f"{path}: stream choice {name}={selector} {how} of the streams named {name!r}: "
+                                  f"{', '.join(_describe(s) for s in named)}; select one by id=N, source_id "
+                                  "or uid.")
+        chosen.append(found[0])
+        if len(named) > 1:
+            logger.info("%s: using stream %s as chosen; leaving out %s.", path, _describe(found[0]),
+                        ", ".join(_describe(s) for s in named if s is not found[0]))
+        full = [s for s in full if s is found[0] or all(s is not n for n in named)]
+    return full, chosen
+
+
 def _select(streams: list[dict], path: Path, protocol, eeg_stream, marker_stream, physio_streams, *,
-            warn_footers: bool) -> tuple[dict, list[dict], list[dict]]:
+            warn_footers: bool, choice: dict[str, str] | None = None) -> tuple[dict, list[dict], list[dict]]:
     """The EEG stream, the physio streams and the marker streams to use (see :func:`read_xdf`)."""
     full = [s for s in streams if _n_samples(s)]
     for s in streams:
         if not _n_samples(s):
             logger.info("%s: skipping empty stream %r.", path, _text(s, "name"))
+    full, chosen = _apply_choice(full, choice or {}, path)
     # a selector that names exactly one stream (by id, source_id or uid) settles its twins
     keys = [k for k in (eeg_stream, marker_stream, *(physio_streams or ())) if k]
     hits = [[s for s in full if _matches(s, k)] for k in keys]
-    full = _drop_duplicates(full, path, chosen=[h[0] for h in hits if len(h) == 1])
+    full = _drop_duplicates(full, path, chosen=chosen + [h[0] for h in hits if len(h) == 1])
     no_footer = [_text(s, "name") for s in full if "footer" not in s]
     if no_footer and warn_footers:
         logger.warning("%s: stream(s) %s have no footer; the recording was probably cut short (reading "

@@ -237,7 +237,8 @@ def test_xdf_info(tmp_path):
     write_session(path)
     info = xdf_info(path)
     assert list(info.columns) == ["stream_id", "name", "type", "channel_count", "nominal_srate",
-                                  "channel_format", "n_samples", "duration_s", "first_ts", "last_ts"]
+                                  "channel_format", "n_samples", "duration_s", "first_ts", "last_ts",
+                                  "source_id", "hostname"]
     assert info.set_index("name").loc["amp", "n_samples"] == 300
     assert info.set_index("name").loc["mk", "channel_format"] == "string"
 
