@@ -249,8 +249,9 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
     mk = protocol.markers
     given = read_ratings(ratings, protocol, [s.id for s in stimuli]) if ratings is not None else None
     durations = [_audio_duration_s(s) for s in stimuli]
-    publisher = _audio_publisher(audio_stream, audio_stream_sfreq, stimuli,
-                                 outlet.info().name() if outlet is not None else stream_name, protocol.name)
+    publisher = None if audio_stream is None else _audio_publisher(
+        audio_stream, audio_stream_sfreq, stimuli, outlet.get_info().name() if outlet is not None else stream_name,
+        protocol.name)
     player = _SoundDevicePlayer() if audio == "default" else _NullPlayer()
 
     if outlet is None:
@@ -293,13 +294,11 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
 
 
 def _audio_publisher(name, sfreq, stimuli, marker_name: str, protocol_name: str):
-    """The :class:`~neuromer.live.audio_stream.AudioPublisher` of ``present(audio_stream=...)``, or None.
+    """The :class:`~neuromer.live.audio_stream.AudioPublisher` of ``present(audio_stream=name)``.
 
     Checks the name and decodes every stimulus once, so a clash or an undecodable file stops the
     session before its first trial rather than in the middle of it.
     """
-    if name is None:
-        return None
     import pylsl
 
     from .audio_stream import AudioPublisher, read_mono

@@ -137,9 +137,11 @@ def test_audio_stream_bad_input(tmp_path):
     path = make_sound_protocol(tmp_path, ids=("a", "b"), dur_s=0.5)
     with pytest.raises(NeuromerError, match="also the marker stream's name"):
         present(path, audio="null", ratings=tmp_path / "ratings.csv", stream_name="same", audio_stream="same")
-    # a stream of that name already on the network
+    # a stream of that name already on the network (here: the marker outlet handed to present)
     taken = f"neuromer-test-taken-{uuid.uuid4().hex[:8]}"
-    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(taken, "Audio", 1, 100.0, pylsl.cf_float32, taken))
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(taken, "Markers", 1, 0.0, pylsl.cf_string, taken))
+    with pytest.raises(NeuromerError, match="also the marker stream's name"):
+        present(path, audio="null", ratings=tmp_path / "ratings.csv", outlet=outlet, audio_stream=taken)
     with pytest.raises(NeuromerError, match=f"an LSL stream named '{taken}' is already on the network"):
         present(path, audio="null", ratings=tmp_path / "ratings.csv", audio_stream=taken)
     del outlet
