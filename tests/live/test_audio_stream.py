@@ -95,7 +95,13 @@ def test_recorded_audio_stream_refines_onsets_to_1ms(tmp_path):
             presenter.join(0.1)
         import time
 
-        time.sleep(0.4)
+        want = done["log"].attrs["audio_stream"]["samples"]
+        audio_in = next(st for st in rec.streams if st.info["name"] == names["audio"])
+        until = time.monotonic() + 10.0  # a loaded machine may deliver the last chunks late
+        while audio_in.samples < want and time.monotonic() < until:
+            time.sleep(0.1)
+            rec.poll()
+        time.sleep(0.2)
         rec.poll()
     finally:
         summary = rec.stop()
