@@ -124,9 +124,12 @@ def test_recorded_audio_stream_refines_onsets_to_1ms(tmp_path):
     assert sound.sfreq == pytest.approx(SR, rel=1e-4)
     for onset, sid in zip(true_onsets, session.trials.stimulus_id):
         y, _ = sf.read(tmp_path / "stim" / f"{sid}.wav", dtype="float32", always_2d=True)
-        i = int(round(np.interp(onset, sound.times_s, np.arange(len(sound.times_s)))))
+        # the onset falls within half a sample of a grid sample; clock sync may tip the rounding
+        at = int(round(np.interp(onset, sound.times_s, np.arange(len(sound.times_s)))))
         n = SR  # 2 s stimuli at speed 2: 1 s was played
-        np.testing.assert_allclose(sound.data[i:i + n], y.mean(axis=1)[:n], atol=1e-6)
+        hits = [i for i in (at - 1, at, at + 1) if np.allclose(sound.data[i:i + n], y.mean(axis=1)[:n], atol=1e-6)]
+        assert len(hits) == 1, (sid, at)
+        i = hits[0]
         assert np.all(sound.data[i + n + 1:i + n + 100] == 0) and np.all(sound.data[i - 100:i - 1] == 0)
 
     # plant software-marker jitter (sound 5-80 ms after the marker) and recover it from the sound
