@@ -240,3 +240,49 @@ def test_gfp_peaks_fractional_latency():
     assert np.isnan(gfp_peaks(w, lags, [(0.7, 0.8)]).latency_s[0])
     with pytest.raises(NeuromerError, match="weights must be"):
         gfp_peaks(w[0], lags, [(0, 0.1)])
+
+
+def _refit_null_reference(X, Y, XX, tests, alphas, scale, smin, smax, n_feat, min_shift, n_null, random_state):
+    """The null computed the slow, obvious way: roll, re-correlate, refit each fold, predict, correlate."""
+    from neuromer.trf import _cross, _r, _spectrum
+
+    rng = np.random.default_rng(random_state)
+    n_min = min(len(y) for y in Y)
+    lo = min(min_shift, n_min // 4)
+    allowed = np.arange(lo, n_min - lo + 1) if n_min - 2 * lo > 0 else np.arange(1, n_min)
+    out = np.zeros((n_null, Y[0].shape[1]))
+    for d in range(n_null):
+        shift = int(rng.choice(allowed))
+        Ys = [np.roll(y, shift, axis=0) for y in Y]
+        XYs = [_cross(_spectrum(x), y, smin, smax) for x, y in zip(X, Ys)]
+        r = np.zeros((len(X), Y[0].shape[1]))
+        for test, lam in zip(tests, alphas):
+            w = _solve(sum(XX) - sum(XX[i] for i in test), sum(XYs) - sum(XYs[i] for i in test), n_feat,
+                       lam * scale * (len(X) - len(test)))
+            for k in test:
+                r[k] = _r(predict(X[k], w, smin), Ys[k])
+        out[d] = np.nanmean(r, axis=0)
+    return out
+
+
+@pytest.mark.parametrize("lags_s", [(-0.1, 0.5), (0.02, 0.3), (-0.25, 0.0)])
+def test_fast_null_equals_refitting_draw_by_draw(lags_s):
+    """The circular-shift null from factorised folds and shifted correlations == rolling the data,
+    refitting every outer fold and predicting, draw by draw (unequal trial lengths, non-zero means)."""
+    from neuromer.trf import _cross, _shift_null, _shifted_cross, _spectrum
+
+    rng = np.random.default_rng(5)
+    X = [rng.normal(size=(n, 2)) + 0.3 for n in (300, 340, 310, 420)]
+    Y = [rng.normal(size=(len(x), 3)) + np.roll(x[:, :1], 7, axis=0) - 0.2 for x in X]
+    smin, smax = lag_samples(lags_s, FS)
+    shifts = np.array([40, 77, 299])
+    fast = _shifted_cross(X[1], Y[1], shifts, smin, smax)
+    for s, got in zip(shifts, fast):
+        np.testing.assert_allclose(got, _cross(_spectrum(X[1]), np.roll(Y[1], s, axis=0), smin, smax), atol=1e-9)
+    XX = [_corrs(x, y, smin, smax)[0] for x, y in zip(X, Y)]
+    scale = float(np.mean(np.diag(sum(XX))) / len(X))
+    for tests, alphas in ([[np.array([k]) for k in range(4)], [0.1, 1.0, 10.0, 0.1]],
+                          [[np.array([0, 2]), np.array([1, 3])], [1.0, 100.0]]):
+        args = (X, Y, XX, tests, alphas, scale, smin, smax, 2, 64, 7, 3)
+        np.testing.assert_allclose(_shift_null(*args, max_bytes=1.0), _refit_null_reference(*args), atol=1e-9)
+        np.testing.assert_allclose(_shift_null(*args), _refit_null_reference(*args), atol=1e-9)
