@@ -7,8 +7,9 @@ import soundfile as sf
 
 from neuromer.errors import NeuromerError
 from neuromer.session import Trials
-from neuromer.trf import (_corrs, _solve, check_config, fit_trf, lag_samples, predict, stimulus_features,
-                          subject_trf, tracking_vs_emotion, trf_data)
+from neuromer.trf import _corrs, _solve, fit_trf, lag_samples, predict
+from neuromer.trf_data import stimulus_features, trf_data
+from neuromer.trf_stage import check_config, subject_trf, tracking_vs_emotion
 
 FS = 128.0
 
@@ -31,7 +32,7 @@ def test_summed_trial_matrices_equal_timedelayingridge():
     tdr.fit(np.stack(X, axis=1), np.stack(Y, axis=1))  # (n_times, n_epochs, n_features)
     np.testing.assert_allclose(w, tdr.coef_, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(predict(X[0], w, smin), tdr.predict(X[0]), rtol=1e-9, atol=1e-12)
-    from neuromer.trf import _cross, _spectrum  # the null's cross-correlations: same as MNE's
+    from neuromer.trf_null import _cross, _spectrum  # the null's cross-correlations: same as MNE's
 
     for lo, hi in [(smin, smax), (-32, 1), (2, 10)]:
         np.testing.assert_allclose(_cross(_spectrum(X[1]), Y[1], lo, hi), _corrs(X[1], Y[1], lo, hi)[1], atol=1e-10)
@@ -244,7 +245,8 @@ def test_gfp_peaks_fractional_latency():
 
 def _refit_null_reference(X, Y, XX, tests, alphas, scale, smin, smax, n_feat, min_shift, n_null, random_state):
     """The null computed the slow, obvious way: roll, re-correlate, refit each fold, predict, correlate."""
-    from neuromer.trf import _cross, _r, _spectrum
+    from neuromer.trf import _r
+    from neuromer.trf_null import _cross, _spectrum
 
     rng = np.random.default_rng(random_state)
     n_min = min(len(y) for y in Y)
@@ -269,7 +271,7 @@ def _refit_null_reference(X, Y, XX, tests, alphas, scale, smin, smax, n_feat, mi
 def test_fast_null_equals_refitting_draw_by_draw(lags_s):
     """The circular-shift null from factorised folds and shifted correlations == rolling the data,
     refitting every outer fold and predicting, draw by draw (unequal trial lengths, non-zero means)."""
-    from neuromer.trf import _cross, _shift_null, _shifted_cross, _spectrum
+    from neuromer.trf_null import _cross, _shift_null, _shifted_cross, _spectrum
 
     rng = np.random.default_rng(5)
     X = [rng.normal(size=(n, 2)) + 0.3 for n in (300, 340, 310, 420)]
