@@ -124,7 +124,7 @@ def test_planted_kernel_and_tracking_every_subject(tracking_study):
 
     for k in range(2):
         trials, stimuli = _subject_trials(tracking_study, k)
-        out = subject_trf(trials, stimuli, features=["envelope"], n_null=100)
+        out = subject_trf(trials, stimuli, features=["envelope"], n_null=100, lambdas=[0.01, 0.1, 1.0, 10.0])
         w = out["weights"].query("model == 'forward'").pivot(index="channel", columns="lag_s", values="weight")
         lags = w.columns.to_numpy(float)
         peaks = gfp_peaks(w.to_numpy(), lags, [(lat - 0.035, lat + 0.035) for lat, _, _ in TRF_KERNEL])
