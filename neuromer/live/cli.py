@@ -219,8 +219,8 @@ def _add_present(subparsers) -> None:
                    help="wait up to S seconds for a recorder to connect before starting (default 0)")
     p.add_argument("--audio-stream", nargs="?", const=AUDIO_STREAM, default=None, metavar="NAME",
                    help=f"also publish the played sound as a mono LSL Audio stream (default name {AUDIO_STREAM}), "
-                        "stamped on the markers' clock; record it and set [align] refine_onsets to its name (without NAME, "
-                        "put the flag after the protocol)")
+                        "stamped on the markers' clock; record it and set [align] refine_onsets to its name "
+                        "(without NAME, put the flag after the protocol)")
     p.add_argument("--audio-stream-rate", type=float, default=None, metavar="HZ",
                    help="rate of the audio stream (default: the first stimulus file's sample rate)")
     p.set_defaults(func=_cmd_present)
