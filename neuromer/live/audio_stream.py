@@ -165,7 +165,10 @@ class AudioPublisher:
             self._push_until(int(np.floor((self._clock() - self.delay_s - self.t0) * self.sfreq)))
 
     def close(self, linger_s: float = 0.1) -> int:
-        """Push everything up to now (every registered stimulus has ended), close the outlet.
+        """Push everything up to now and close the outlet.
+
+        A session that ended normally waited for its last stimulus to end; one interrupted mid
+        stimulus ends its stream now too (nothing is stamped in the future).
 
         Returns
         -------
@@ -174,10 +177,7 @@ class AudioPublisher:
         """
         self._stop.set()
         self._thread.join(5.0)
-        with self._lock:
-            end = max([i + len(y) for i, y in self._segments], default=0)
-        now = int(np.floor((self._clock() - self.t0) * self.sfreq))
-        self._push_until(max(now, end))
+        self._push_until(int(np.floor((self._clock() - self.t0) * self.sfreq)))
         threading.Event().wait(linger_s)  # let the last chunks reach the consumers
         self.outlet = None
         return self.sent
