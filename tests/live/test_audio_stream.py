@@ -176,3 +176,21 @@ def test_cli_audio_stream_flag(tmp_path, capsys):
                    "--audio-stream", "x", "--name", "x"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and "marker stream's name" in err
+
+
+def test_read_mono_mixes_and_resamples(tmp_path):
+    from neuromer.live.audio_stream import read_mono
+
+    make_sound_protocol(tmp_path, ids=("a", "b"), dur_s=0.5)
+    import soundfile as sf
+
+    stereo, sr = sf.read(tmp_path / "stim" / "b.wav", dtype="float32", always_2d=True)
+    y, rate = read_mono(tmp_path / "stim" / "b.wav")
+    assert rate == SR and y.dtype == np.float32 and np.allclose(y, stereo.mean(axis=1))
+    up, rate = read_mono(tmp_path / "stim" / "b.wav", 2 * SR)
+    assert rate == 2 * SR and len(up) == 2 * len(y)
+    # delay-free: the even samples of the upsampled sound line up with the original (white noise
+    # loses only its top ~5 % of band to the anti-alias filter)
+    a, b = up[200:-200:2], y[100:-100]
+    assert np.corrcoef(a, b)[0, 1] > 0.95
+    assert all(np.corrcoef(a, np.roll(b, k))[0, 1] < 0.5 for k in (-1, 1))
