@@ -21,7 +21,7 @@ Config file (all sections optional except ``[study]``; paths relative to the con
     [align]                           # refine_onsets (channel/stream of the recorded sound), refine_search_s,
                                       # refine_min_confidence (see neuromer.onsets)
     [trf]                             # enabled, features, lags_s, backward_lags_s, lambdas, folds, n_null,
-                                      # backward (see neuromer.trf)
+                                      # backward (see neuromer.trf, neuromer.trf_stage)
 
 Run folder: ``run.json`` (config, package versions, input hashes, per-subject status and errors),
 ``subjects/sub-XX/`` (``trials-epo.fif``, ``eeg.parquet``, ``physio.parquet``, ``aligned.parquet``,
@@ -175,7 +175,7 @@ def make_config(raw: dict, *, path: Path | None = None, **overrides: Any) -> Run
     _check_choices(sections, where)
     _check_events(cfg, where)
     _check_xdf_streams(sections, where)
-    from .trf import check_config
+    from .trf_stage import check_config
 
     check_config(sections, where)
     if sections["execution"]["workers"] < 1:
@@ -443,7 +443,7 @@ def _subject_stages(path: Path, sub: str, cfg: RunConfig, out: Path,
     aligned = aligned.drop(columns=[c for c in LABEL_NAMES if c in aligned]).merge(labels, on="trial", how="left")
     outputs["aligned"] = _write_table(aligned, out / "aligned.parquet")
     if cfg["trf"]["enabled"]:
-        from .trf import trf_subject_stage
+        from .trf_stage import trf_subject_stage
 
         outputs.update(trf_subject_stage(trials, protocol, cfg, out))
     return outputs, dropped, bad
@@ -649,7 +649,7 @@ def run(cfg: RunConfig, *, workers: int | None = None, scheduler: str | None = N
 
         record["group"] = group_stage(cfg, sorted(ok, key=lambda s: s["subject"]), audio_path)
         if cfg["trf"]["enabled"]:
-            from .trf import trf_group_stage
+            from .trf_stage import trf_group_stage
 
             record["trf"] = trf_group_stage(cfg, sorted(ok, key=lambda s: s["subject"]))
         progress("group", 1, 1)

@@ -55,7 +55,9 @@ def _figures(run_dir: Path) -> list:
         per_ch = fr.groupby("channel").r.mean()
         info = mne.create_info(list(per_ch.index), 128.0, "eeg")
         try:
-            info.set_montage("standard_1020", on_missing="ignore")
+            from .session import _standard_montage  # the 10-20 template under the name this MNE uses
+
+            info.set_montage(_standard_montage(), on_missing="ignore", match_case=False)
             fig, ax = plt.subplots(figsize=(4, 3.6))
             im, _ = mne.viz.plot_topomap(per_ch.to_numpy(), info, axes=ax, show=False, cmap="Reds")
             fig.colorbar(im, ax=ax, label="prediction r")

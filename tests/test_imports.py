@@ -53,8 +53,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # the trained audio-emotion models live next to the audio code but use neuromer.models
     ("models", ("neuromer.models", "neuromer.audio.emotion_model", "neuromer.audio.evaluation",
                 "neuromer.audio.dynamic")),
-    # temporal response functions are scored with the comparison statistics
-    ("compare", ("neuromer.compare", "neuromer.trf")),
+    # temporal response functions (numerical core, its null, inputs from the audio features and
+    # refined onsets); the per-subject stage scores tracking with the comparison statistics
+    ("compare", ("neuromer.compare", "neuromer.trf", "neuromer.trf_null", "neuromer.trf_data",
+                 "neuromer.trf_stage")),
     ("report", ("neuromer.report", "neuromer.figures", "neuromer.trf_report")),
     # live sessions use io, features and models, and nothing above uses them
     ("live", ("neuromer.live",)),

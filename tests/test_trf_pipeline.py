@@ -18,12 +18,13 @@ physio = false
 audio_melody = false
 [models]
 feature_sets = [["eeg"]]
-n_permutations = 19
+n_permutations = 0          # decoding chance is not what this file tests; TRF p-values come from its own null
 [align]
 refine_onsets = "StimAudio"
 [trf]
 enabled = true
 features = ["envelope", "note_onsets"]
+lambdas = [0.01, 1.0, 100.0]  # three penalties keep the nested CV of the 1056-weight backward model quick
 n_null = 100
 """
 

@@ -5,3 +5,5 @@ importing the modules that push them)."""
 MARKER_STREAM = "neuromer-markers"
 #: The prediction stream pushed by ``neuromer online``.
 OUTPUT_STREAM = "neuromer-emotion"
+#: The audio stream pushed by ``neuromer present --audio-stream`` (the sound it plays).
+AUDIO_STREAM = "neuromer-audio"

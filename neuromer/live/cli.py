@@ -14,7 +14,7 @@ import threading
 import time
 
 from ..errors import NeuromerError
-from ._names import MARKER_STREAM, OUTPUT_STREAM
+from ._names import AUDIO_STREAM, MARKER_STREAM, OUTPUT_STREAM
 
 # The work modules (numpy, pandas, pylsl, the decoder) load inside each command, so that
 # `neuromer --help` and the other commands do not pay for them.
@@ -187,8 +187,12 @@ def _cmd_present(args: argparse.Namespace) -> int:
     order = [s.strip() for s in args.order.split(",") if s.strip()] if args.order else None
     log = present(args.protocol, audio=args.audio, ratings=args.ratings, latency_s=args.latency_s, order=order,
                   n_trials=args.trials, speed=args.speed, ask=_ask_terminal, stream_name=args.name,
-                  wait_for_consumers_s=args.wait_s)
+                  wait_for_consumers_s=args.wait_s, audio_stream=args.audio_stream,
+                  audio_stream_sfreq=args.audio_stream_rate)
     print(f"presented {log['trial'].nunique()} trials, pushed {len(log)} markers on LSL stream {args.name!r}")
+    if "audio_stream" in log.attrs:
+        a = log.attrs["audio_stream"]
+        print(f"published the sound on LSL stream {a['name']!r}: {a['samples']} samples at {a['sfreq']:g} Hz")
     return 0
 
 
@@ -213,6 +217,12 @@ def _add_present(subparsers) -> None:
     p.add_argument("--name", default=MARKER_STREAM, help=f"LSL marker stream name (default {MARKER_STREAM})")
     p.add_argument("--wait-s", type=float, default=0.0,
                    help="wait up to S seconds for a recorder to connect before starting (default 0)")
+    p.add_argument("--audio-stream", nargs="?", const=AUDIO_STREAM, default=None, metavar="NAME",
+                   help=f"also publish the played sound as a mono LSL Audio stream (default name {AUDIO_STREAM}), "
+                        "stamped on the markers' clock; record it and set [align] refine_onsets to its name "
+                        "(without NAME, put the flag after the protocol)")
+    p.add_argument("--audio-stream-rate", type=float, default=None, metavar="HZ",
+                   help="rate of the audio stream (default: the first stimulus file's sample rate)")
     p.set_defaults(func=_cmd_present)
 
 

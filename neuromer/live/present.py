@@ -11,6 +11,10 @@ Times are scheduled against absolute deadlines on the LSL clock (``pylsl.local_c
 delays do not accumulate over a session. Stimulus markers carry the time the sound reaches the
 ears: the time playback was started plus the output device's reported latency plus
 ``latency_s`` (the rest of the chain, e.g. measured with a microphone or photodiode).
+
+With ``audio_stream`` the sound itself is published too, as a mono LSL ``Audio`` stream stamped on
+the same clock as the markers (:mod:`neuromer.live.audio_stream`): record it with the EEG and
+``[align] refine_onsets = "<its name>"`` finds every stimulus in it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from .._checks import check_option, check_positive
 from .._logging import logger
 from ..errors import DataFormatError, NeuromerError, ProtocolError
 from ..protocol import Protocol, read_protocol
-from ._names import MARKER_STREAM  # defined there so the command line need not import this module
+from ._names import AUDIO_STREAM, MARKER_STREAM  # defined there so the command line need not import this module
 
 
 # ----------------------------------------------------------------------------- audio players
@@ -176,7 +180,8 @@ def _sleep_until(clock, deadline: float) -> None:
 
 def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", ratings=None, latency_s: float = 0.0,
             order: list[str] | None = None, n_trials: int | None = None, speed: float = 1.0, ask=input,
-            stream_name: str = MARKER_STREAM, wait_for_consumers_s: float = 0.0, outlet=None) -> pd.DataFrame:
+            stream_name: str = MARKER_STREAM, wait_for_consumers_s: float = 0.0, outlet=None,
+            audio_stream: str | None = None, audio_stream_sfreq: float | None = None) -> pd.DataFrame:
     """Run a protocol: play each stimulus and push the protocol's markers to an LSL outlet.
 
     Parameters
@@ -205,11 +210,26 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
         Wait up to this long for a consumer (a recorder) before the first trial.
     outlet : pylsl.StreamOutlet | None
         Push to this outlet instead of creating one.
+    audio_stream : str | None
+        Also publish the played sound as an LSL stream of this name (type ``Audio``, mono float32;
+        ``neuromer present --audio-stream`` uses ``"neuromer-audio"``), also with ``audio="null"``.
+        See :mod:`neuromer.live.audio_stream`.
+    audio_stream_sfreq : float | None
+        Its rate in Hz; default the sample rate of the first presented stimulus file.
 
     Returns
     -------
     DataFrame
         The pushed markers: ``timestamp`` (LSL clock, s), ``marker``, ``trial``, ``stimulus_id``.
+        With ``audio_stream``, ``.attrs["audio_stream"]`` holds its ``name``, ``sfreq``, ``t0``
+        (LSL time of sample 0) and ``samples`` pushed.
+
+    Raises
+    ------
+    NeuromerError
+        ``audio_stream`` names the marker stream or a stream already on the network, or no
+        presented stimulus has an audio file; ``DataFormatError`` for a stimulus file that cannot
+        be decoded (before the first trial).
     """
     import pylsl
 
@@ -226,9 +246,12 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
         stimuli = stimuli[:int(n_trials)]
     if not stimuli:
         raise ProtocolError(f"{protocol._where()}: the protocol lists no stimuli to present.")
-    mk, tm, sc = protocol.markers, protocol.timing, protocol.ratings
+    mk = protocol.markers
     given = read_ratings(ratings, protocol, [s.id for s in stimuli]) if ratings is not None else None
     durations = [_audio_duration_s(s) for s in stimuli]
+    publisher = None if audio_stream is None else _audio_publisher(
+        audio_stream, audio_stream_sfreq, stimuli, outlet.get_info().name() if outlet is not None else stream_name,
+        protocol.name)
     player = _SoundDevicePlayer() if audio == "default" else _NullPlayer()
 
     if outlet is None:
@@ -239,6 +262,10 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
     if wait_for_consumers_s > 0 and not outlet.wait_for_consumers(float(wait_for_consumers_s)):
         logger.warning("no consumer connected to the marker stream within %g s; starting anyway",
                        wait_for_consumers_s)
+    if publisher is not None and wait_for_consumers_s > 0 \
+            and not publisher.outlet.wait_for_consumers(float(wait_for_consumers_s)):
+        logger.warning("no consumer connected to the audio stream %r within %g s; starting anyway",
+                       publisher.name, wait_for_consumers_s)
     clock = pylsl.local_clock
     log: list[dict] = []
 
@@ -251,9 +278,60 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
         logger.debug("%.4f %s", t, text)
 
     logger.info("presenting %d trials of %s (audio %s, speed x%g)", len(stimuli), protocol.name, audio, speed)
+    if publisher is not None:
+        publisher.start()
+    try:
+        _run_trials(stimuli, durations, protocol, player, publisher, given, push, clock, speed, latency_s, ask,
+                    audio)
+    finally:
+        if publisher is not None:
+            samples = publisher.close()
+    out = pd.DataFrame(log, columns=["timestamp", "marker", "trial", "stimulus_id"])
+    if publisher is not None:
+        out.attrs["audio_stream"] = {"name": publisher.name, "sfreq": publisher.sfreq, "t0": publisher.t0,
+                                     "samples": samples}
+    return out
+
+
+def _audio_publisher(name, sfreq, stimuli, marker_name: str, protocol_name: str):
+    """The :class:`~neuromer.live.audio_stream.AudioPublisher` of ``present(audio_stream=name)``.
+
+    Checks the name and decodes every stimulus once, so a clash or an undecodable file stops the
+    session before its first trial rather than in the middle of it.
+    """
+    import pylsl
+
+    from .audio_stream import AudioPublisher, read_mono
+
+    if not isinstance(name, str) or not name.strip():
+        raise NeuromerError(f"Invalid value for the 'audio_stream' parameter: expected a stream name, got {name!r}.")
+    if name == marker_name:
+        raise NeuromerError(f"audio stream name {name!r} is also the marker stream's name; give the audio "
+                            f"stream another name (default {AUDIO_STREAM!r}).")
+    clash = pylsl.resolve_byprop("name", name, 1, 0.3)
+    if clash:
+        raise NeuromerError(f"an LSL stream named {name!r} is already on the network (source_id "
+                            f"{clash[0].source_id()!r} on {clash[0].hostname()!r}); a recording could not tell "
+                            "them apart: give the audio stream another name.")
+    files = list(dict.fromkeys(s.file for s in stimuli if s.file is not None))
+    if not files:
+        raise NeuromerError("audio stream: no presented stimulus has an audio file.")
+    rates = [read_mono(f)[1] for f in files]  # decodes each file once: a bad file fails now
+    rate = rates[0] if sfreq is None else check_positive(sfreq, "audio_stream_sfreq")
+    return AudioPublisher(name, rate, source_id=f"{name}-{protocol_name}-{os.getpid()}")
+
+
+def _run_trials(stimuli, durations, protocol, player, publisher, given, push, clock, speed, latency_s, ask,
+                audio) -> None:
+    mk, tm, sc = protocol.markers, protocol.timing, protocol.ratings
     deadline = clock()
     for n, (stim, dur) in enumerate(zip(stimuli, durations), start=1):
         play_s = tm.stimulus_s if dur is None else min(dur, tm.stimulus_s)
+        sound = None
+        if publisher is not None and stim.file is not None:  # decoded before the trial starts
+            from .audio_stream import read_mono
+
+            sound = read_mono(stim.file, publisher.sfreq)[0]
         _sleep_until(clock, deadline)
         t0 = clock()
         push("trial_start", t0, n, stim.id)
@@ -266,6 +344,8 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
             logger.warning("stimulus %r has no audio file; presenting %g s of silence", stim.id, play_s)
         started = clock()
         onset = started + player.latency_s + latency_s
+        if sound is not None:
+            publisher.play(sound, onset, int(round(play_s / speed * publisher.sfreq)))
         push("stimulus_on", onset, n, stim.id, stimulus_id=stim.id)
         deadline = started + play_s / speed
         _sleep_until(clock, deadline)
@@ -285,7 +365,6 @@ def present(protocol: Protocol | str | os.PathLike, *, audio: str = "null", rati
         deadline = max(deadline, clock()) + tm.inter_trial_s / speed
         logger.info("trial %d/%d (%s) done", n, len(stimuli), stim.id)
     _sleep_until(clock, deadline)
-    return pd.DataFrame(log, columns=["timestamp", "marker", "trial", "stimulus_id"])
 
 
 # ----------------------------------------------------------------------------- command line
