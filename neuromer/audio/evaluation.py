@@ -44,10 +44,14 @@ CLASSIFIERS = ("svm", "logreg", "xgboost")
 _EXPRESSIVE = ("melody_staccato", "melody_legato", "melody_gap_rel", "melody_glissando", "melody_vibrato",
                "tremolo_", "melody_intensity", "melody_crescendo", "melody_decrescendo")
 NOVEL_FAMILIES = ("melody", "expressive", "texture")
+#: Families the ablation pools as "baseline": neuromer's harmony/dissonance/timbre-shape family
+#: (roughness, inharmonicity, tonal centroid, key clarity over time, MFCC moments, ...) is of the
+#: kind Panda et al. count as baseline (MIRtoolbox/Marsyas/PsySound features).
+BASELINE_FAMILIES = ("baseline", "timbre_harmony")
 
 
 def feature_families(columns) -> dict[str, list[str]]:
-    """Split ``audio_`` feature columns into ``baseline``, ``melody``, ``expressive`` and ``texture``.
+    """Split ``audio_`` feature columns into ``baseline``, ``timbre_harmony``, ``melody``, ``expressive`` and ``texture``.
 
     Parameters
     ----------
@@ -58,16 +62,21 @@ def feature_families(columns) -> dict[str, list[str]]:
     Returns
     -------
     dict of str -> list of str
-        The four families, in column order; every feature column is in exactly one.
+        The five families, in column order; every feature column is in exactly one.
+        ``timbre_harmony`` holds the columns of :mod:`neuromer.audio._timbre_stats` (roughness,
+        inharmonicity, crest factor, tonnetz, local key clarity/mode strength, MFCC skewness and
+        kurtosis, low-energy rate, dynamic range, inter-onset regularity).
 
     Examples
     --------
     >>> fam = feature_families(["audio_rms_db_mean", "audio_melody_pitch_mean",
     ...                         "audio_melody_vibrato_rate_hz", "audio_texture_layers_mean"])
     >>> {k: len(v) for k, v in fam.items()}
-    {'baseline': 1, 'melody': 1, 'expressive': 1, 'texture': 1}
+    {'baseline': 1, 'timbre_harmony': 0, 'melody': 1, 'expressive': 1, 'texture': 1}
     """
-    out: dict[str, list[str]] = {"baseline": [], "melody": [], "expressive": [], "texture": []}
+    from ._timbre_stats import is_family_column
+
+    out: dict[str, list[str]] = {"baseline": [], "timbre_harmony": [], "melody": [], "expressive": [], "texture": []}
     for col in columns:
         col = str(col)
         if not col.startswith("audio_") or col.startswith("audio_pred_"):
@@ -81,6 +90,8 @@ def feature_families(columns) -> dict[str, list[str]]:
             out["expressive"].append(col)
         elif stem.startswith("melody_"):
             out["melody"].append(col)
+        elif is_family_column(stem):
+            out["timbre_harmony"].append(col)
         else:
             out["baseline"].append(col)
     return out
@@ -408,6 +419,8 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
              families: dict[str, list[str]] | None = None, progress=None) -> pd.DataFrame:
     """Baseline-only features against baseline + novel families, at equal feature count.
 
+    The baseline pool is the ``baseline`` and ``timbre_harmony`` families (:data:`BASELINE_FAMILIES`),
+    the other pool adds the melody, expressive and texture families (:data:`NOVEL_FAMILIES`).
     Both feature pools go through the same pipeline (:func:`mer_pipeline`), the same folds and
     repetitions; each keeps its own best ``k_best`` features by the ANOVA F test, chosen inside the
     training folds. The gain is paired: per repetition, macro-F1(all) - macro-F1(baseline) on the
@@ -450,7 +463,7 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
     if not isinstance(X, pd.DataFrame):
         raise NeuromerError("ablation needs X as a DataFrame with audio_ column names.")
     fam = families if families is not None else feature_families(X.columns)
-    base = fam["baseline"]
+    base = [c for f in BASELINE_FAMILIES for c in fam.get(f, [])]
     novel = [c for f in NOVEL_FAMILIES for c in fam.get(f, [])]
     if not base or not novel:
         raise NeuromerError(f"ablation needs baseline and novel (melody/expressive/texture) columns; "

@@ -357,12 +357,18 @@ def frame_features(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH,
         v[f"chroma_{name}"] = row
     v["harmonic_change"] = _harmonic_change(chroma, sr)
     lap("chroma")
+    from ._timbre_stats import timbre_frames
+
+    v.update(timbre_frames(y=y, mag=mag, sr=sr, n_fft=n_fft, hop_length=hop_length, chroma=chroma,
+                         key_correlations=key_correlations))
+    lap("timbre")
     v["hp_ratio_db"] = _hp_ratio_db(mag)
     lap("hpss")
     tgram, bpm = _tempogram(onset_env[:n], sr, hop_length)
     v["tempo_bpm"], v["pulse_clarity"] = _local_tempo(tgram, bpm)
     silent = v["rms_db"] < -80  # digital silence: spectral shape is undefined there
-    for key in ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "entropy", "tempo_bpm", "pulse_clarity"):
+    for key in ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "entropy", "tempo_bpm", "pulse_clarity",
+                "local_key_clarity", "local_mode_strength"):
         v[key] = np.where(silent, np.nan, v[key])
     v = {k: np.asarray(a, dtype=np.float64) for k, a in v.items()}
     times = librosa.frames_to_time(np.arange(n), sr=sr, hop_length=hop_length)

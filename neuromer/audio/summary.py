@@ -39,7 +39,7 @@ from .features import (PITCH_CLASSES, SR, FrameFeatures, frame_features, key_chr
                        load_audio, tempo_from_tempogram)
 
 #: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 _NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
 #: Full width (s) of the triangular weighting of the chroma around a window for its key and mode.
 KEY_CONTEXT_S = 16.0
@@ -244,8 +244,10 @@ def summarize(y: np.ndarray, sr: int = SR, *, windows=None, melody: bool = True,
     wins = [(0.0, ff.duration_s)] if clip else [(float(a), float(b)) for a, b in windows]
     context = pd.DataFrame([_context_stats(ff, t0, t1, ff.duration_s if clip else context_s) for t0, t1 in wins])
     context = pd.concat([_clip_key(ff) if clip else window_keys(ff, wins), context], axis=1)
+    from ._timbre_stats import timbre_window_stats
+
     table = pd.concat([pd.DataFrame({"t_start": [w[0] for w in wins], "t_end": [w[1] for w in wins]}),
-                       _window_stats(ff, wins), context], axis=1)
+                       _window_stats(ff, wins), timbre_window_stats(ff, wins), context], axis=1)
     if melody:
         table = _add_melody(table, y, sr, wins, prefix="")
     if vocal:
