@@ -498,6 +498,73 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
     return pd.DataFrame(rows)
 
 
+def family_diagnostics(X: pd.DataFrame, quadrants, groups=None, *, classifier: str = "svm", n_repeats: int = 1,
+                       random_state: int = 0, families: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """How well each feature family is computed and what it carries, family by family.
+
+    A family that is mostly NaN, constant, or carries no class information on real music cannot
+    help the ablation; this table tells that apart from a family that is informative but redundant.
+
+    Parameters
+    ----------
+    X : DataFrame, shape (n_clips, n_features)
+        Clip features with ``audio_`` column names.
+    quadrants : array-like of str, shape (n_clips,)
+        ``Q1``..``Q4`` (Russell quadrants: high valence = Q1/Q4, high arousal = Q1/Q2).
+    groups : array-like | None
+        Artist group per clip: the family-alone F1 uses artist-grouped folds when given.
+    classifier : str
+        Classifier of the family-alone F1 (:func:`mer_pipeline`, untuned).
+    n_repeats : int
+        Repetitions of the 10-fold cross-validation of the family-alone F1.
+
+    Returns
+    -------
+    DataFrame
+        One row per non-empty family: ``n_columns``, ``nan_share`` (share of missing values),
+        ``n_constant`` (columns with at most one distinct value), ``eta2_median`` / ``eta2_max``
+        (share of a column's variance explained by the quadrant, one-way ANOVA, median and best
+        column), ``best_column``, ``valence_auc_max`` / ``arousal_auc_max`` (best single-column
+        ROC AUC for high valence / high arousal, direction-free: ``max(AUC, 1 - AUC)``), ``f1_alone``
+        (macro-F1 of the family on its own, cross-validated).
+    """
+    from ..models.evaluation import _auc
+
+    fam = families if families is not None else feature_families(X.columns)
+    q = np.asarray(quadrants).astype(str)
+    hv, ha = np.isin(q, ("Q1", "Q4")), np.isin(q, ("Q1", "Q2"))
+    rows = []
+    for name, cols in fam.items():
+        if not cols:
+            continue
+        M = X[cols].to_numpy(dtype=float)
+        finite = np.isfinite(M)
+        eta2, v_auc, a_auc = [], [], []
+        for j in range(M.shape[1]):
+            x, ok = M[:, j], finite[:, j]
+            if ok.sum() < 3 or np.ptp(x[ok]) == 0:
+                eta2.append(np.nan), v_auc.append(np.nan), a_auc.append(np.nan)
+                continue
+            xs, qs = x[ok], q[ok]
+            ss_between = sum(np.sum(qs == k) * (xs[qs == k].mean() - xs.mean()) ** 2 for k in np.unique(qs))
+            eta2.append(ss_between / np.sum((xs - xs.mean()) ** 2))
+            v_auc.append(max(_auc(hv[ok], xs), 1 - _auc(hv[ok], xs)))
+            a_auc.append(max(_auc(ha[ok], xs), 1 - _auc(ha[ok], xs)))
+        eta2 = np.asarray(eta2)
+        protocol = "artist" if groups is not None else "stratified"
+        res = evaluate_mer(X[cols], q, groups, protocols=[protocol], classifier=classifier, tune=False,
+                           n_repeats=n_repeats, random_state=random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows.append({"family": name, "n_columns": len(cols), "nan_share": float(1 - finite.mean()),
+                         "n_constant": int(sum(len(np.unique(M[finite[:, j], j])) <= 1 for j in range(M.shape[1]))),
+                         "eta2_median": float(np.nanmedian(eta2)), "eta2_max": float(np.nanmax(eta2)),
+                         "best_column": cols[int(np.nanargmax(eta2))] if np.isfinite(eta2).any() else "",
+                         "valence_auc_max": float(np.nanmax(v_auc)), "arousal_auc_max": float(np.nanmax(a_auc)),
+                         "f1_alone": float(res.summary.f1_mean.iloc[0]), "protocol": protocol})
+    return pd.DataFrame(rows)
+
+
 # ----------------------------------------------------------------------------------- inputs
 def read_labelled_clips(source, *, format: str = "auto") -> pd.DataFrame:
     """Annotated clips (:func:`neuromer.audio.datasets.read_mer_dataset`, static labels).

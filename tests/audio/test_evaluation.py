@@ -275,3 +275,25 @@ def test_cli_evaluate_needs_quadrant_labels(tmp_path, capsys):
     code = main(["audio", "evaluate", str(tmp_path / "va.csv"), "--out-dir", str(tmp_path / "ev")])
     err = capsys.readouterr().err
     assert code == 2 and "needs quadrant labels" in err and len(err.strip().splitlines()) == 1
+
+
+def test_family_diagnostics_tell_informative_broken_and_empty_families_apart():
+    from neuromer.audio.evaluation import family_diagnostics
+
+    X, y = planted(n=200, n_noise=4, seed=5, shift=2.0)
+    rng = np.random.default_rng(1)
+    # baseline: the planted valence/arousal columns; melody: pure noise; texture: mostly NaN and one constant
+    X.columns = ["audio_rms_db_mean", "audio_centroid_hz_mean", "audio_melody_pitch_mean", "audio_melody_note_rate_hz"]
+    X["audio_melody_pitch_mean"] = rng.normal(size=len(X))
+    X["audio_texture_layers_mean"] = np.where(rng.random(len(X)) < 0.9, np.nan, 1.0)
+    X["audio_texture_share_0"] = 0.5
+    t = family_diagnostics(X, y).set_index("family")
+    assert list(t.index) == ["baseline", "melody", "texture"]  # empty families are left out
+    assert t.loc["baseline", "n_columns"] == 2 and t.loc["texture", "n_constant"] == 2
+    assert t.loc["texture", "nan_share"] == pytest.approx(np.isnan(X["audio_texture_layers_mean"]).mean() / 2)
+    # the planted shift explains most of each baseline column's variance: eta^2 = 1/(1 + 1/shift^2) ~ 0.8
+    assert 0.65 < t.loc["baseline", "eta2_median"] < 0.9 and t.loc["melody", "eta2_max"] < 0.1
+    assert t.loc["baseline", "best_column"] in ("audio_rms_db_mean", "audio_centroid_hz_mean")
+    assert t.loc["baseline", "valence_auc_max"] > 0.9 and t.loc["baseline", "arousal_auc_max"] > 0.9
+    assert t.loc["melody", "valence_auc_max"] < 0.65
+    assert t.loc["baseline", "f1_alone"] > 0.7 > 0.4 > t.loc["melody", "f1_alone"]
