@@ -36,7 +36,7 @@ from .._logging import logger
 from ..errors import NeuromerError
 
 PROTOCOLS = ("stratified", "artist")
-CLASSIFIERS = ("svm", "logreg", "xgboost")
+CLASSIFIERS = ("svm", "logreg", "xgboost", "ensemble")
 #: Feature families of Panda et al. (2018), Sec. 3 (the "novel" features) by column stem; every
 #: other ``audio_`` column is "baseline" (spectral, MFCC, chroma, loudness, tempo, key, ...).
 #: Dynamics (crescendo/decrescendo, note intensity) and articulation count as expressive, as in the
@@ -97,65 +97,106 @@ def feature_families(columns) -> dict[str, list[str]]:
     return out
 
 
+TRANSFORMS = ("standard", "yeo-johnson")
+
+
 def mer_pipeline(classifier: str = "svm", *, k_best: int | None = None, tune: bool = True,
-                 random_state: int = 0):
+                 random_state: int = 0, transform: str = "standard", k_grid=None):
     """Imputer -> scaler -> [SelectKBest(ANOVA F)] -> classifier, all fitted on training folds only.
 
     Parameters
     ----------
-    classifier : ``"svm"`` | ``"logreg"`` | ``"xgboost"``
-        RBF support-vector machine (the classifier of Panda et al.), L2 logistic regression, or
-        gradient-boosted trees.
+    classifier : ``"svm"`` | ``"logreg"`` | ``"xgboost"`` | ``"ensemble"``
+        RBF support-vector machine (the classifier of Panda et al.), L2 logistic regression,
+        gradient-boosted trees, or the soft vote of the three (probabilities averaged; the SVM's
+        from Platt scaling).
     k_best : int | None
         Number of features kept by the univariate ANOVA F test; ``None`` keeps all
         (:func:`evaluate_mer` caps it at the number of columns).
     tune : bool
-        Choose the SVM's ``C`` and ``gamma`` (or the logistic ``C``) by an inner 3-fold stratified
-        search on the training folds (``GridSearchCV``); XGBoost is not tuned.
+        Choose the SVM's ``C`` and kernel width (``gamma`` = 0.5, 1 or 2 / number of features) or
+        the logistic ``C`` by an inner 3-fold stratified search on the training folds
+        (``GridSearchCV``); XGBoost and the ensemble are not tuned.
     random_state : int
         Seed of XGBoost and of the inner folds.
+    transform : ``"standard"`` | ``"yeo-johnson"``
+        Per-feature scaling: z-scores, or a Yeo-Johnson power transform to near-normal shape first
+        (many audio statistics are skewed: flatness, flux, melody counts).
+    k_grid : sequence of int | None
+        Candidate numbers of selected features, chosen by the inner search together with the
+        classifier's parameters (needs ``tune``; overrides ``k_best``).
 
     Returns
     -------
-    sklearn estimator
-        A ``Pipeline`` (or a ``GridSearchCV`` around one).
+    sklearn.pipeline.Pipeline
+        ``impute``, ``scale``, then ``select`` (with ``k_best``) and ``model``; when tuned, the last
+        two sit in a ``GridSearchCV`` step named ``search`` (imputation and scaling, which ignore the
+        labels, are fitted on the whole training fold before it).
     """
     from sklearn.feature_selection import SelectKBest, f_classif
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import PowerTransformer, StandardScaler
 
     check_option(classifier, CLASSIFIERS, "classifier")
+    check_option(transform, TRANSFORMS, "transform")
+    if k_grid is not None:
+        k_grid = [int(k) for k in k_grid]
+        if not k_grid or min(k_grid) < 1:
+            raise NeuromerError(f"Invalid value for the 'k_grid' parameter: expected numbers >= 1, got {k_grid}.")
+        k_best = max(k_grid)
     if k_best is not None:
         validate_type(k_best, (int, np.integer), "k_best")
         if k_best < 1:
             raise NeuromerError(f"Invalid value for the 'k_best' parameter: expected >= 1, got {k_best}.")
-    steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-             ("scale", StandardScaler())]
+    scaler = StandardScaler() if transform == "standard" else PowerTransformer(method="yeo-johnson")
+    steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", scaler)]
     if k_best is not None:
         steps.append(("select", SelectKBest(f_classif, k=int(k_best))))
     grid = {}
+    from ._svc import RelativeGammaSVC as svc
     if classifier == "svm":
-        from sklearn.svm import SVC
-
-        model = SVC(kernel="rbf", C=4.0, gamma="scale", class_weight="balanced")
-        grid = {"model__C": [1.0, 4.0, 16.0]}
+        model = svc(C=4.0, gamma_scale=1.0, class_weight="balanced")
+        grid = {"model__C": [1.0, 4.0, 16.0], "model__gamma_scale": [0.5, 1.0, 2.0]}
     elif classifier == "logreg":
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000)
         grid = {"model__C": [0.01, 0.1, 1.0]}
+    elif classifier == "xgboost":
+        model = _xgboost(random_state)
     else:
-        from xgboost import XGBClassifier
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.ensemble import VotingClassifier
+        from sklearn.linear_model import LogisticRegression
 
-        model = XGBClassifier(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
-                              colsample_bytree=0.5, tree_method="hist", n_jobs=1, random_state=random_state)
-    pipe = Pipeline(steps + [("model", model)])
-    if tune and grid:
-        inner = StratifiedKFold(3, shuffle=True, random_state=random_state)
-        return GridSearchCV(pipe, grid, scoring="f1_macro", cv=inner, n_jobs=1)
-    return pipe
+        # the SVM's probabilities by Platt scaling on 3 internal folds (sklearn's replacement of
+        # SVC(probability=True)); one SVM refitted on all training clips
+        platt = CalibratedClassifierCV(svc(C=2.0, gamma_scale=1.0, class_weight="balanced"), method="sigmoid",
+                                       cv=3, ensemble=False)
+        model = VotingClassifier([
+            ("svm", platt),
+            ("logreg", LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000)),
+            ("xgboost", _xgboost(random_state))], voting="soft")
+    if k_grid is not None and tune:
+        grid["select__k"] = sorted(set(k_grid))
+    if not (tune and grid):
+        return Pipeline(steps + [("model", model)])
+    # imputation and scaling learn nothing from the labels: fitted once per training fold, before
+    # the inner search, instead of once per candidate and inner fold (the power transform is slow);
+    # the outer test fold still never reaches any fit
+    inner = StratifiedKFold(3, shuffle=True, random_state=random_state)
+    search = GridSearchCV(Pipeline(steps[2:] + [("model", model)]), grid, scoring="f1_macro", cv=inner, n_jobs=1)
+    return Pipeline(steps[:2] + [("search", search)])
+
+
+def _xgboost(random_state: int):
+    from xgboost import XGBClassifier
+
+    # shallow trees, a slow learning rate and column subsampling: 900 clips and ~400 features
+    return XGBClassifier(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
+                         colsample_bytree=0.5, tree_method="hist", n_jobs=1, random_state=random_state)
 
 
 def artist_groups(artists, n: int | None = None) -> np.ndarray:
@@ -285,13 +326,15 @@ def _oof_predictions(estimator, X, y, splits, n_repeats: int, n: int):
     rows = []
     for r, k, train, test in splits:
         model = clone(estimator)
-        if hasattr(model, "param_grid"):
+        search = model.named_steps.get("search")
+        if search is not None:
             # the inner search needs >= 2 training clips per class in each of its folds
             smallest = int(np.bincount(y[train]).min(initial=0) if len(np.unique(y[train])) == len(np.unique(y))
                            else 0)
-            if smallest < 2 * model.cv.n_splits:
-                model = model.estimator if smallest < 4 else model.set_params(cv=type(model.cv)(
-                    smallest // 2, shuffle=True, random_state=model.cv.random_state))
+            if smallest < 2 * search.cv.n_splits:
+                search = search.estimator if smallest < 4 else search.set_params(cv=type(search.cv)(
+                    smallest // 2, shuffle=True, random_state=search.cv.random_state))
+                model.steps[-1] = ("search", search)
         with warnings.catch_warnings():
             # constant columns (a melody feature absent from every training clip) score F = NaN and
             # are simply not selected; sklearn's per-fold warning about them is noise here
@@ -316,7 +359,7 @@ def _as_matrix(X) -> tuple[np.ndarray, list[str]]:
 
 def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "svm",
                  k_best: int | None = None, tune: bool = True, n_splits: int = 10, n_repeats: int = 20,
-                 random_state: int = 0, progress=None) -> MERResult:
+                 random_state: int = 0, progress=None, transform: str = "standard", k_grid=None) -> MERResult:
     """Repeated cross-validated macro-F1 of a classifier on clip features, per protocol.
 
     Parameters
@@ -329,8 +372,8 @@ def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "s
         Artist group per clip (:func:`artist_groups`); without it only ``"stratified"`` runs.
     protocols : sequence of str
         Any of ``"stratified"`` (Panda et al. 2018) and ``"artist"`` (grouped by artist).
-    classifier, k_best, tune :
-        See :func:`mer_pipeline`.
+    classifier, k_best, tune, transform, k_grid :
+        See :func:`mer_pipeline` (``k_best`` and ``k_grid`` are capped at the number of columns).
     n_splits, n_repeats : int
         10 and 20 in Panda et al. (2018).
     random_state : int
@@ -354,7 +397,10 @@ def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "s
         protocols = [p for p in protocols if p != "artist"]
     if k_best is not None and k_best >= X.shape[1]:
         k_best = None  # every column is kept anyway
-    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state)
+    if k_grid is not None:
+        k_grid = sorted({min(int(k), X.shape[1]) for k in k_grid})
+    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state, transform=transform,
+                       k_grid=k_grid)
     summary, repeats, folds, preds = [], [], [], {}
     for protocol in protocols:
         splits = repeated_splits(labels, groups, protocol=protocol, n_splits=n_splits, n_repeats=n_repeats,
@@ -379,6 +425,7 @@ def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "s
     return MERResult(summary=pd.DataFrame(summary), repeats=repeats[first + [c for c in repeats if c not in first]],
                      folds=folds[first + [c for c in folds if c not in first]], predictions=preds,
                      params={"classifier": classifier, "k_best": k_best, "tune": tune, "features": names,
+                             "transform": transform, "k_grid": k_grid,
                              "random_state": random_state})
 
 
@@ -416,7 +463,8 @@ def _cluster_bootstrap_ci(y, pred_a, pred_b, groups, n_boot: int, level: float, 
 def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, protocols=PROTOCOLS,
              classifier: str = "svm", tune: bool = True, n_splits: int = 10, n_repeats: int = 20,
              n_boot: int = 1000, level: float = 0.95, random_state: int = 0,
-             families: dict[str, list[str]] | None = None, progress=None) -> pd.DataFrame:
+             families: dict[str, list[str]] | None = None, progress=None,
+             transform: str = "standard") -> pd.DataFrame:
     """Baseline-only features against baseline + novel families, at equal feature count.
 
     The baseline pool is the ``baseline`` and ``timbre_harmony`` families (:data:`BASELINE_FAMILIES`),
@@ -476,7 +524,7 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
         for pool, cols in (("baseline", base), ("all", base + novel)):
             res[pool] = evaluate_mer(X[cols], y, groups, protocols=[protocol], classifier=classifier,
                                      k_best=k_best, tune=tune, n_splits=n_splits, n_repeats=n_repeats,
-                                     random_state=random_state,
+                                     random_state=random_state, transform=transform,
                                      progress=None if progress is None else
                                      (lambda p, r, pool=pool: progress(f"{p}/{pool}", r)))
         fb = res["baseline"].repeats.f1_macro.to_numpy()

@@ -126,13 +126,46 @@ def test_tuned_svm_and_xgboost_run_through_the_same_pipeline():
         res = evaluate_mer(X, y, protocols=["stratified"], classifier=clf, k_best=5, n_splits=3, n_repeats=1)
         assert res.summary.f1_mean.iloc[0] > 0.7, clf
     est = mer_pipeline("svm", k_best=5)
-    assert type(est).__name__ == "GridSearchCV" and "select" in est.estimator.named_steps
+    search = est.named_steps["search"]
+    assert type(search).__name__ == "GridSearchCV" and "select" in search.estimator.named_steps
+    assert list(est.named_steps) == ["impute", "scale", "search"]
+
+
+def test_ensemble_power_transform_and_k_chosen_inside_the_folds():
+    X, y = planted(n=160, shift=2.0)
+    res = evaluate_mer(X, y, protocols=["stratified"], classifier="ensemble", transform="yeo-johnson",
+                       k_best=5, tune=False, n_splits=4, n_repeats=1)
+    assert res.summary.f1_mean.iloc[0] > 0.8
+    # k from the inner search: one column carries only one axis (F1 <= ~0.5), two carry both
+    est = mer_pipeline("logreg", k_grid=[1, 2], transform="yeo-johnson").fit(X, y)
+    assert est.named_steps["search"].best_params_["select__k"] == 2
+    assert type(est.named_steps["scale"]).__name__ == "PowerTransformer"
+    res = evaluate_mer(X, y, protocols=["stratified"], classifier="svm", k_grid=[2, 500], n_splits=4, n_repeats=1)
+    assert res.params["k_grid"] == [2, X.shape[1]] and res.summary.f1_mean.iloc[0] > 0.8
+
+
+def test_relative_gamma_svc_is_sklearn_scale_on_standardised_data():
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from neuromer.audio._svc import RelativeGammaSVC
+
+    X, y = planted(n=120, n_noise=8)
+    Z = StandardScaler().fit_transform(X)
+    m = RelativeGammaSVC(C=2.0, gamma_scale=1.0).fit(Z, y)
+    assert m.gamma == pytest.approx(1 / 8)
+    np.testing.assert_array_equal(m.predict(Z), SVC(C=2.0, gamma="scale").fit(Z, y).predict(Z))
+    assert RelativeGammaSVC(gamma_scale=2.0).fit(Z[:, :4], y).gamma == pytest.approx(0.5)
 
 
 def test_bad_arguments_are_one_line_errors():
     X, y = planted(n=40)
     with pytest.raises(NeuromerError, match="'classifier'"):
         mer_pipeline("knn")
+    with pytest.raises(NeuromerError, match="'transform'"):
+        mer_pipeline("svm", transform="log")
+    with pytest.raises(NeuromerError, match="'k_grid'"):
+        mer_pipeline("svm", k_grid=[0, 5])
     with pytest.raises(NeuromerError, match="needs >= 11 clips per class; class .Q1. has 10"):
         evaluate_mer(X, y, protocols=["stratified"], n_splits=11)
     with pytest.raises(NeuromerError, match="needs >= 5 artists"):
