@@ -329,8 +329,9 @@ def _oof_predictions(estimator, X, y, splits, n_repeats: int, n: int):
         search = model.named_steps.get("search")
         if search is not None:
             # the inner search needs >= 2 training clips per class in each of its folds
-            smallest = int(np.bincount(y[train]).min(initial=0) if len(np.unique(y[train])) == len(np.unique(y))
-                           else 0)
+            # (min over the classes of y: a class absent from the training fold counts 0; `initial`
+            # must not be passed to min, it would cap the minimum at 0 and never tune)
+            smallest = int(np.bincount(y[train], minlength=int(y.max()) + 1).min())
             if smallest < 2 * search.cv.n_splits:
                 search = search.estimator if smallest < 4 else search.set_params(cv=type(search.cv)(
                     smallest // 2, shuffle=True, random_state=search.cv.random_state))

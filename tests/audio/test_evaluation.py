@@ -330,3 +330,25 @@ def test_family_diagnostics_tell_informative_broken_and_empty_families_apart():
     assert t.loc["baseline", "valence_auc_max"] > 0.9 and t.loc["baseline", "arousal_auc_max"] > 0.9
     assert t.loc["melody", "valence_auc_max"] < 0.65
     assert t.loc["baseline", "f1_alone"] > 0.7 > 0.4 > t.loc["melody", "f1_alone"]
+
+
+def test_inner_search_really_runs_in_every_fold(monkeypatch):
+    """Regression: the inner search was silently replaced by the untuned pipeline in every fold."""
+    from sklearn.model_selection import GridSearchCV
+
+    calls = []
+    fit = GridSearchCV.fit
+
+    def spy(self, X, y=None, **kw):
+        calls.append(len(y))
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(GridSearchCV, "fit", spy)
+    X, y = planted(n=120, shift=2.0)
+    evaluate_mer(X, y, protocols=["stratified"], classifier="svm", n_splits=4, n_repeats=1)
+    assert calls == [90] * 4
+    calls.clear()
+    # a class too small for 3 inner folds of >= 2 clips: the inner folds shrink, the search still runs
+    keep = np.r_[np.flatnonzero(y != "Q4"), np.flatnonzero(y == "Q4")[:16]]
+    evaluate_mer(X.iloc[keep], y[keep], protocols=["stratified"], classifier="svm", n_splits=4, n_repeats=1)
+    assert len(calls) == 4
