@@ -327,11 +327,17 @@ def _oof_predictions(estimator, X, y, splits, n_repeats: int, n: int):
     for r, k, train, test in splits:
         model = clone(estimator)
         search = model.named_steps.get("search")
+        # (min over the classes of y: a class absent from the training fold counts 0; `initial`
+        # must not be passed to min, it would cap the minimum at 0 and never tune)
+        smallest = int(np.bincount(y[train], minlength=int(y.max()) + 1).min())
+        if "model__svm__cv" in model.get_params():
+            # the ensemble's Platt scaling: one clip per class in each of its internal folds
+            if smallest < 2:
+                raise NeuromerError(f"classifier='ensemble' needs >= 2 training clips per class; a training "
+                                    f"fold has {smallest}. Use fewer folds or another classifier.")
+            model.set_params(model__svm__cv=min(3, smallest))
         if search is not None:
             # the inner search needs >= 2 training clips per class in each of its folds
-            # (min over the classes of y: a class absent from the training fold counts 0; `initial`
-            # must not be passed to min, it would cap the minimum at 0 and never tune)
-            smallest = int(np.bincount(y[train], minlength=int(y.max()) + 1).min())
             if smallest < 2 * search.cv.n_splits:
                 search = search.estimator if smallest < 4 else search.set_params(cv=type(search.cv)(
                     smallest // 2, shuffle=True, random_state=search.cv.random_state))

@@ -296,6 +296,11 @@ def test_cli_evaluate_end_to_end(tiny_4qaed, tmp_path, capsys):
     assert main(argv[:13] + ["--features", str(table), "--overwrite", "--ablation-k", "0", "-q"]) == 0
     again = pd.read_csv(out / "summary.csv")
     assert np.allclose(again.f1_mean, summary.f1_mean)  # same features, same folds, same numbers
+    argv2 = ["audio", "evaluate", str(tiny_4qaed), "--out-dir", str(tmp_path / "ev2"), "--folds", "2", "--repeats", "1",
+             "--features", str(table), "--transform", "yeo-johnson", "--k-grid", "3", "6", "--classifier", "ensemble",
+             "--no-tune", "--ablation-k", "0", "-q"]
+    assert main(argv2) == 0 and "ensemble" in capsys.readouterr().out
+    assert (pd.read_csv(tmp_path / "ev2" / "summary.csv").f1_mean > 0.5).all()
 
 
 def test_cli_evaluate_needs_quadrant_labels(tmp_path, capsys):
