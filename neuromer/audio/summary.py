@@ -4,7 +4,8 @@ For every window of the shared grid (``window_s``, ``hop_s``, from the start of 
 the whole clip, every frame feature (each MFCC, delta, chroma and contrast band included) is
 summarised by ``mean``, ``std``, ``p10``, ``p50``, ``p90`` and ``slope`` (per second). Properties of a stretch of music are added: tempo, pulse clarity and tempo stability
 (from the tempogram), onset rate (onsets per second), key, mode, key clarity and mode strength
-(Krumhansl-Schmuckler), the melody/expressive features of :mod:`neuromer.audio.melody`, and the
+(Krumhansl-Schmuckler), the harmony/dissonance/timbre-shape statistics of
+:mod:`neuromer.audio._timbre_stats`, the melody/expressive features of :mod:`neuromer.audio.melody`, and the
 default audio-emotion predictions (:mod:`neuromer.audio.emotion`). Every column is prefixed
 ``audio_``.
 
