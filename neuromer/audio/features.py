@@ -23,6 +23,9 @@ name                   meaning (unit)
 ``tempo_bpm``          local tempo from the tempogram (beats per minute)
 ``pulse_clarity``      height of the tempogram's autocorrelation peak at that tempo (0..1;
                        Lartillot et al. 2008 use the same idea)
+``roughness`` ...      ``roughness``, ``inharmonicity``, ``crest_db``, ``tonnetz_0..5``,
+                       ``local_key_clarity``, ``local_mode_strength``: see
+                       :mod:`neuromer.audio._timbre_stats`
 =====================  ==========================================================================
 
 Key and mode, tempo stability and onset rate are properties of a stretch of music rather than of
