@@ -166,7 +166,7 @@ def _cmd_evaluate(args) -> int:
         if not args.quiet:
             print(f"\r{what}: repetition {r + 1}/{args.repeats}", end="", file=sys.stderr, flush=True)
     res = evaluate_mer(X, clips["quadrant"], groups, classifier=args.classifier, k_best=args.k_best,
-                       tune=not args.no_tune,
+                       tune=not args.no_tune, transform=args.transform, k_grid=args.k_grid,
                        n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed, progress=rep)
     if not args.quiet:
         print(file=sys.stderr)
@@ -179,7 +179,7 @@ def _cmd_evaluate(args) -> int:
     _write_table(res.folds, targets["folds"], True)
     if args.ablation_k:
         abl = ablation(X, clips["quadrant"], groups, k_best=args.ablation_k, classifier=args.classifier,
-                       tune=not args.no_tune,
+                       tune=not args.no_tune, transform=args.transform,
                        n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed, progress=rep)
         if not args.quiet:
             print(file=sys.stderr)
@@ -321,8 +321,13 @@ def add_audio_commands(sub) -> None:
     e.add_argument("--features", help="reuse a clip table from `neuromer audio features` (column 'file')")
     e.add_argument("--out-dir", required=True, help="folder for the result tables")
     e.add_argument("--table-format", default="csv", choices=("csv", "parquet"), help="table format (default csv)")
-    e.add_argument("--classifier", default="svm", choices=("svm", "logreg", "xgboost"),
-                   help="classifier (default svm: RBF SVM, C chosen inside the training folds)")
+    e.add_argument("--classifier", default="svm", choices=("svm", "logreg", "xgboost", "ensemble"),
+                   help="classifier (default svm: RBF SVM, C and gamma chosen inside the training folds; "
+                        "ensemble: soft vote of SVM, logistic regression and XGBoost)")
+    e.add_argument("--transform", default="standard", choices=("standard", "yeo-johnson"),
+                   help="feature scaling inside the folds (default standard: z-scores)")
+    e.add_argument("--k-grid", type=int, nargs="+",
+                   help="numbers of ANOVA-selected features the inner search chooses from (with tuning)")
     e.add_argument("--no-tune", action="store_true",
                    help="fixed C instead of an inner 3-fold search in each training fold (about 10x faster)")
     e.add_argument("--k-best", type=int, help="features kept by the ANOVA F test inside the folds (default all)")

@@ -36,7 +36,7 @@ from .._logging import logger
 from ..errors import NeuromerError
 
 PROTOCOLS = ("stratified", "artist")
-CLASSIFIERS = ("svm", "logreg", "xgboost")
+CLASSIFIERS = ("svm", "logreg", "xgboost", "ensemble")
 #: Feature families of Panda et al. (2018), Sec. 3 (the "novel" features) by column stem; every
 #: other ``audio_`` column is "baseline" (spectral, MFCC, chroma, loudness, tempo, key, ...).
 #: Dynamics (crescendo/decrescendo, note intensity) and articulation count as expressive, as in the
@@ -44,10 +44,14 @@ CLASSIFIERS = ("svm", "logreg", "xgboost")
 _EXPRESSIVE = ("melody_staccato", "melody_legato", "melody_gap_rel", "melody_glissando", "melody_vibrato",
                "tremolo_", "melody_intensity", "melody_crescendo", "melody_decrescendo")
 NOVEL_FAMILIES = ("melody", "expressive", "texture")
+#: Families the ablation pools as "baseline": neuromer's harmony/dissonance/timbre-shape family
+#: (roughness, inharmonicity, tonal centroid, key clarity over time, MFCC moments, ...) is of the
+#: kind Panda et al. count as baseline (MIRtoolbox/Marsyas/PsySound features).
+BASELINE_FAMILIES = ("baseline", "timbre_harmony")
 
 
 def feature_families(columns) -> dict[str, list[str]]:
-    """Split ``audio_`` feature columns into ``baseline``, ``melody``, ``expressive`` and ``texture``.
+    """Split ``audio_`` feature columns into ``baseline``, ``timbre_harmony``, ``melody``, ``expressive`` and ``texture``.
 
     Parameters
     ----------
@@ -58,16 +62,21 @@ def feature_families(columns) -> dict[str, list[str]]:
     Returns
     -------
     dict of str -> list of str
-        The four families, in column order; every feature column is in exactly one.
+        The five families, in column order; every feature column is in exactly one.
+        ``timbre_harmony`` holds the columns of :mod:`neuromer.audio._timbre_stats` (roughness,
+        inharmonicity, crest factor, tonnetz, local key clarity/mode strength, MFCC skewness and
+        kurtosis, low-energy rate, dynamic range, inter-onset regularity).
 
     Examples
     --------
     >>> fam = feature_families(["audio_rms_db_mean", "audio_melody_pitch_mean",
     ...                         "audio_melody_vibrato_rate_hz", "audio_texture_layers_mean"])
     >>> {k: len(v) for k, v in fam.items()}
-    {'baseline': 1, 'melody': 1, 'expressive': 1, 'texture': 1}
+    {'baseline': 1, 'timbre_harmony': 0, 'melody': 1, 'expressive': 1, 'texture': 1}
     """
-    out: dict[str, list[str]] = {"baseline": [], "melody": [], "expressive": [], "texture": []}
+    from ._timbre_stats import is_family_column
+
+    out: dict[str, list[str]] = {"baseline": [], "timbre_harmony": [], "melody": [], "expressive": [], "texture": []}
     for col in columns:
         col = str(col)
         if not col.startswith("audio_") or col.startswith("audio_pred_"):
@@ -81,70 +90,113 @@ def feature_families(columns) -> dict[str, list[str]]:
             out["expressive"].append(col)
         elif stem.startswith("melody_"):
             out["melody"].append(col)
+        elif is_family_column(stem):
+            out["timbre_harmony"].append(col)
         else:
             out["baseline"].append(col)
     return out
 
 
+TRANSFORMS = ("standard", "yeo-johnson")
+
+
 def mer_pipeline(classifier: str = "svm", *, k_best: int | None = None, tune: bool = True,
-                 random_state: int = 0):
+                 random_state: int = 0, transform: str = "standard", k_grid=None):
     """Imputer -> scaler -> [SelectKBest(ANOVA F)] -> classifier, all fitted on training folds only.
 
     Parameters
     ----------
-    classifier : ``"svm"`` | ``"logreg"`` | ``"xgboost"``
-        RBF support-vector machine (the classifier of Panda et al.), L2 logistic regression, or
-        gradient-boosted trees.
+    classifier : ``"svm"`` | ``"logreg"`` | ``"xgboost"`` | ``"ensemble"``
+        RBF support-vector machine (the classifier of Panda et al.), L2 logistic regression,
+        gradient-boosted trees, or the soft vote of the three (probabilities averaged; the SVM's
+        from Platt scaling).
     k_best : int | None
         Number of features kept by the univariate ANOVA F test; ``None`` keeps all
         (:func:`evaluate_mer` caps it at the number of columns).
     tune : bool
-        Choose the SVM's ``C`` and ``gamma`` (or the logistic ``C``) by an inner 3-fold stratified
-        search on the training folds (``GridSearchCV``); XGBoost is not tuned.
+        Choose the SVM's ``C`` and kernel width (``gamma`` = 0.5, 1 or 2 / number of features) or
+        the logistic ``C`` by an inner 3-fold stratified search on the training folds
+        (``GridSearchCV``); XGBoost and the ensemble are not tuned.
     random_state : int
         Seed of XGBoost and of the inner folds.
+    transform : ``"standard"`` | ``"yeo-johnson"``
+        Per-feature scaling: z-scores, or a Yeo-Johnson power transform to near-normal shape first
+        (many audio statistics are skewed: flatness, flux, melody counts).
+    k_grid : sequence of int | None
+        Candidate numbers of selected features, chosen by the inner search together with the
+        classifier's parameters (needs ``tune``; overrides ``k_best``).
 
     Returns
     -------
-    sklearn estimator
-        A ``Pipeline`` (or a ``GridSearchCV`` around one).
+    sklearn.pipeline.Pipeline
+        ``impute``, ``scale``, then ``select`` (with ``k_best``) and ``model``; when tuned, the last
+        two sit in a ``GridSearchCV`` step named ``search`` (imputation and scaling, which ignore the
+        labels, are fitted on the whole training fold before it).
     """
     from sklearn.feature_selection import SelectKBest, f_classif
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import PowerTransformer, StandardScaler
 
     check_option(classifier, CLASSIFIERS, "classifier")
+    check_option(transform, TRANSFORMS, "transform")
+    if k_grid is not None:
+        k_grid = [int(k) for k in k_grid]
+        if not k_grid or min(k_grid) < 1:
+            raise NeuromerError(f"Invalid value for the 'k_grid' parameter: expected numbers >= 1, got {k_grid}.")
+        k_best = max(k_grid)
     if k_best is not None:
         validate_type(k_best, (int, np.integer), "k_best")
         if k_best < 1:
             raise NeuromerError(f"Invalid value for the 'k_best' parameter: expected >= 1, got {k_best}.")
-    steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-             ("scale", StandardScaler())]
+    scaler = StandardScaler() if transform == "standard" else PowerTransformer(method="yeo-johnson")
+    steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", scaler)]
     if k_best is not None:
         steps.append(("select", SelectKBest(f_classif, k=int(k_best))))
     grid = {}
+    from ._svc import RelativeGammaSVC as svc
     if classifier == "svm":
-        from sklearn.svm import SVC
-
-        model = SVC(kernel="rbf", C=4.0, gamma="scale", class_weight="balanced")
-        grid = {"model__C": [1.0, 4.0, 16.0]}
+        model = svc(C=4.0, gamma_scale=1.0, class_weight="balanced")
+        grid = {"model__C": [1.0, 4.0, 16.0], "model__gamma_scale": [0.5, 1.0, 2.0]}
     elif classifier == "logreg":
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000)
         grid = {"model__C": [0.01, 0.1, 1.0]}
+    elif classifier == "xgboost":
+        model = _xgboost(random_state)
     else:
-        from xgboost import XGBClassifier
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.ensemble import VotingClassifier
+        from sklearn.linear_model import LogisticRegression
 
-        model = XGBClassifier(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
-                              colsample_bytree=0.5, tree_method="hist", n_jobs=1, random_state=random_state)
-    pipe = Pipeline(steps + [("model", model)])
-    if tune and grid:
-        inner = StratifiedKFold(3, shuffle=True, random_state=random_state)
-        return GridSearchCV(pipe, grid, scoring="f1_macro", cv=inner, n_jobs=1)
-    return pipe
+        # the SVM's probabilities by Platt scaling on 3 internal folds (sklearn's replacement of
+        # SVC(probability=True)); one SVM refitted on all training clips
+        platt = CalibratedClassifierCV(svc(C=2.0, gamma_scale=1.0, class_weight="balanced"), method="sigmoid",
+                                       cv=3, ensemble=False)
+        model = VotingClassifier([
+            ("svm", platt),
+            ("logreg", LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000)),
+            ("xgboost", _xgboost(random_state))], voting="soft")
+    if k_grid is not None and tune:
+        grid["select__k"] = sorted(set(k_grid))
+    if not (tune and grid):
+        return Pipeline(steps + [("model", model)])
+    # imputation and scaling learn nothing from the labels: fitted once per training fold, before
+    # the inner search, instead of once per candidate and inner fold (the power transform is slow);
+    # the outer test fold still never reaches any fit
+    inner = StratifiedKFold(3, shuffle=True, random_state=random_state)
+    search = GridSearchCV(Pipeline(steps[2:] + [("model", model)]), grid, scoring="f1_macro", cv=inner, n_jobs=1)
+    return Pipeline(steps[:2] + [("search", search)])
+
+
+def _xgboost(random_state: int):
+    from xgboost import XGBClassifier
+
+    # shallow trees, a slow learning rate and column subsampling: 900 clips and ~400 features
+    return XGBClassifier(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
+                         colsample_bytree=0.5, tree_method="hist", n_jobs=1, random_state=random_state)
 
 
 def artist_groups(artists, n: int | None = None) -> np.ndarray:
@@ -274,13 +326,22 @@ def _oof_predictions(estimator, X, y, splits, n_repeats: int, n: int):
     rows = []
     for r, k, train, test in splits:
         model = clone(estimator)
-        if hasattr(model, "param_grid"):
+        search = model.named_steps.get("search")
+        # (min over the classes of y: a class absent from the training fold counts 0; `initial`
+        # must not be passed to min, it would cap the minimum at 0 and never tune)
+        smallest = int(np.bincount(y[train], minlength=int(y.max()) + 1).min())
+        if "model__svm__cv" in model.get_params():
+            # the ensemble's Platt scaling: one clip per class in each of its internal folds
+            if smallest < 2:
+                raise NeuromerError(f"classifier='ensemble' needs >= 2 training clips per class; a training "
+                                    f"fold has {smallest}. Use fewer folds or another classifier.")
+            model.set_params(model__svm__cv=min(3, smallest))
+        if search is not None:
             # the inner search needs >= 2 training clips per class in each of its folds
-            smallest = int(np.bincount(y[train]).min(initial=0) if len(np.unique(y[train])) == len(np.unique(y))
-                           else 0)
-            if smallest < 2 * model.cv.n_splits:
-                model = model.estimator if smallest < 4 else model.set_params(cv=type(model.cv)(
-                    smallest // 2, shuffle=True, random_state=model.cv.random_state))
+            if smallest < 2 * search.cv.n_splits:
+                search = search.estimator if smallest < 4 else search.set_params(cv=type(search.cv)(
+                    smallest // 2, shuffle=True, random_state=search.cv.random_state))
+                model.steps[-1] = ("search", search)
         with warnings.catch_warnings():
             # constant columns (a melody feature absent from every training clip) score F = NaN and
             # are simply not selected; sklearn's per-fold warning about them is noise here
@@ -305,7 +366,7 @@ def _as_matrix(X) -> tuple[np.ndarray, list[str]]:
 
 def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "svm",
                  k_best: int | None = None, tune: bool = True, n_splits: int = 10, n_repeats: int = 20,
-                 random_state: int = 0, progress=None) -> MERResult:
+                 random_state: int = 0, progress=None, transform: str = "standard", k_grid=None) -> MERResult:
     """Repeated cross-validated macro-F1 of a classifier on clip features, per protocol.
 
     Parameters
@@ -318,8 +379,8 @@ def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "s
         Artist group per clip (:func:`artist_groups`); without it only ``"stratified"`` runs.
     protocols : sequence of str
         Any of ``"stratified"`` (Panda et al. 2018) and ``"artist"`` (grouped by artist).
-    classifier, k_best, tune :
-        See :func:`mer_pipeline`.
+    classifier, k_best, tune, transform, k_grid :
+        See :func:`mer_pipeline` (``k_best`` and ``k_grid`` are capped at the number of columns).
     n_splits, n_repeats : int
         10 and 20 in Panda et al. (2018).
     random_state : int
@@ -343,7 +404,10 @@ def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "s
         protocols = [p for p in protocols if p != "artist"]
     if k_best is not None and k_best >= X.shape[1]:
         k_best = None  # every column is kept anyway
-    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state)
+    if k_grid is not None:
+        k_grid = sorted({min(int(k), X.shape[1]) for k in k_grid})
+    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state, transform=transform,
+                       k_grid=k_grid)
     summary, repeats, folds, preds = [], [], [], {}
     for protocol in protocols:
         splits = repeated_splits(labels, groups, protocol=protocol, n_splits=n_splits, n_repeats=n_repeats,
@@ -368,6 +432,7 @@ def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "s
     return MERResult(summary=pd.DataFrame(summary), repeats=repeats[first + [c for c in repeats if c not in first]],
                      folds=folds[first + [c for c in folds if c not in first]], predictions=preds,
                      params={"classifier": classifier, "k_best": k_best, "tune": tune, "features": names,
+                             "transform": transform, "k_grid": k_grid,
                              "random_state": random_state})
 
 
@@ -405,9 +470,12 @@ def _cluster_bootstrap_ci(y, pred_a, pred_b, groups, n_boot: int, level: float, 
 def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, protocols=PROTOCOLS,
              classifier: str = "svm", tune: bool = True, n_splits: int = 10, n_repeats: int = 20,
              n_boot: int = 1000, level: float = 0.95, random_state: int = 0,
-             families: dict[str, list[str]] | None = None, progress=None) -> pd.DataFrame:
+             families: dict[str, list[str]] | None = None, progress=None,
+             transform: str = "standard") -> pd.DataFrame:
     """Baseline-only features against baseline + novel families, at equal feature count.
 
+    The baseline pool is the ``baseline`` and ``timbre_harmony`` families (:data:`BASELINE_FAMILIES`),
+    the other pool adds the melody, expressive and texture families (:data:`NOVEL_FAMILIES`).
     Both feature pools go through the same pipeline (:func:`mer_pipeline`), the same folds and
     repetitions; each keeps its own best ``k_best`` features by the ANOVA F test, chosen inside the
     training folds. The gain is paired: per repetition, macro-F1(all) - macro-F1(baseline) on the
@@ -450,7 +518,7 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
     if not isinstance(X, pd.DataFrame):
         raise NeuromerError("ablation needs X as a DataFrame with audio_ column names.")
     fam = families if families is not None else feature_families(X.columns)
-    base = fam["baseline"]
+    base = [c for f in BASELINE_FAMILIES for c in fam.get(f, [])]
     novel = [c for f in NOVEL_FAMILIES for c in fam.get(f, [])]
     if not base or not novel:
         raise NeuromerError(f"ablation needs baseline and novel (melody/expressive/texture) columns; "
@@ -463,7 +531,7 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
         for pool, cols in (("baseline", base), ("all", base + novel)):
             res[pool] = evaluate_mer(X[cols], y, groups, protocols=[protocol], classifier=classifier,
                                      k_best=k_best, tune=tune, n_splits=n_splits, n_repeats=n_repeats,
-                                     random_state=random_state,
+                                     random_state=random_state, transform=transform,
                                      progress=None if progress is None else
                                      (lambda p, r, pool=pool: progress(f"{p}/{pool}", r)))
         fb = res["baseline"].repeats.f1_macro.to_numpy()
@@ -482,6 +550,73 @@ def ablation(X: pd.DataFrame, y, groups=None, *, k_best: int | None = 100, proto
                      "gain_sd": d.std(ddof=1) if n_repeats > 1 else np.nan,
                      "ci_low": lo, "ci_high": hi, "t_low": d.mean() - half, "t_high": d.mean() + half,
                      "level": level})
+    return pd.DataFrame(rows)
+
+
+def family_diagnostics(X: pd.DataFrame, quadrants, groups=None, *, classifier: str = "svm", n_repeats: int = 1,
+                       random_state: int = 0, families: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """How well each feature family is computed and what it carries, family by family.
+
+    A family that is mostly NaN, constant, or carries no class information on real music cannot
+    help the ablation; this table tells that apart from a family that is informative but redundant.
+
+    Parameters
+    ----------
+    X : DataFrame, shape (n_clips, n_features)
+        Clip features with ``audio_`` column names.
+    quadrants : array-like of str, shape (n_clips,)
+        ``Q1``..``Q4`` (Russell quadrants: high valence = Q1/Q4, high arousal = Q1/Q2).
+    groups : array-like | None
+        Artist group per clip: the family-alone F1 uses artist-grouped folds when given.
+    classifier : str
+        Classifier of the family-alone F1 (:func:`mer_pipeline`, untuned).
+    n_repeats : int
+        Repetitions of the 10-fold cross-validation of the family-alone F1.
+
+    Returns
+    -------
+    DataFrame
+        One row per non-empty family: ``n_columns``, ``nan_share`` (share of missing values),
+        ``n_constant`` (columns with at most one distinct value), ``eta2_median`` / ``eta2_max``
+        (share of a column's variance explained by the quadrant, one-way ANOVA, median and best
+        column), ``best_column``, ``valence_auc_max`` / ``arousal_auc_max`` (best single-column
+        ROC AUC for high valence / high arousal, direction-free: ``max(AUC, 1 - AUC)``), ``f1_alone``
+        (macro-F1 of the family on its own, cross-validated).
+    """
+    from ..models.evaluation import _auc
+
+    fam = families if families is not None else feature_families(X.columns)
+    q = np.asarray(quadrants).astype(str)
+    hv, ha = np.isin(q, ("Q1", "Q4")), np.isin(q, ("Q1", "Q2"))
+    rows = []
+    for name, cols in fam.items():
+        if not cols:
+            continue
+        M = X[cols].to_numpy(dtype=float)
+        finite = np.isfinite(M)
+        eta2, v_auc, a_auc = [], [], []
+        for j in range(M.shape[1]):
+            x, ok = M[:, j], finite[:, j]
+            if ok.sum() < 3 or np.ptp(x[ok]) == 0:
+                eta2.append(np.nan), v_auc.append(np.nan), a_auc.append(np.nan)
+                continue
+            xs, qs = x[ok], q[ok]
+            ss_between = sum(np.sum(qs == k) * (xs[qs == k].mean() - xs.mean()) ** 2 for k in np.unique(qs))
+            eta2.append(ss_between / np.sum((xs - xs.mean()) ** 2))
+            v_auc.append(max(_auc(hv[ok], xs), 1 - _auc(hv[ok], xs)))
+            a_auc.append(max(_auc(ha[ok], xs), 1 - _auc(ha[ok], xs)))
+        eta2 = np.asarray(eta2)
+        protocol = "artist" if groups is not None else "stratified"
+        res = evaluate_mer(X[cols], q, groups, protocols=[protocol], classifier=classifier, tune=False,
+                           n_repeats=n_repeats, random_state=random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows.append({"family": name, "n_columns": len(cols), "nan_share": float(1 - finite.mean()),
+                         "n_constant": int(sum(len(np.unique(M[finite[:, j], j])) <= 1 for j in range(M.shape[1]))),
+                         "eta2_median": float(np.nanmedian(eta2)), "eta2_max": float(np.nanmax(eta2)),
+                         "best_column": cols[int(np.nanargmax(eta2))] if np.isfinite(eta2).any() else "",
+                         "valence_auc_max": float(np.nanmax(v_auc)), "arousal_auc_max": float(np.nanmax(a_auc)),
+                         "f1_alone": float(res.summary.f1_mean.iloc[0]), "protocol": protocol})
     return pd.DataFrame(rows)
 
 

@@ -23,6 +23,9 @@ name                   meaning (unit)
 ``tempo_bpm``          local tempo from the tempogram (beats per minute)
 ``pulse_clarity``      height of the tempogram's autocorrelation peak at that tempo (0..1;
                        Lartillot et al. 2008 use the same idea)
+``roughness`` ...      ``roughness``, ``inharmonicity``, ``crest_db``, ``tonnetz_0..5``,
+                       ``local_key_clarity``, ``local_mode_strength``: see
+                       :mod:`neuromer.audio._timbre_stats`
 =====================  ==========================================================================
 
 Key and mode, tempo stability and onset rate are properties of a stretch of music rather than of
@@ -387,6 +390,10 @@ def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n
     lap("chroma")
     v["hp_ratio_db"] = _hp_ratio_db(mag)
     lap("hpss")
+    from ._timbre_stats import timbre_local_frames
+
+    v.update(timbre_local_frames(y=y, mag=mag, sr=sr, n_fft=n_fft, hop_length=hop_length))
+    lap("timbre")
     return v
 
 
@@ -445,10 +452,15 @@ def finish_frames(local: dict, sr: int, *, n_samples: int, hop_length: int = HOP
         v[f"chroma_{name}"] = row
     v["harmonic_change"] = _harmonic_change(chroma, sr)
     lap("chroma")
+    from ._timbre_stats import timbre_chroma_frames
+
+    v.update(timbre_chroma_frames(chroma=chroma, sr=sr, hop_length=hop_length, key_correlations=key_correlations))
+    lap("timbre")
     tgram, bpm = _tempogram(onset_env[:n], sr, hop_length)
     v["tempo_bpm"], v["pulse_clarity"] = _local_tempo(tgram, bpm)
     silent = v["rms_db"] < -80  # digital silence: spectral shape is undefined there
-    for key in ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "entropy", "tempo_bpm", "pulse_clarity"):
+    for key in ("centroid_hz", "bandwidth_hz", "rolloff_hz", "flatness", "entropy", "tempo_bpm", "pulse_clarity",
+                "local_key_clarity", "local_mode_strength"):
         v[key] = np.where(silent, np.nan, v[key])
     v = {k: np.asarray(v[k], dtype=np.float64) for k in _frame_order(v)}
     times = librosa.frames_to_time(np.arange(n), sr=sr, hop_length=hop_length)

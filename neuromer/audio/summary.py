@@ -4,7 +4,8 @@ For every window of the shared grid (``window_s``, ``hop_s``, from the start of 
 the whole clip, every frame feature (each MFCC, delta, chroma and contrast band included) is
 summarised by ``mean``, ``std``, ``p10``, ``p50``, ``p90`` and ``slope`` (per second). Properties of a stretch of music are added: tempo, pulse clarity and tempo stability
 (from the tempogram), onset rate (onsets per second), key, mode, key clarity and mode strength
-(Krumhansl-Schmuckler), the melody/expressive features of :mod:`neuromer.audio.melody`, and the
+(Krumhansl-Schmuckler), the harmony/dissonance/timbre-shape statistics of
+:mod:`neuromer.audio._timbre_stats`, the melody/expressive features of :mod:`neuromer.audio.melody`, and the
 default audio-emotion predictions (:mod:`neuromer.audio.emotion`). Every column is prefixed
 ``audio_``.
 
@@ -42,7 +43,7 @@ from .features import (PITCH_CLASSES, SR, FrameFeatures, frame_features, key_chr
                        load_audio, tempo_from_tempogram)
 
 #: Bumped whenever a change alters the numbers, so stale cache entries are not reused.
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 _NO_STATS = ("tempo_bpm", "pulse_clarity")  # summarised from the tempogram instead
 #: Full width (s) of the triangular weighting of the chroma around a window for its key and mode.
 KEY_CONTEXT_S = 16.0
@@ -296,8 +297,10 @@ def summarize_frames(ff: FrameFeatures, *, windows=None, contour=None, vocal_con
     wins = [(0.0, ff.duration_s)] if clip else [(float(a), float(b)) for a, b in windows]
     context = pd.DataFrame([_context_stats(ff, t0, t1, ff.duration_s if clip else context_s) for t0, t1 in wins])
     context = pd.concat([_clip_key(ff) if clip else window_keys(ff, wins), context], axis=1)
+    from ._timbre_stats import timbre_window_stats
+
     table = pd.concat([pd.DataFrame({"t_start": [w[0] for w in wins], "t_end": [w[1] for w in wins]}),
-                       _window_stats(ff, wins), context], axis=1)
+                       _window_stats(ff, wins), timbre_window_stats(ff, wins), context], axis=1)
     if contour is not None:
         table = _add_melody(table, contour, wins, prefix="")
     if vocal_contour is not None:

@@ -126,13 +126,46 @@ def test_tuned_svm_and_xgboost_run_through_the_same_pipeline():
         res = evaluate_mer(X, y, protocols=["stratified"], classifier=clf, k_best=5, n_splits=3, n_repeats=1)
         assert res.summary.f1_mean.iloc[0] > 0.7, clf
     est = mer_pipeline("svm", k_best=5)
-    assert type(est).__name__ == "GridSearchCV" and "select" in est.estimator.named_steps
+    search = est.named_steps["search"]
+    assert type(search).__name__ == "GridSearchCV" and "select" in search.estimator.named_steps
+    assert list(est.named_steps) == ["impute", "scale", "search"]
+
+
+def test_ensemble_power_transform_and_k_chosen_inside_the_folds():
+    X, y = planted(n=160, shift=2.0)
+    res = evaluate_mer(X, y, protocols=["stratified"], classifier="ensemble", transform="yeo-johnson",
+                       k_best=5, tune=False, n_splits=4, n_repeats=1)
+    assert res.summary.f1_mean.iloc[0] > 0.8
+    # k from the inner search: one column carries only one axis (F1 <= ~0.5), two carry both
+    est = mer_pipeline("logreg", k_grid=[1, 2], transform="yeo-johnson").fit(X, y)
+    assert est.named_steps["search"].best_params_["select__k"] == 2
+    assert type(est.named_steps["scale"]).__name__ == "PowerTransformer"
+    res = evaluate_mer(X, y, protocols=["stratified"], classifier="svm", k_grid=[2, 500], n_splits=4, n_repeats=1)
+    assert res.params["k_grid"] == [2, X.shape[1]] and res.summary.f1_mean.iloc[0] > 0.8
+
+
+def test_relative_gamma_svc_is_sklearn_scale_on_standardised_data():
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from neuromer.audio._svc import RelativeGammaSVC
+
+    X, y = planted(n=120, n_noise=8)
+    Z = StandardScaler().fit_transform(X)
+    m = RelativeGammaSVC(C=2.0, gamma_scale=1.0).fit(Z, y)
+    assert m.gamma == pytest.approx(1 / 8)
+    np.testing.assert_array_equal(m.predict(Z), SVC(C=2.0, gamma="scale").fit(Z, y).predict(Z))
+    assert RelativeGammaSVC(gamma_scale=2.0).fit(Z[:, :4], y).gamma == pytest.approx(0.5)
 
 
 def test_bad_arguments_are_one_line_errors():
     X, y = planted(n=40)
     with pytest.raises(NeuromerError, match="'classifier'"):
         mer_pipeline("knn")
+    with pytest.raises(NeuromerError, match="'transform'"):
+        mer_pipeline("svm", transform="log")
+    with pytest.raises(NeuromerError, match="'k_grid'"):
+        mer_pipeline("svm", k_grid=[0, 5])
     with pytest.raises(NeuromerError, match="needs >= 11 clips per class; class .Q1. has 10"):
         evaluate_mer(X, y, protocols=["stratified"], n_splits=11)
     with pytest.raises(NeuromerError, match="needs >= 5 artists"):
@@ -263,6 +296,11 @@ def test_cli_evaluate_end_to_end(tiny_4qaed, tmp_path, capsys):
     assert main(argv[:13] + ["--features", str(table), "--overwrite", "--ablation-k", "0", "-q"]) == 0
     again = pd.read_csv(out / "summary.csv")
     assert np.allclose(again.f1_mean, summary.f1_mean)  # same features, same folds, same numbers
+    argv2 = ["audio", "evaluate", str(tiny_4qaed), "--out-dir", str(tmp_path / "ev2"), "--folds", "2", "--repeats", "1",
+             "--features", str(table), "--transform", "yeo-johnson", "--k-grid", "3", "6", "--classifier", "ensemble",
+             "--no-tune", "--ablation-k", "0", "-q"]
+    assert main(argv2) == 0 and "ensemble" in capsys.readouterr().out
+    assert (pd.read_csv(tmp_path / "ev2" / "summary.csv").f1_mean > 0.5).all()
 
 
 def test_cli_evaluate_needs_quadrant_labels(tmp_path, capsys):
@@ -275,3 +313,47 @@ def test_cli_evaluate_needs_quadrant_labels(tmp_path, capsys):
     code = main(["audio", "evaluate", str(tmp_path / "va.csv"), "--out-dir", str(tmp_path / "ev")])
     err = capsys.readouterr().err
     assert code == 2 and "needs quadrant labels" in err and len(err.strip().splitlines()) == 1
+
+
+def test_family_diagnostics_tell_informative_broken_and_empty_families_apart():
+    from neuromer.audio.evaluation import family_diagnostics
+
+    X, y = planted(n=200, n_noise=4, seed=5, shift=2.0)
+    rng = np.random.default_rng(1)
+    # baseline: the planted valence/arousal columns; melody: pure noise; texture: mostly NaN and one constant
+    X.columns = ["audio_rms_db_mean", "audio_centroid_hz_mean", "audio_melody_pitch_mean", "audio_melody_note_rate_hz"]
+    X["audio_melody_pitch_mean"] = rng.normal(size=len(X))
+    X["audio_texture_layers_mean"] = np.where(rng.random(len(X)) < 0.9, np.nan, 1.0)
+    X["audio_texture_share_0"] = 0.5
+    t = family_diagnostics(X, y).set_index("family")
+    assert list(t.index) == ["baseline", "melody", "texture"]  # empty families are left out
+    assert t.loc["baseline", "n_columns"] == 2 and t.loc["texture", "n_constant"] == 2
+    assert t.loc["texture", "nan_share"] == pytest.approx(np.isnan(X["audio_texture_layers_mean"]).mean() / 2)
+    # the planted shift explains most of each baseline column's variance: eta^2 = 1/(1 + 1/shift^2) ~ 0.8
+    assert 0.65 < t.loc["baseline", "eta2_median"] < 0.9 and t.loc["melody", "eta2_max"] < 0.1
+    assert t.loc["baseline", "best_column"] in ("audio_rms_db_mean", "audio_centroid_hz_mean")
+    assert t.loc["baseline", "valence_auc_max"] > 0.9 and t.loc["baseline", "arousal_auc_max"] > 0.9
+    assert t.loc["melody", "valence_auc_max"] < 0.65
+    assert t.loc["baseline", "f1_alone"] > 0.7 > 0.4 > t.loc["melody", "f1_alone"]
+
+
+def test_inner_search_really_runs_in_every_fold(monkeypatch):
+    """Regression: the inner search was silently replaced by the untuned pipeline in every fold."""
+    from sklearn.model_selection import GridSearchCV
+
+    calls = []
+    fit = GridSearchCV.fit
+
+    def spy(self, X, y=None, **kw):
+        calls.append(len(y))
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(GridSearchCV, "fit", spy)
+    X, y = planted(n=120, shift=2.0)
+    evaluate_mer(X, y, protocols=["stratified"], classifier="svm", n_splits=4, n_repeats=1)
+    assert calls == [90] * 4
+    calls.clear()
+    # a class too small for 3 inner folds of >= 2 clips: the inner folds shrink, the search still runs
+    keep = np.r_[np.flatnonzero(y != "Q4"), np.flatnonzero(y == "Q4")[:16]]
+    evaluate_mer(X.iloc[keep], y[keep], protocols=["stratified"], classifier="svm", n_splits=4, n_repeats=1)
+    assert len(calls) == 4
