@@ -181,21 +181,28 @@ def _plan_stimuli(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat([df, cues], axis=1)
 
 
+K = dict(dist_a=0.6, dist_nv=0.5, art_pv=0.3, reg_pv=5, dens0=3.0, cluster=0, pad_rhythm=1)
+
+
 def _cues(st) -> dict:
     a = float(st["arousal"])
     u = (a - 1) / 8  # 0..1
     v = float(st["valence"])
+    neg = float(np.clip((5 - v) / 3.5, 0, 1))
+    pos = float(np.clip((v - 5) / 3.5, 0, 1))
     return {"tempo_bpm": round(60 + 100 * u, 2), "mode": "major" if v > 5 else "minor",
             "loudness_db": round(-26 + 18 * u, 2), "brightness": round(0.15 + 0.8 * u, 3),
-            "articulation": round(0.95 - 0.55 * u, 3), "percussion": round(0.1 + 0.85 * u, 3),
-            "distortion": round(0.9 * u, 3), "density": round(float(np.clip((v - 3) / 5, 0, 1)), 3),
-            "dissonance": round(float(np.clip((5 - v) / 3.5, 0, 1)), 3)}
+            "articulation": round(float(np.clip(0.95 - 0.55 * u - K["art_pv"] * pos, 0.3, 0.95)), 3),
+            "percussion": round(0.1 + 0.85 * u, 3),
+            "distortion": round(float(np.clip(K["dist_a"] * u + K["dist_nv"] * neg * u, 0, 1)), 3),
+            "density": round(0.6 * pos, 3),
+            "dissonance": round(neg, 3), "register": int(round(K["reg_pv"] * pos))}
 
 
 def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_db: float,
                      brightness: float, articulation: float, seed: int = 0, sr: int = AUDIO_SR,
                      realism: bool = False, percussion: float = 0.5, dissonance: float = 0.0,
-                     distortion: float = 0.0, density: float = 0.0) -> np.ndarray:
+                     distortion: float = 0.0, density: float = 0.0, register: int = 0) -> np.ndarray:
     """Synthesise a melody with triad accompaniment and a beat.
 
     Two renderings of the same score (a random-walk melody, one note a beat, over I-IV-V-I or
@@ -254,7 +261,7 @@ def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness
         return _produced_music(duration_s=duration_s, tempo_bpm=tempo_bpm, mode=mode, loudness_db=loudness_db,
                                brightness=brightness, articulation=articulation, seed=seed, sr=sr,
                                percussion=float(percussion), dissonance=float(dissonance),
-                               distortion=float(distortion), density=float(density))
+                               distortion=float(distortion), density=float(density), register=int(register))
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sr))
     t = np.arange(n) / sr
@@ -302,7 +309,7 @@ def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness
 
 def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_db: float, brightness: float,
                     articulation: float, seed: int, sr: int, percussion: float, dissonance: float,
-                    distortion: float, density: float) -> np.ndarray:
+                    distortion: float, density: float, register: int) -> np.ndarray:
     """The ``realism=True`` rendering of :func:`synthesize_music` (see there)."""
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sr))
@@ -321,8 +328,10 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
     bar_db = np.cumsum(r_perf.normal(0, 1.0, n_bars + 1))
     bar_gain = 10 ** ((bar_db - bar_db.mean()) / 20)
 
-    def when(s):  # human timing: +-8 ms around the score
-        return max(0.0, s + r_perf.normal(0, 0.008))
+    jitter_s = 0.008 + JITTER * dissonance
+
+    def when(s):  # human timing: +-8 ms around the score (and loose, rubato, when dissonant)
+        return max(0.0, s + r_perf.normal(0, jitter_s))
 
     def vel(b_pos):  # velocity: bar dynamics x a little random accent
         return bar_gain[min(int(b_pos // 4), n_bars)] * r_perf.uniform(0.85, 1.1)
@@ -336,7 +345,7 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
         split = 2 if r_mel.uniform() < density else 1
         for h in range(split):
             degree = int(np.clip(degree + r_mel.choice([-2, -1, 1, 2]), 0, 13))
-            midi = root + 12 + 12 * (degree // 7) + scale[degree % 7]
+            midi = root + 12 + register + 12 * (degree // 7) + scale[degree % 7]
             if r_mel.uniform() < 0.45 * dissonance:
                 midi += int(r_mel.choice([-1, 1]))
             _voice(mix, sr, when((b + h / split) * beat), articulation * beat / split, midi, 0.5 * vel(b),
@@ -347,13 +356,21 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
     for b in range(n_bars):
         d = chords[b % 4]
         notes = [root - 12 + 12 * ((d + step) // 7) + scale[(d + step) % 7] for step in (0, 2, 4)]
-        if dissonance > 0:
+        if dissonance > 0 and K["cluster"]:
             notes.append(notes[0] + 1)  # a semitone above the chord root: a cluster
+        # the chord is struck again on a beat with probability ``density`` (a bouncy, strummed
+        # accompaniment) and otherwise held (a sustained pad)
+        strikes = [0] + [h for h in (1, 2, 3) if K["pad_rhythm"] and r_perf.uniform() < density]
+        ends = strikes[1:] + [4]
         for j, midi in enumerate(notes):
             level = 0.12 * (0.8 * dissonance if j == 3 else 1.0) * bar_gain[b]
             cents = detune * (r_mel.uniform() - 0.5)  # voices a little out of tune with each other: beating
-            _voice(acc, sr, b * bar, bar * 0.97, midi + cents / 100, level * 1.4, tilt=tilt + 0.6, n_harm=10,
-                   decay_s=3.0, attack_s=0.08, release_s=0.3, rng=r_mel)
+            for h0, h1 in zip(strikes, ends):
+                held = len(strikes) == 1
+                _voice(acc, sr, when(b * bar + h0 * beat) if h0 else b * bar,
+                       (h1 - h0) * beat * (0.97 if held else articulation), midi + cents / 100, level * 1.4,
+                       tilt=tilt + 0.6, n_harm=10, decay_s=3.0 if held else 0.8, attack_s=0.08 if held else 0.01,
+                       release_s=0.3 if held else 0.08, rng=r_mel)
         bass = root - 24 + 12 * (d // 7) + scale[d % 7]
         hits = (0, 1, 2, 3) if percussion >= 0.5 else (0, 2)
         for h in hits:
@@ -369,8 +386,12 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
         acc = np.tanh(drive * acc / peak)
         acc *= rms0 / (np.sqrt(np.mean(acc ** 2)) or 1.0)
     # breath and bow noise: every played note carries some noise that follows its envelope
-    breath = BREATH + ROUGH * dissonance
-    mix = _breathy(mix, sr, r_room, breath) + ACC_GAIN * _breathy(acc, sr, r_room, breath) + KIT_GAIN * kit
+    mix = mix + ACC_GAIN * acc
+    mix = _breathy(mix, sr, r_room, BREATH)
+    if dissonance > 0:  # a rough, harsh timbre above 700 Hz
+        hi = scipy.signal.sosfilt(scipy.signal.butter(2, 700.0, btype="high", fs=sr, output="sos"), mix)
+        mix = mix + _breathy(hi, sr, r_room, ROUGH * dissonance) - hi
+    mix = mix + KIT_GAIN * kit
     y = _room(mix, sr, r_room, rt60_s=1.6 - 0.8 * percussion, wet=0.35)[:n]
     y = np.tanh(1.5 * y / (np.max(np.abs(y)) or 1.0))  # soft saturation, as of a mix bus
     # noise floor (pink-ish hiss of a recording chain), 50 dB below the music
@@ -380,7 +401,7 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
     return _master(y, loudness_db)
 
 
-ACC_GAIN, KIT_GAIN, BREATH, ROUGH, SHIMMER_HZ, HISS_DB = 1.0, 3.0, 0.3, 0.0, 100.0, -50.0
+ACC_GAIN, KIT_GAIN, BREATH, ROUGH, SHIMMER_HZ, HISS_DB, JITTER = 1.0, 3.0, 0.25, 1.2, 100.0, -50.0, 0.02
 
 
 def _breathy(bus: np.ndarray, sr: int, rng: np.random.Generator, level: float) -> np.ndarray:
@@ -578,7 +599,7 @@ def _protocol(stim_table: pd.DataFrame, study: Study, stimulus_s: float, baselin
         Stimulus(r.stimulus_id, (study.root / "stimuli" / f"{r.stimulus_id}.wav").resolve(),
                  {k: (r[k].item() if hasattr(r[k], "item") else r[k])
                   for k in ("quadrant", "valence", "arousal", "tempo_bpm", "mode", "loudness_db",
-                            "brightness", "articulation", "percussion", "dissonance", "distortion", "density")})
+                            "brightness", "articulation", "percussion", "dissonance", "distortion", "density", "register")})
         for _, r in stim_table.iterrows())
     streams = (StreamSpec("EEG", "EEG", tuple(EEG_CHANNELS), ("eeg",) * 32),
                *(StreamSpec(t, n, ch, k) for n, t, ch, k, _, _ in PHYSIO_STREAMS),

@@ -84,3 +84,41 @@ def test_make_trials_from_xdf_matches_simulated_deap(study, study_protocol):
             err = np.sqrt(np.mean((x - y) ** 2)) / (np.std(y) + 1e-12)
             limit = 0.05 if deap.ch_types[j] == "eeg" else 0.25
             assert err < limit, (name, err)
+
+
+# ----------------------------------------------------------------------------- stimuli
+def test_pure_rendering_is_unchanged():
+    """``realism=False`` (the default) is the clean-tone signal the known-answer audio tests rely on."""
+    from neuromer.simulate import synthesize_music
+
+    y = synthesize_music(duration_s=3.0, tempo_bpm=97.5, mode="minor", loudness_db=-20, brightness=0.4,
+                         articulation=0.7, seed=7)
+    # samples of the rendering before the realism layer existed (neuromer c872171)
+    assert y[[1000, 20000, 50000]] == pytest.approx([0.09674357142329874, -0.02958984447538738,
+                                                     -0.09515920706016776], abs=1e-12)
+    assert np.sqrt(np.mean(y ** 2)) == pytest.approx(0.1, rel=1e-9)  # -20 dB FS
+
+
+def _produced(**kw):
+    from neuromer.simulate import synthesize_music
+
+    args = dict(duration_s=6.0, tempo_bpm=110.0, mode="major", loudness_db=-18.0, brightness=0.5,
+                articulation=0.7, seed=4, realism=True, percussion=0.5, dissonance=0.0, distortion=0.0,
+                density=0.0)
+    args.update(kw)
+    return synthesize_music(**args)
+
+
+def test_produced_rendering_is_deterministic_level_and_peak():
+    a, b, c = _produced(), _produced(), _produced(seed=5)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert len(a) == 6 * 22050
+    assert 20 * np.log10(np.sqrt(np.mean(a ** 2))) == pytest.approx(-18.0, abs=0.05)
+    assert np.max(np.abs(_produced(loudness_db=-6.0, percussion=1.0))) < 0.98  # the limiter holds peaks
+
+
+@pytest.mark.parametrize("bad", [{"percussion": 1.5}, {"dissonance": -0.1}, {"distortion": 2}, {"density": -1},
+                                 {"mode": "dorian"}])
+def test_produced_rendering_rejects_bad_controls(bad):
+    with pytest.raises(NeuromerError, match=next(iter(bad))):
+        _produced(**bad)
