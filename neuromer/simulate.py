@@ -2,10 +2,16 @@
 
 :func:`simulate_study` writes, deterministically from a seed (same seed, byte-identical files):
 
-- ``stimuli/*.wav``: music synthesised with controlled tempo, mode, loudness, brightness and
-  articulation. Each stimulus has a planted valence and arousal (1-9) and Russell quadrant; the
-  cues follow music psychology (Gabrielsson & Lindström 2010; Juslin & Laukka 2004): arousal
-  raises tempo, loudness, brightness and shortens notes (staccato); valence picks major vs minor.
+- ``stimuli/*.wav``: music synthesised with controlled tempo, mode, loudness, brightness,
+  articulation, percussion, distortion, rhythmic density, register and dissonance, rendered as a
+  produced mix (drum kit, bass, pad, room, noise; :func:`synthesize_music` with ``realism=True``)
+  so that its audio cues lie near those of real recordings. Each stimulus has a planted valence
+  and arousal (1-9) and Russell quadrant; the cues follow music psychology (Gabrielsson & Lindström
+  2010; Juslin & Laukka 2004): arousal raises tempo, loudness, brightness, percussion and
+  distortion and shortens notes (staccato); valence picks major vs minor, and positive valence
+  adds denser, bouncier, higher and more staccato playing, negative valence dissonance and a rough
+  timbre. The default audio-emotion predictor (fitted on real music) reads the planted emotion
+  (``bench/sim_realism.py``).
 - ``protocol.toml``: the protocol of the study (stimuli, timing, markers, streams).
 - ``xdf/sub-XX.xdf``: per subject an LSL-style recording: EEG (32 channels in DEAP names at
   512 Hz, on a remote clock with a known offset and small timestamp jitter), ExG (hEOG, vEOG,
@@ -419,7 +425,7 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
 #: every part and its extra above 700 Hz per unit of ``dissonance`` (amplitude, relative to the
 #: music); bandwidth (Hz) of the shimmer around each partial. Chosen with bench/sim_realism.py so
 #: the cues fall near real recordings' (4QAED) and the default predictor reads the planted emotion.
-KIT_GAIN, SHIMMER, ROUGHNESS, SHIMMER_HZ = 3.0, 0.25, 1.2, 100.0
+KIT_GAIN, SHIMMER, ROUGHNESS, SHIMMER_HZ = 3.0, 0.25, 2.0, 100.0
 
 
 def _shimmer(bus: np.ndarray, sr: int, rng: np.random.Generator, level: float) -> np.ndarray:
