@@ -147,8 +147,8 @@ def simulate_study(out_dir: str | os.PathLike, *, n_subjects: int = 4, n_trials:
     sounds = {}
     for _, st in stim_table.iterrows():
         path = root / "stimuli" / f"{st.stimulus_id}.wav"
-        _write_wav(path, synthesize_music(duration_s=stimulus_s, seed=int(st.audio_seed), realism=True,
-                                               **_cues(st)))
+        y = synthesize_music(duration_s=stimulus_s, seed=int(st.audio_seed), realism=True, **_cues(st))
+        _write_wav(path, y)
         study.stimuli.append(path)
         sounds[st.stimulus_id] = _read_wav(path)  # what is played: the 16-bit file
     protocol = _protocol(stim_table, study, stimulus_s, baseline_s)
@@ -187,14 +187,21 @@ def _plan_stimuli(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat([df, cues], axis=1)
 
 
+#: The :func:`synthesize_music` controls of each study stimulus, listed in its protocol entry.
+STIMULUS_CONTROLS = ("tempo_bpm", "mode", "loudness_db", "brightness", "articulation", "percussion",
+                     "distortion", "density", "dissonance", "roughness", "register")
+
+
 def _cues(st) -> dict:
     """The controls of :func:`synthesize_music` that plant a stimulus' valence and arousal.
 
     Arousal (``u`` = 0..1 over 1-9) raises tempo, loudness, brightness, percussion and distortion
     and shortens the notes; valence picks the mode, and the further it is from 5 the more the
-    music is either dense, bouncy, higher and more staccato (positive) or dissonant, rough and
-    loose in time (negative); negative valence also adds to the distortion of aroused music
-    (anger: harsh timbre). Directions from Juslin & Laukka (2004) and Gabrielsson & Lindström (2010).
+    music is either dense, bouncy, higher and more staccato (positive) or dissonant and loose in
+    time (negative). Negative valence also roughens the timbre, the more so the higher the arousal
+    (anger: harsh; sadness: dull). Directions from Juslin & Laukka (2004) and Gabrielsson &
+    Lindström (2010); the weights were chosen with ``bench/sim_realism.py`` so that the default
+    audio predictor reads the planted emotion.
     """
     a = float(st["arousal"])
     u = (a - 1) / 8  # 0..1
@@ -206,13 +213,15 @@ def _cues(st) -> dict:
             "articulation": round(float(np.clip(0.95 - 0.55 * u - 0.3 * pos, 0.3, 0.95)), 3),
             "percussion": round(0.1 + 0.85 * u, 3),
             "distortion": round(float(np.clip(0.6 * u + 0.5 * neg * u, 0, 1)), 3),
-            "density": round(0.6 * pos, 3), "dissonance": round(neg, 3), "register": int(round(5 * pos))}
+            "density": round(0.6 * pos, 3), "dissonance": round(neg, 3), "register": int(round(5 * pos)),
+            "roughness": round(neg * (0.25 + 0.75 * u), 3)}
 
 
 def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_db: float,
                      brightness: float, articulation: float, seed: int = 0, sr: int = AUDIO_SR,
                      realism: bool = False, percussion: float = 0.5, dissonance: float = 0.0,
-                     distortion: float = 0.0, density: float = 0.0, register: int = 0) -> np.ndarray:
+                     distortion: float = 0.0, density: float = 0.0, register: int = 0,
+                     roughness: float = 0.0) -> np.ndarray:
     """Synthesise a melody with triad accompaniment and a beat.
 
     Two renderings of the same score (a random-walk melody, one note a beat, over I-IV-V-I or
@@ -260,8 +269,11 @@ def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness
         0.85 sixteenth-note hi-hats and a second kick). A higher value also shortens the room.
     dissonance : float
         0..1, ``realism`` only: chromatic (out-of-key) melody notes with probability 0.45 x this,
-        pad voices up to 28 cents out of tune with each other, a rough, noisy timbre above 700 Hz
-        and looser timing (jitter 8 + 20 x this ms).
+        pad voices up to 28 cents out of tune with each other and looser timing (jitter
+        8 + 20 x this ms).
+    roughness : float
+        0..1, ``realism`` only: a rough, noisy timbre above 700 Hz (shimmer noise of amplitude
+        :data:`ROUGHNESS` x this around every partial there).
     distortion : float
         0..1, ``realism`` only: overdrive of the accompaniment (a tanh curve, drive 1 + 12 x this).
     density : float
@@ -279,13 +291,14 @@ def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness
         raise NeuromerError(f"mode must be 'major' or 'minor', got {mode!r}.")
     if realism:
         for name, value in (("percussion", percussion), ("dissonance", dissonance), ("distortion", distortion),
-                            ("density", density)):
+                            ("density", density), ("roughness", roughness)):
             if not 0.0 <= float(value) <= 1.0:
                 raise NeuromerError(f"{name} must be within 0..1, got {value!r}.")
         return _produced_music(duration_s=duration_s, tempo_bpm=tempo_bpm, mode=mode, loudness_db=loudness_db,
                                brightness=brightness, articulation=articulation, seed=seed, sr=sr,
                                percussion=float(percussion), dissonance=float(dissonance),
-                               distortion=float(distortion), density=float(density), register=int(register))
+                               distortion=float(distortion), density=float(density), register=int(register),
+                               roughness=float(roughness))
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sr))
     t = np.arange(n) / sr
@@ -333,7 +346,7 @@ def synthesize_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness
 
 def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_db: float, brightness: float,
                     articulation: float, seed: int, sr: int, percussion: float, dissonance: float,
-                    distortion: float, density: float, register: int) -> np.ndarray:
+                    distortion: float, density: float, register: int, roughness: float) -> np.ndarray:
     """The ``realism=True`` rendering of :func:`synthesize_music` (see there)."""
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sr))
@@ -408,9 +421,9 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
         acc *= rms0 / (np.sqrt(np.mean(acc ** 2)) or 1.0)
     # shimmer, bow and breath noise: every note carries noise that follows its partials
     mix = _shimmer(mix + acc, sr, r_room, SHIMMER)
-    if dissonance > 0:  # a rough, noisy timbre above 700 Hz
+    if roughness > 0:  # a rough, noisy timbre above 700 Hz
         hi = scipy.signal.sosfilt(scipy.signal.butter(2, 700.0, btype="high", fs=sr, output="sos"), mix)
-        mix += _shimmer(hi, sr, r_room, ROUGHNESS * dissonance) - hi
+        mix += _shimmer(hi, sr, r_room, ROUGHNESS * roughness) - hi
     mix += KIT_GAIN * kit
     y = _room(mix, sr, r_room, rt60_s=1.6 - 0.8 * percussion, wet=0.35)[:n]
     y = np.tanh(1.5 * y / (np.max(np.abs(y)) or 1.0))  # soft saturation, as of a mix bus
@@ -422,7 +435,7 @@ def _produced_music(*, duration_s: float, tempo_bpm: float, mode: str, loudness_
 
 
 #: ``realism`` mix: level of the drum kit against the tonal parts (amplitude); shimmer noise on
-#: every part and its extra above 700 Hz per unit of ``dissonance`` (amplitude, relative to the
+#: every part and its extra above 700 Hz per unit of ``roughness`` (amplitude, relative to the
 #: music); bandwidth (Hz) of the shimmer around each partial. Chosen with bench/sim_realism.py so
 #: the cues fall near real recordings' (4QAED) and the default predictor reads the planted emotion.
 KIT_GAIN, SHIMMER, ROUGHNESS, SHIMMER_HZ = 3.0, 0.25, 2.0, 100.0
@@ -623,8 +636,7 @@ def _protocol(stim_table: pd.DataFrame, study: Study, stimulus_s: float, baselin
     stimuli = tuple(
         Stimulus(r.stimulus_id, (study.root / "stimuli" / f"{r.stimulus_id}.wav").resolve(),
                  {k: (r[k].item() if hasattr(r[k], "item") else r[k])
-                  for k in ("quadrant", "valence", "arousal", "tempo_bpm", "mode", "loudness_db",
-                            "brightness", "articulation", "percussion", "dissonance", "distortion", "density", "register")})
+                  for k in ("quadrant", "valence", "arousal", *STIMULUS_CONTROLS)})
         for _, r in stim_table.iterrows())
     streams = (StreamSpec("EEG", "EEG", tuple(EEG_CHANNELS), ("eeg",) * 32),
                *(StreamSpec(t, n, ch, k) for n, t, ch, k, _, _ in PHYSIO_STREAMS),
