@@ -198,8 +198,8 @@ def _cues(st) -> dict:
     Arousal (``u`` = 0..1 over 1-9) raises tempo, loudness, brightness, percussion and distortion
     and shortens the notes; valence picks the mode, and the further it is from 5 the more the
     music is either dense, bouncy, higher and more staccato (positive) or dissonant and loose in
-    time (negative). Negative valence also roughens the timbre, the more so the higher the arousal
-    (anger: harsh; sadness: dull). Directions from Juslin & Laukka (2004) and Gabrielsson &
+    time (negative). Negative valence also roughens the timbre and adds overdrive, the more so the
+    higher the arousal (anger: harsh; sadness: dull). Directions from Juslin & Laukka (2004) and Gabrielsson &
     Lindström (2010); the weights were chosen with ``bench/sim_realism.py`` so that the default
     audio predictor reads the planted emotion.
     """
