@@ -84,3 +84,90 @@ def test_make_trials_from_xdf_matches_simulated_deap(study, study_protocol):
             err = np.sqrt(np.mean((x - y) ** 2)) / (np.std(y) + 1e-12)
             limit = 0.05 if deap.ch_types[j] == "eeg" else 0.25
             assert err < limit, (name, err)
+
+
+# ----------------------------------------------------------------------------- stimuli
+def test_pure_rendering_is_unchanged():
+    """``realism=False`` (the default) is the clean-tone signal the known-answer audio tests rely on."""
+    from neuromer.simulate import synthesize_music
+
+    y = synthesize_music(duration_s=3.0, tempo_bpm=97.5, mode="minor", loudness_db=-20, brightness=0.4,
+                         articulation=0.7, seed=7)
+    # samples of the rendering before the realism layer existed (neuromer c872171)
+    assert y[[1000, 20000, 50000]] == pytest.approx([0.09674357142329874, -0.02958984447538738,
+                                                     -0.09515920706016776], abs=1e-12)
+    assert np.sqrt(np.mean(y ** 2)) == pytest.approx(0.1, rel=1e-9)  # -20 dB FS
+
+
+def _produced(**kw):
+    from neuromer.simulate import synthesize_music
+
+    args = dict(duration_s=6.0, tempo_bpm=110.0, mode="major", loudness_db=-18.0, brightness=0.5,
+                articulation=0.7, seed=4, realism=True, percussion=0.5, dissonance=0.0, distortion=0.0,
+                density=0.0, roughness=0.0)
+    args.update(kw)
+    return synthesize_music(**args)
+
+
+def test_produced_rendering_is_deterministic_level_and_peak():
+    a, b, c = _produced(), _produced(), _produced(seed=5)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert len(a) == 6 * 22050
+    assert 20 * np.log10(np.sqrt(np.mean(a ** 2))) == pytest.approx(-18.0, abs=0.05)
+    assert np.max(np.abs(_produced(loudness_db=-6.0, percussion=1.0))) < 0.98  # the limiter holds peaks
+
+
+@pytest.mark.parametrize("bad", [{"percussion": 1.5}, {"dissonance": -0.1}, {"distortion": 2}, {"density": -1},
+                                 {"roughness": 1.01}, {"mode": "dorian"}])
+def test_produced_rendering_rejects_bad_controls(bad):
+    with pytest.raises(NeuromerError, match=next(iter(bad))):
+        _produced(**bad)
+
+
+def test_produced_controls_move_their_cues():
+    """Each realism control moves the audio cues it is documented to move (clip summaries)."""
+    from neuromer.audio.summary import summarize
+
+    def cues(**kw):
+        return summarize(_produced(**kw), 22050, melody=False, emotion=False).iloc[0]
+
+    base, no_kit, full_kit = cues(), cues(percussion=0.0), cues(percussion=1.0)
+    # the drum kit: more percussive energy, more onsets, more spectral flux
+    assert no_kit.audio_hp_ratio_db_mean - full_kit.audio_hp_ratio_db_mean > 3.0
+    assert full_kit.audio_onset_rate - no_kit.audio_onset_rate > 2.0
+    assert full_kit.audio_flux_mean > base.audio_flux_mean > no_kit.audio_flux_mean
+    # overdrive fills the spectrum: higher entropy, lower contrast at 400-800 Hz
+    driven = cues(distortion=1.0)
+    assert driven.audio_entropy_mean > base.audio_entropy_mean + 0.01
+    assert driven.audio_contrast_2_mean < base.audio_contrast_2_mean - 1.0
+    # roughness: noisy mids (lower contrast 0.8-1.6 kHz), a noisier spectrum
+    rough = cues(roughness=1.0)
+    assert rough.audio_contrast_3_mean < base.audio_contrast_3_mean - 2.0
+    assert rough.audio_entropy_mean > base.audio_entropy_mean + 0.03
+    # dissonance: loose timing blurs the pulse
+    assert cues(dissonance=1.0).audio_pulse_clarity < base.audio_pulse_clarity - 0.08
+
+
+@pytest.mark.slow
+def test_study_stimuli_are_read_right_by_the_default_predictor():
+    """The study's stimuli sound like recordings to the predictor fitted on real music (4QAED).
+
+    Their cues lie near real music's, and the predicted valence, arousal and quadrant follow the
+    planted ones (bench/sim_realism.py prints the same figures for the demo's study).
+    """
+    from neuromer.audio.default_model import load_default_model
+    from neuromer.audio.emotion import quadrant
+    from neuromer.audio.summary import summarize
+    from neuromer.simulate import _cues, _plan_stimuli, synthesize_music
+
+    table = _plan_stimuli(16, np.random.default_rng(5))
+    rows = pd.DataFrame([summarize(synthesize_music(duration_s=10.0, seed=int(st.audio_seed), realism=True,
+                                                    **_cues(st)), 22050, melody=False).iloc[0]
+                         for _, st in table.iterrows()])
+    for cue in load_default_model()["cues"]:
+        z = (rows[cue["column"]].astype(float) - cue["mean"]) / cue["scale"]
+        assert abs(z.mean()) < 1.5 and np.abs(z).max() < 4.0, (cue["column"], z.round(1).tolist())
+    val, aro = rows.audio_pred_valence.astype(float), rows.audio_pred_arousal.astype(float)
+    assert np.corrcoef(val, table.valence)[0, 1] > 0.4
+    assert np.corrcoef(aro, table.arousal)[0, 1] > 0.8
+    assert np.mean(quadrant(val, aro) == table.quadrant.to_numpy()) >= 0.5  # chance 0.25

