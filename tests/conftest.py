@@ -1,11 +1,13 @@
 """Shared fixtures: one small simulated study, made once per test session.
 
-Also how the suite is shared between pytest-xdist workers (``make test`` runs
-``pytest -n 2 --dist loadgroup``): every test module is one unit of work, so its module-scoped
-fixtures (a pipeline run, a Dask cluster, the damaged-input sweep's study) are made once, on
-one worker; all live/LSL tests are one unit, so they never run beside each other (their
-sleeps and real-time checks stay as on one core). The costliest units go first, so the two
-workers finish together instead of one starting the pipeline tests last.
+Also the order in which pytest-xdist workers take the test files (``make test`` runs
+``pytest -n 2 --dist loadfile --no-loadscope-reorder``): a test file is one unit of work, so its
+module-scoped fixtures (a pipeline run, a Dask cluster, the damaged-input sweep's study) are
+made once, on one worker, and the costliest files go first, so the two workers finish together
+instead of one starting the pipeline tests last. (``--dist loadgroup`` with ``xdist_group``
+marks does not group anything under pytest 9.2: xdist 3.8 appends the group to ``item._nodeid``, which
+pytest 9 no longer reads.) The live/LSL tests give every stream a unique name, so two files of
+them may run at the same time.
 """
 
 import os
@@ -16,28 +18,25 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
 
-#: Units of work (test modules, or "live") in the order workers take them: the costliest first
-#: (measured: CPU seconds of a serial run, slowest first). Units not listed follow in file order.
-COSTLIEST_FIRST = ("tests/test_pipeline.py", "tests/test_damaged_inputs.py", "tests/test_scale.py",
-                   "live", "tests/test_trf_pipeline.py", "tests/test_report.py", "tests/test_cli.py",
-                   "tests/test_examples.py", "tests/test_report_browser.py")
+#: Test files in the order xdist workers take them: the costliest first (CPU seconds of a serial
+#: run, measured; the pipeline's module fixture alone is ~3 min). Files not listed follow in
+#: collection order.
+COSTLIEST_FIRST = ("tests/test_pipeline.py", "tests/test_report.py", "tests/audio/test_catalog.py",
+                   "tests/models/test_evaluation.py", "tests/test_scale.py", "tests/test_trf_pipeline.py",
+                   "tests/test_cli.py", "tests/test_damaged_inputs.py", "tests/test_examples.py",
+                   "tests/audio/test_dynamic.py", "tests/audio/test_evaluation.py", "tests/audio/test_summary.py",
+                   "tests/test_report_browser.py", "tests/audio/test_emotion.py")
 
 
-def _unit(item) -> str:
-    path = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
-    return "live" if path.startswith("tests/live/") else path
+def _file(item) -> str:
+    return Path(str(item.path)).resolve().relative_to(REPO).as_posix()
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under xdist --dist loadgroup: one group per unit (see the module docstring), costliest first."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # a plain run keeps pytest's order
-    rank = {name: k for k, name in enumerate(COSTLIEST_FIRST)}
-    for item in items:
-        if not any(True for _ in item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(_unit(item)))
-    items.sort(key=lambda item: rank.get(_unit(item), len(rank)))  # stable: file order otherwise
+    """In an xdist worker: the costliest test files first (see the module docstring)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a plain run keeps pytest's order
+        rank = {name: k for k, name in enumerate(COSTLIEST_FIRST)}
+        items.sort(key=lambda item: rank.get(_file(item), len(rank)))  # stable: file order otherwise
 
 
 @pytest.fixture(scope="session")
