@@ -18,8 +18,10 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/neuromer demo $(DEMO_DIR)
 
+# two workers (the 2-core target machine); a test file is one unit of work, the costliest first
+# (tests/conftest.py)
 test: install
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
