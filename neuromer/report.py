@@ -113,7 +113,7 @@ def make_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = N
                 # (the 300-dpi copies are in figures/)
                 item.set_dpi(min(100.0, _EMBED_WIDTH_PX / item.get_figwidth()))
                 report.add_figure(item, title=f"{title}: {name}", section=title, tags=(_tag(title),),
-                                  image_format="png")
+                                  image_format="webp")
                 plt.close(item)
     if (group / "trf_scores.parquet").is_file():
         from .trf_report import trf_report_section

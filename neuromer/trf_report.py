@@ -136,5 +136,5 @@ def trf_report_section(report, run_dir, *, fig_dir=None) -> None:
         if report is not None:
             # the 300-dpi copies are in figures/; a little under the page width keeps the report small
             item.set_dpi(min(80.0, 720 / item.get_figwidth()))
-            report.add_figure(item, title=f"{SECTION}: {name}", section=SECTION, tags=("trf",), image_format="png")
+            report.add_figure(item, title=f"{SECTION}: {name}", section=SECTION, tags=("trf",), image_format="webp")
         plt.close(item)

@@ -104,7 +104,7 @@ def test_report_has_every_section_with_figures(finished_run):
     html = (run_dir / "report.html").read_text()
     for title in SECTIONS:
         assert title in html, title
-    assert html.count("data:image/png;base64") >= 6
+    assert html.count("data:image/webp;base64") >= 6
     assert "could not be built" not in html
 
 

@@ -130,7 +130,7 @@ def test_report_tables_are_collapsed_with_links_and_figures_come_first(run_dir):
     assert ".nm-table" in html and "overflow-x: auto" in html
     # in the Comparison section the forest plot comes before any table
     comp = html[html.index("Comparison: agreement between sources"):]
-    assert comp.index("data:image/png") < comp.index("<details")
+    assert comp.index("data:image/webp") < comp.index("<details")
     # self-contained: nothing is loaded from the network (plain <a href> links are not loads)
     assert not re.search(r"src=['\"]https?://|<link[^>]+href=['\"]https?://|url\(['\"]?https?://", html)
 
