@@ -20,6 +20,8 @@ def _figures(run_dir: Path) -> list:
     import matplotlib.pyplot as plt
     import mne
 
+    from .trf import gfp_peaks
+
     group = run_dir / "group"
     items: list = []
     w_path, s_path, t_path = (group / f"trf_{k}.parquet" for k in ("weights", "scores", "trials"))
@@ -42,8 +44,10 @@ def _figures(run_dir: Path) -> list:
             axes[0, j].set(title=f, ylabel="weight (SD/SD)" if j == 0 else "")
             gfp = m.to_numpy().std(axis=0)
             axes[1, j].plot(lags * 1e3, gfp, color="C3")
-            k = int(np.argmax(gfp))
-            axes[1, j].annotate(f"{lags[k] * 1e3:.0f} ms", (lags[k] * 1e3, gfp[k]), fontsize=8)
+            # the largest GFP peak, interpolated between lags as the tables' latencies are (trf.gfp_peaks)
+            peak = gfp_peaks(m.to_numpy(), lags, [(lags[0], lags[-1])]).iloc[0]
+            if np.isfinite(peak.latency_s):
+                axes[1, j].annotate(f"{peak.latency_s * 1e3:.0f} ms", (peak.latency_s * 1e3, peak.gfp), fontsize=8)
             axes[1, j].set(xlabel="lag (ms)", ylabel="GFP" if j == 0 else "")
         fig.suptitle("Forward TRF (mean over subjects): channels and global field power")
         fig.tight_layout()
