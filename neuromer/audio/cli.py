@@ -94,6 +94,16 @@ def _on_dask(args, files, *, window_s=None, hop_s=None, melody=True):
     return tmp
 
 
+def _in_process(args, tmp, command) -> int:
+    """Run ``command`` in-process on the cache :func:`_on_dask` filled, then remove a temporary cache."""
+    try:
+        args.workers, args.scheduler = 1, None
+        return command(args)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
 def _parallel(args) -> bool:
     return bool(getattr(args, "scheduler", None)) or (getattr(args, "workers", None) or 1) > 1
 
@@ -114,12 +124,7 @@ def _cmd_train(args) -> int:
             tmp = _on_dask(args, files, window_s=window_s, hop_s=args.hop_s if args.hop_s is not None else window_s / 2)
         else:
             tmp = _on_dask(args, read_annotations(args.annotations, format=args.format)[0]["audio_path"])
-        try:
-            args.workers, args.scheduler = 1, None
-            return _cmd_train(args)
-        finally:
-            if tmp is not None:
-                tmp.cleanup()
+        return _in_process(args, tmp, _cmd_train)
     if args.dynamic:
         return _cmd_train_dynamic(args)
     if args.window_s is not None or args.hop_s is not None or args.lag_s:
@@ -220,12 +225,7 @@ def _cmd_predict(args) -> int:
         grid = ({"window_s": meta["window_s"], "hop_s": meta["hop_s"], "melody": meta.get("melody", True)}
                 if meta.get("kind") == "audio-dynamic" else {})
         tmp = _on_dask(args, args.audio, **grid)
-        try:
-            args.workers, args.scheduler = 1, None
-            return _cmd_predict(args)
-        finally:
-            if tmp is not None:
-                tmp.cleanup()
+        return _in_process(args, tmp, _cmd_predict)
 
     table = predict_audio(args.model, args.audio, cache_dir=args.cache)
     if args.out:
