@@ -55,7 +55,7 @@ _ALLOWED = {
     "": {"protocol", "timing", "markers", "ratings", "streams", "stimuli"},
     "protocol": {"name", "description", "version"},
     "timing": {"baseline_s", "stimulus_s", "rating_s", "inter_trial_s"},
-    "markers": set(MARKER_KINDS) | {"codes", "trigger_bits"},
+    "markers": set(MARKER_KINDS) | {"codes", "trigger_bits", "rest_code"},
     "ratings": {"scales", "min", "max"},
     "streams": {"type", "name", "channels", "kinds", "kind", "required"},
     "stimuli": {"id", "file", "meta"},
@@ -88,6 +88,8 @@ class Markers:
     codes: tuple[tuple[int | str, str], ...] = ()
     #: Low bits of a trigger channel that hold the code (BioSemi Status: 16).
     trigger_bits: int = 16
+    #: The code a trigger channel rests at between events; ``None``: its most frequent code.
+    rest_code: int | None = None
 
     def format(self, kind: str, **fields: Any) -> str:
         """The marker string for event ``kind``, e.g. ``format("stimulus_on", stimulus_id="s01")``."""
@@ -205,6 +207,8 @@ class Protocol:
                                     if getattr(self.markers, k) is not None]
         if self.markers.trigger_bits != 16:
             out.append(f"trigger_bits = {self.markers.trigger_bits}")
+        if self.markers.rest_code is not None:
+            out.append(f"rest_code = {self.markers.rest_code}")
         if self.markers.codes:
             out += ["", "[markers.codes]"] + [f"{c if isinstance(c, int) else _toml(c)} = {_toml(t)}"
                                                for c, t in self.markers.codes]
@@ -354,7 +358,7 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
         raise ProtocolError(f"{where}: 'timing.stimulus_s' must be > 0, got {timing.stimulus_s!r}.")
 
     m = dict(raw.get("markers", {}))
-    codes, trigger_bits = m.pop("codes", {}), m.pop("trigger_bits", 16)
+    codes, trigger_bits, rest_code = m.pop("codes", {}), m.pop("trigger_bits", 16), m.pop("rest_code", None)
     markers = Markers(**{k: _string(where, f"markers.{k}", v) for k, v in m.items()})
     for kind in MARKER_KINDS:
         template = getattr(markers, kind)
@@ -455,7 +459,7 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
             raise ProtocolError(f"{where}: '{label}.meta' must be a table.")
         stimuli.append(Stimulus(sid, file, dict(meta)))
 
-    markers = _code_table(where, codes, trigger_bits, markers, stimuli)
+    markers = _code_table(where, codes, trigger_bits, markers, stimuli, rest_code)
     _check_round_trip(where, markers, [s.id for s in stimuli], ratings)
     return Protocol(name=name, description=str(head.get("description", "")), timing=timing,
                     markers=markers, ratings=ratings, streams=tuple(streams), stimuli=tuple(stimuli),
@@ -465,8 +469,10 @@ def _build(raw: dict, path: Path, *, check_files: bool) -> Protocol:
 _CODE_KINDS = ("stimulus_on", "stimulus_off", "trial_start", "baseline_start", "trial_end")
 
 
-def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, stimuli: list) -> Markers:
-    """Validate ``[markers.codes]`` and ``markers.trigger_bits``; return the markers with them."""
+def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, stimuli: list,
+                rest_code: Any = None) -> Markers:
+    """Validate ``[markers.codes]``, ``markers.trigger_bits`` and ``markers.rest_code``; return the markers
+    with them."""
     import dataclasses
 
     if isinstance(trigger_bits, bool) or trigger_bits not in (8, 16, 24):
@@ -506,7 +512,15 @@ def _code_table(where: str, codes: Any, trigger_bits: Any, markers: Markers, sti
     if len(set(codes_seen)) != len(codes_seen):  # "03" and "3" are the same code
         raise ProtocolError(f"{where}: 'markers.codes' lists a code twice.")
     table.sort(key=lambda kv: (isinstance(kv[0], str), kv[0] if isinstance(kv[0], str) else f"{kv[0]:09d}"))
-    return dataclasses.replace(markers, codes=tuple(table), trigger_bits=int(trigger_bits))
+    if rest_code is not None:
+        if isinstance(rest_code, bool) or not isinstance(rest_code, int) or not 0 <= rest_code < 1 << trigger_bits:
+            raise ProtocolError(f"{where}: 'markers.rest_code' must be a whole number from 0 to "
+                                f"{(1 << trigger_bits) - 1} (markers.trigger_bits = {trigger_bits}), got {rest_code!r}.")
+        if rest_code in codes_seen:
+            raise ProtocolError(f"{where}: 'markers.rest_code' = {rest_code} is also mapped in [markers.codes]; "
+                                "a channel at its rest code marks no event.")
+    return dataclasses.replace(markers, codes=tuple(table), trigger_bits=int(trigger_bits),
+                               rest_code=None if rest_code is None else int(rest_code))
 
 
 # ------------------------------------------------------------------ marker vocabulary ambiguity

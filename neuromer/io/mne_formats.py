@@ -35,7 +35,7 @@ _RETYPE_FROM = ("eeg", "misc")  # types readers give by default; replaced when t
 
 def read_raw_any(path: str | os.PathLike, *, events: str | os.PathLike | None = None, protocol=None,
                  subject: str = "", session: str = "", encoding: str | None = None,
-                 trigger_bits: int | None = None) -> Session:
+                 trigger_bits: int | None = None, rest_code: int | None = None) -> Session:
     """Read any MNE-readable continuous recording as a :class:`~neuromer.session.Session`.
 
     Parameters
@@ -59,6 +59,10 @@ def read_raw_any(path: str | os.PathLike, *, events: str | os.PathLike | None = 
     trigger_bits : int | None
         Low bits of the trigger channel read as event codes (8, 16 or 24); default the
         protocol's ``markers.trigger_bits``, else 16 (BioSemi's upper 8 Status bits are flags).
+    rest_code : int | None
+        The code the trigger channel rests at between events; default the protocol's
+        ``markers.rest_code``, else the channel's most frequent code (with a warning if that code
+        is one the protocol maps, or if the channel also rests at 0 for a while).
 
     Returns
     -------
@@ -88,6 +92,12 @@ def read_raw_any(path: str | os.PathLike, *, events: str | os.PathLike | None = 
     if trigger_bits is None:
         trigger_bits = getattr(getattr(protocol, "markers", None), "trigger_bits", 16)
     check_option(trigger_bits, TRIGGER_BITS, "trigger_bits")
+    markers = getattr(protocol, "markers", None)
+    if rest_code is None:
+        rest_code = getattr(markers, "rest_code", None)
+    elif isinstance(rest_code, bool) or not isinstance(rest_code, int) or not 0 <= rest_code < 1 << trigger_bits:
+        raise ValueError(f"rest_code must be a whole number from 0 to {(1 << trigger_bits) - 1}, got {rest_code!r}")
+    event_codes = [c for c, _ in getattr(markers, "codes", ()) if isinstance(c, int)]
     if encoding is not None:
         validate_type(encoding, str, "encoding")
     raw = _read_raw(path, encoding)
@@ -97,7 +107,8 @@ def read_raw_any(path: str | os.PathLike, *, events: str | os.PathLike | None = 
         logger.info("%s: electrode names in 10-05 spelling: %s", path, renamed)
     _retype_channels(raw)
     sources = [str(path)]
-    onset_s, codes, triggers = trigger_markers(raw, trigger_bits=trigger_bits, source=str(path))
+    onset_s, codes, triggers = trigger_markers(raw, trigger_bits=trigger_bits, rest_code=rest_code,
+                                               event_codes=event_codes, source=str(path))
     append_markers(raw, onset_s, codes)
     set_standard_montage(raw)
     provenance = {"source_files": sources}

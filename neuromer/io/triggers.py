@@ -94,6 +94,20 @@ def trigger_events(values: np.ndarray, *, trigger_bits: int = DEFAULT_TRIGGER_BI
     return idx, codes[idx]
 
 
+def _check_auto_rest(masked: np.ndarray, rest: int, event_codes: set[int], where: str) -> None:
+    """Warn when the most frequent code, taken as the rest code, may be an event code held long."""
+    if rest == 0:
+        return
+    how = "set markers.rest_code in the protocol if the channel rests at another code"
+    if rest in event_codes:
+        logger.warning("%s: code %d, mapped in [markers.codes], is on for most of the recording and is "
+                       "taken as the rest code, so its events are not counted; %s.", where, rest, how)
+    elif np.count_nonzero(masked == 0) >= 0.01 * len(masked):
+        logger.warning("%s: the channel is at code %d for most of the recording and at 0 for %.0f %% of it; "
+                       "code %d is taken as the rest code (its events are not counted); %s.", where, rest,
+                       100.0 * np.count_nonzero(masked == 0) / len(masked), rest, how)
+
+
 def _mode(codes: np.ndarray) -> int:
     values, counts = np.unique(codes, return_counts=True)
     return int(values[np.argmax(counts)])
@@ -106,8 +120,26 @@ def _masked(values: np.ndarray, trigger_bits: int) -> np.ndarray:
 
 
 def trigger_markers(raw: mne.io.BaseRaw, *, trigger_bits: int = DEFAULT_TRIGGER_BITS,
+                    rest_code: int | None = None, event_codes=(),
                     source: str = "") -> tuple[np.ndarray, list[str], dict | None]:
     """Markers from the trigger channel of ``raw`` (see :func:`trigger_channel`).
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        The recording.
+    trigger_bits : int
+        Low bits of the channel that hold the code (8, 16 or 24).
+    rest_code : int | None
+        The code the channel rests at between events; ``None``: the most frequent code. A code
+        held for most of a recording (one code on for the whole of every long trial) would be
+        taken for the rest code and its events lost: the warnings below say so, and a protocol's
+        ``markers.rest_code`` fixes it.
+    event_codes : iterable of int
+        Codes the caller expects as events (a protocol's ``[markers.codes]``): if the most
+        frequent code is one of them, a warning names it.
+    source : str
+        The file, for messages.
 
     Returns
     -------
@@ -123,7 +155,12 @@ def trigger_markers(raw: mne.io.BaseRaw, *, trigger_bits: int = DEFAULT_TRIGGER_
     if name is None:
         return np.empty(0), [], None
     values = raw.get_data(picks=[name])[0]
-    rest = _mode(_masked(values, trigger_bits)) if len(values) else 0
+    if rest_code is not None:
+        rest = int(rest_code)
+    else:
+        masked = _masked(values, trigger_bits)
+        rest = _mode(masked) if len(values) else 0
+        _check_auto_rest(masked, rest, {int(c) for c in event_codes}, f"{source}: {name}" if source else name)
     samples, codes = trigger_events(values, trigger_bits=trigger_bits, rest_code=rest)
     counts = Counter(int(c) for c in codes)
     summary = {"channel": name, "n_events": int(len(codes)), "codes": dict(sorted(counts.items())),

@@ -117,6 +117,50 @@ def test_bdf_port_resting_high(tmp_path):
     np.testing.assert_array_equal(found[:, 0], [int(t * SF) for t in onsets])
 
 
+def test_code_held_for_most_of_the_recording(tmp_path, caplog):
+    """A port that holds the stimulus code for the whole of every long trial.
+
+    The most frequent code is then the stimulus code, not the rest: taken as the rest code, all 20
+    stimulus onsets vanish. The reader says so (naming markers.rest_code), and the protocol's
+    ``markers.rest_code = 0`` recovers the 20 trials.
+    """
+    onsets = [1.0 + 10.0 * k for k in range(20)]
+    codes_at = {t: 1 for t in onsets}
+    path = write_bdf(tmp_path / "held.bdf",
+                     np.vstack([np.random.default_rng(4).standard_normal((16, 202 * SF)) * 20,
+                                _status(codes_at, 202 * SF, width_s=9.0)]), EEG16 + ["Status"], SF, stim=(16,))
+    codes = '[markers.codes]\n1 = "stimulus_on"\n'
+    auto = read_protocol(_protocol(tmp_path, codes, n_stim=20))
+    with caplog.at_level("WARNING", logger="neuromer"):
+        s = read_raw_any(path, protocol=auto)
+    assert s.provenance["triggers"]["rest_code"] == 1 and s.provenance["triggers"]["n_events"] == 0
+    assert "code 1, mapped in [markers.codes], is on for most of the recording" in caplog.text
+    assert "markers.rest_code" in caplog.text
+
+    fixed_path = tmp_path / "fixed"
+    fixed_path.mkdir()
+    fixed = read_protocol(_protocol(fixed_path, codes, n_stim=20, extra_markers="rest_code = 0"))
+    assert fixed.markers.rest_code == 0
+    again = tmp_path / "again.toml"
+    again.write_text(fixed.dumps(), encoding="utf-8")
+    assert read_protocol(again).markers.rest_code == 0
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="neuromer"):
+        s = read_raw_any(path, protocol=fixed)
+    assert "rest code" not in caplog.text
+    assert s.provenance["triggers"]["rest_code"] == 0
+    np.testing.assert_allclose(s.markers["onset_s"], onsets)
+    assert s.trials["stimulus_id"].tolist() == [f"s{k + 1:02d}" for k in range(20)]
+    # the same without a protocol: the argument wins, and an unmapped held code is still warned about
+    assert len(read_raw_any(path, rest_code=0).markers) == 20
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="neuromer"):
+        assert len(read_raw_any(path).markers) == 0
+    assert "is at code 1 for most of the recording and at 0 for 11 %" in caplog.text
+    with pytest.raises(ValueError, match="rest_code must be a whole number from 0 to 65535, got 70000"):
+        read_raw_any(path, rest_code=70000)
+
+
 def test_fif_stim_channel(tmp_path):
     n = 20 * SF
     data = np.zeros((4, n))
@@ -170,6 +214,7 @@ def test_code_table_loads_and_round_trips(tmp_path):
     assert proto.markers.codes == ((1, "trial_start"), (3, "stimulus_on"), (4, "stimulus_off"),
                                    (9, "rating/valence/9"), (12, "stim_on/s02"))
     assert proto.markers.trigger_bits == 8
+    assert proto.markers.rest_code is None
     again = tmp_path / "again.toml"
     again.write_text(proto.dumps(), encoding="utf-8")
     assert read_protocol(again).markers == proto.markers
@@ -188,11 +233,17 @@ def test_code_table_loads_and_round_trips(tmp_path):
     ('[markers.codes]\n"3" = "stimulus_on"\n"03" = "stimulus_off"', r"'markers.codes' lists a code twice"),
     ('codes = 5', r"'markers.codes' must be a table"),
     ('trigger_bits = 12', r"'markers.trigger_bits' must be 8, 16 or 24, got 12"),
+    ('rest_code = -1', r"'markers.rest_code' must be a whole number from 0 to 65535 .* got -1"),
+    ('rest_code = 70000', r"'markers.rest_code' must be a whole number from 0 to 65535"),
+    ('rest_code = "0"', r"'markers.rest_code' must be a whole number .* got '0'"),
+    ('rest_code = true', r"'markers.rest_code' must be a whole number .* got True"),
+    ('rest_code = 3\n[markers.codes]\n3 = "stimulus_on"',
+     r"'markers.rest_code' = 3 is also mapped in \[markers.codes\]"),
 ])
 def test_code_table_errors(tmp_path, codes, match):
+    extra = codes.startswith(("codes", "trigger", "rest"))
     with pytest.raises(ProtocolError, match=match):
-        read_protocol(_protocol(tmp_path, "" if codes.startswith(("codes", "trigger")) else codes, n_stim=2,
-                                extra_markers=codes if codes.startswith(("codes", "trigger")) else ""))
+        read_protocol(_protocol(tmp_path, "" if extra else codes, n_stim=2, extra_markers=codes if extra else ""))
 
 
 def test_code_stimulus_on_needs_stimuli(tmp_path):
