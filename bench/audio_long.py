@@ -87,7 +87,8 @@ def main() -> None:
             res = subprocess.run([sys.executable, "-c", CHILD, str(path), "0" if args.no_melody else "1", block_s],
                                  capture_output=True, text=True)
             if res.returncode != 0:
-                print(f"{fmt:4} {minutes:5g} min: failed (exit {res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
+                print(f"{fmt:4} {minutes:5g} min: failed (exit {res.returncode}): "
+                      f"{res.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(res.stdout.strip().splitlines()[-1])
             path.unlink()  # an hour of audio: do not keep several in the temp folder
