@@ -253,6 +253,17 @@ def test_mp3_stream_equals_whole_decode(tmp_path, monkeypatch, rate):
     np.testing.assert_array_equal(np.concatenate(pieces), expected)
 
 
+def test_truncated_mp3_stream_equals_whole_decode(tmp_path):
+    """A cut MP3: its header (Xing frame count) promises more than the file holds; the stream stops
+    where the whole-file decode stops, with the same samples."""
+    path = _write_mp3(tmp_path / "cut.mp3", _music(duration_s=6.0), 44100)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    expected = load_audio(path)[0]
+    assert len(expected) < 5.0 * SR
+    np.testing.assert_array_equal(np.concatenate(list(stream_samples(path, read_frames=5000))), expected)
+
+
 def test_mp3_seek_between_reads_changes_samples(mp3_file):
     """Why the MP3 reader never seeks: soundfile's own block reads (a tell and a seek around every
     read) give other samples than the whole-file decode on this libsndfile (1.2.2). If this fails,
