@@ -264,6 +264,20 @@ def test_truncated_mp3_stream_equals_whole_decode(tmp_path):
     np.testing.assert_array_equal(np.concatenate(list(stream_samples(path, read_frames=5000))), expected)
 
 
+def test_corrupt_mp3_block_wise_is_a_one_line_error(tmp_path):
+    """3000 random bytes inside a long MP3: libsndfile fails mid-stream, the whole-file decoder
+    fails too, and the block-wise path reports the same one-line error as the whole-file path."""
+    path = _write_mp3(tmp_path / "hole.mp3", _music(duration_s=8.0), 44100)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3: len(data) // 3 + 3000] = np.random.default_rng(0).bytes(3000)
+    path.write_bytes(bytes(data))
+    assert use_blocks(path, BLOCK_S)
+    for block_s in (math.inf, BLOCK_S):
+        with pytest.raises(DataFormatError, match=r"hole.mp3: not a readable audio file \(corrupt") as info:
+            audio_features(path, block_s=block_s, melody=False, emotion=False)
+        assert "\n" not in str(info.value)
+
+
 def test_mp3_seek_between_reads_changes_samples(mp3_file):
     """Why the MP3 reader never seeks: soundfile's own block reads (a tell and a seek around every
     read) give other samples than the whole-file decode on this libsndfile (1.2.2). If this fails,
