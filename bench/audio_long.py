@@ -2,9 +2,9 @@
 
 Each length is generated (``neuromer.simulate.synthesize_music``, a 30 s phrase tiled to the
 length), written as a FLAC file (22.05 kHz mono) and as an MP3 file (44.1 kHz stereo, as music is
-usually distributed: two phrases, one per channel; libsndfile's MPEG Layer III encoder at its default
-settings), and analysed in a fresh subprocess -- per window on the 1 s /
-0.5 s grid, melody on, as ``neuromer run`` computes a stimulus -- so the peak resident memory
+usually distributed: two phrases, one per channel; libsndfile's MPEG Layer III encoder at its
+default settings; encoding the 60 min MP3 takes about 2 CPU minutes), and analysed in a fresh
+subprocess -- per window on the 1 s / 0.5 s grid, melody on, as ``neuromer run`` computes a stimulus -- so the peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the analysis alone. Prints wall and CPU
 time (``time.process_time()`` of the child: the figure to quote on a loaded machine), real-time
 factor per CPU second, CPU seconds per minute of audio (constant when time is linear in length) and
