@@ -11,13 +11,14 @@ with the file's: 795 MiB for an hour with melody on, 340 MiB of it the imported 
 
 How each step stays equal to the whole-file one
 ------------------------------------------------
-- **Decoding and resampling.** ``soundfile`` reads blocks of the file (WAV, FLAC, OGG); they are
-  mixed to mono as :func:`~neuromer.audio.features.load_audio` does and resampled to 22.05 kHz
-  with ``soxr.ResampleStream`` (quality HQ), whose output is identical to the one-shot ``soxr_hq``
-  resampling ``librosa.resample`` does for the whole file; the length is fixed to
-  ``ceil(n * ratio)`` as librosa does. An MP3 is decoded whole (libsndfile 1.2.2 returns wrong
-  samples at the start of every MP3 read after the first, measured here) and analysed block-wise;
-  so is a file soundfile cannot stream, with the whole-file decoder's error messages.
+- **Decoding and resampling.** ``soundfile`` reads blocks of the file (WAV, FLAC, OGG, Opus,
+  AIFF, MP3); they are mixed to mono as :func:`~neuromer.audio.features.load_audio` does and
+  resampled to 22.05 kHz with ``soxr.ResampleStream`` (quality HQ), whose output is identical to
+  the one-shot ``soxr_hq`` resampling ``librosa.resample`` does for the whole file; the length is
+  fixed to ``ceil(n * ratio)`` as librosa does. An MP3 is read with libsndfile's sequential reads
+  and no seek between them (a seek restarts the MPEG decoder and changes the samples after it:
+  see ``_mp3_blocks``), which gives the whole-file decode bit for bit. A file soundfile cannot
+  open is decoded whole, with the whole-file decoder's error messages, and analysed block-wise.
 - **Frame-local features** (:func:`~neuromer.audio.features.local_frames`: STFT, spectral shape,
   RMS, zero crossings, mel power, constant-Q chroma, HPSS) and the pitch analysis of
   :mod:`neuromer.audio.melody` depend only on samples near their frame: the STFT on +-1024
@@ -126,18 +127,18 @@ def stream_samples(path: str | os.PathLike, sr: int = SR, read_frames: int = _RE
 
     path = check_file(path, "audio file")
     info = _info(path)  # None: soundfile cannot open it; the whole-file reader tries its fallback
-    if info is None or info.format.upper() in ("MP3", "MPEG"):
-        # libsndfile 1.2.2 returns wrong samples at the start of every MP3 read after the first
-        # (measured: ~5000 frames of each 50000-frame read), so an MP3 is decoded whole, as
-        # load_audio does, and only its analysis is block-wise
+    mp3 = info is not None and info.format.upper() in ("MP3", "MPEG")
+    if info is None or (mp3 and _raw_reader() is None):
         yield from _array_pieces(path, read_frames, sr)
         return
     with sf.SoundFile(str(path)) as fh:
         file_sr = int(fh.samplerate)
         resampler = _Resampler(file_sr, sr)
         n_in = 0
+        blocks = (_mp3_blocks(fh, read_frames) if mp3 else
+                  fh.blocks(blocksize=read_frames, dtype="float32", always_2d=True))
         try:
-            for block in fh.blocks(blocksize=read_frames, dtype="float32", always_2d=True):
+            for block in blocks:
                 mono = _mono(block, path)
                 n_in += len(mono)
                 out = resampler.push(mono)
@@ -162,6 +163,50 @@ def stream_samples(path: str | os.PathLike, sr: int = SR, read_frames: int = _RE
     tail = resampler.finish(n_in)
     if len(tail):
         yield tail
+
+
+def _raw_reader():
+    """``(sf_readf_float, ffi)`` of soundfile's libsndfile binding, or None if this soundfile
+    does not expose them (then an MP3 is decoded whole)."""
+    import soundfile as sf
+
+    snd, ffi = getattr(sf, "_snd", None), getattr(sf, "_ffi", None)
+    if snd is None or ffi is None or not hasattr(snd, "sf_readf_float"):  # pragma: no cover
+        return None
+    return snd.sf_readf_float, ffi
+
+
+def _mp3_blocks(fh, read_frames: int) -> Iterator[np.ndarray]:
+    """Consecutive (n, n_channels) float32 blocks of an open MP3, equal bit for bit to
+    ``soundfile.read`` of the whole file.
+
+    Why not ``SoundFile.blocks``: soundfile asks libsndfile for the position before every read and
+    seeks to ``position + frames read`` after it. For MP3, libsndfile 1.2.2 implements that seek
+    with ``mpg123_seek``, which restarts decoding at an MPEG frame without the state the earlier
+    frames left (bit reservoir, overlap-add and synthesis-filter history), even when the position
+    does not change. Measured (soundfile 0.14, 8 s of synthetic music, 50000-frame reads):
+    at 44.1 kHz (MPEG-1) some reads then start with up to 3100 wrong samples, errors up to half the
+    peak; at 22.05 kHz (MPEG-2) samples differ by 1 ulp (6e-8) throughout. Also, at 22.05 kHz a
+    freshly opened file decodes 1 ulp differently from one after ``seek(0)``, which
+    ``soundfile.read`` does before reading the whole file. So: one ``seek(0)``, then libsndfile's
+    own sequential reads, never a seek in between, and no more than ``fh.frames`` frames in all
+    (as ``soundfile.read``).
+    """
+    import soundfile as sf
+
+    readf, ffi = _raw_reader()
+    fh.seek(0)
+    left = fh.frames
+    while left > 0:
+        buf = np.empty((min(read_frames, left), fh.channels), dtype=np.float32)
+        n = int(readf(fh._file, ffi.cast("float *", ffi.from_buffer(buf)), len(buf)))
+        err = sf._snd.sf_error(fh._file)
+        if err:
+            raise sf.LibsndfileError(err, "Error reading the MP3: ")
+        if n <= 0:
+            break
+        left -= n
+        yield buf[:n]
 
 
 def _mono(block: np.ndarray, path: Path) -> np.ndarray:

@@ -61,6 +61,24 @@ def music_file(tmp_path_factory):
     return path
 
 
+def _write_mp3(path, y, rate):
+    """Stereo MP3 of ``y`` (22.05 kHz) at ``rate`` Hz, or a skip if libsndfile cannot write MP3."""
+    import librosa
+
+    y = librosa.resample(y, orig_sr=SR, target_sr=rate) if rate != SR else y
+    try:
+        sf.write(path, np.stack([y, 0.8 * y], axis=1), rate, format="MP3")
+    except Exception:  # pragma: no cover - a libsndfile without MP3 support
+        pytest.skip("this libsndfile cannot write MP3")
+    return path
+
+
+@pytest.fixture(scope="module")
+def mp3_file(tmp_path_factory):
+    """Stereo 44.1 kHz MP3 (MPEG-1 Layer III) of the same music, 20 s: more than 6 blocks."""
+    return _write_mp3(tmp_path_factory.mktemp("blockwise_mp3") / "music.mp3", _music(), 44100)
+
+
 @pytest.fixture(scope="module")
 def whole(music_file):
     y, sr = load_audio(music_file)
@@ -126,11 +144,14 @@ def test_notes_across_block_border(whole, blocks):
     assert abs(vib.vibrato_extent_cents.iloc[0] - 50.0) < 10.0
 
 
-@pytest.mark.parametrize("windowed", [True, False])
-def test_tables_equal(music_file, tmp_path, windowed):
+@pytest.mark.parametrize("fmt, windowed", [("flac", True), ("flac", False), ("mp3", True)])
+def test_tables_equal(request, fmt, windowed):
     """audio_features: the same table either way; tempo, key, mode and melody columns exactly, key
     clarity and mode strength within 1e-6, the frame-feature statistics within 1e-6 of each frame
-    feature's range (x 10 / s for slopes)."""
+    feature's range (x 10 / s for slopes). The MP3 is streamed (its samples are the whole decode's
+    bit for bit), so the same tolerances hold for it."""
+    music_file = request.getfixturevalue("music_file" if fmt == "flac" else "mp3_file")
+    assert use_blocks(music_file, BLOCK_S)
     grid = dict(window_s=1.0, hop_s=0.5) if windowed else {}
     a = audio_features(music_file, block_s=math.inf, emotion=False, **grid)
     b = audio_features(music_file, block_s=BLOCK_S, emotion=False, **grid)
@@ -214,17 +235,58 @@ def test_nan_samples_raise(tmp_path):
         audio_features(path, block_s=BLOCK_S, emotion=False)
 
 
-def test_mp3_is_decoded_whole(tmp_path):
-    """libsndfile 1.2.2 garbles the start of every MP3 read after the first: an MP3 is decoded whole
-    (then analysed block-wise), so its samples are load_audio's."""
-    y = _music(duration_s=4.0)
-    path = tmp_path / "m.mp3"
-    try:
-        sf.write(path, np.stack([y, y], axis=1), SR, format="MP3")
-    except Exception:  # pragma: no cover - a libsndfile without MP3 support
-        pytest.skip("this libsndfile cannot write MP3")
-    streamed = np.concatenate(list(stream_samples(path, read_frames=5000)))
-    np.testing.assert_array_equal(streamed, load_audio(path)[0])
+@pytest.mark.parametrize("rate", [22050, 44100, 32000])
+def test_mp3_stream_equals_whole_decode(tmp_path, monkeypatch, rate):
+    """An MP3 (MPEG-2 at 22.05 kHz, MPEG-1 at 44.1 and 32 kHz) is streamed, not decoded whole, and
+    its streamed samples are load_audio's bit for bit."""
+    from neuromer.audio import blockwise
+
+    path = _write_mp3(tmp_path / "m.mp3", _music(duration_s=6.0), rate)
+    expected = load_audio(path)[0]
+
+    def whole_decode(*args, **kwargs):
+        raise AssertionError("the MP3 was decoded whole")
+
+    monkeypatch.setattr(blockwise, "_array_pieces", whole_decode)
+    pieces = list(stream_samples(path, read_frames=5000))
+    assert len(pieces) > 10
+    np.testing.assert_array_equal(np.concatenate(pieces), expected)
+
+
+def test_truncated_mp3_stream_equals_whole_decode(tmp_path):
+    """A cut MP3: its header (Xing frame count) promises more than the file holds; the stream stops
+    where the whole-file decode stops, with the same samples."""
+    path = _write_mp3(tmp_path / "cut.mp3", _music(duration_s=6.0), 44100)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    expected = load_audio(path)[0]
+    assert len(expected) < 5.0 * SR
+    np.testing.assert_array_equal(np.concatenate(list(stream_samples(path, read_frames=5000))), expected)
+
+
+def test_corrupt_mp3_block_wise_is_a_one_line_error(tmp_path):
+    """3000 random bytes inside a long MP3: libsndfile fails mid-stream, the whole-file decoder
+    fails too, and the block-wise path reports the same one-line error as the whole-file path."""
+    path = _write_mp3(tmp_path / "hole.mp3", _music(duration_s=8.0), 44100)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3: len(data) // 3 + 3000] = np.random.default_rng(0).bytes(3000)
+    path.write_bytes(bytes(data))
+    assert use_blocks(path, BLOCK_S)
+    for block_s in (math.inf, BLOCK_S):
+        with pytest.raises(DataFormatError, match=r"hole.mp3: not a readable audio file \(corrupt") as info:
+            audio_features(path, block_s=block_s, melody=False, emotion=False)
+        assert "\n" not in str(info.value)
+
+
+def test_mp3_seek_between_reads_changes_samples(mp3_file):
+    """Why the MP3 reader never seeks: soundfile's own block reads (a tell and a seek around every
+    read) give other samples than the whole-file decode on this libsndfile (1.2.2). If this fails,
+    libsndfile has fixed MPEG seeking; the sequential reader stays correct either way."""
+    whole_decode, _ = sf.read(mp3_file, dtype="float32", always_2d=True)
+    with sf.SoundFile(mp3_file) as fh:
+        blocks = np.concatenate(list(fh.blocks(blocksize=50_000, dtype="float32", always_2d=True)))
+    assert blocks.shape == whole_decode.shape
+    assert np.abs(blocks - whole_decode).max() > 1e-3
 
 
 @pytest.mark.parametrize("fmt, subtype, rate, ext", [("OGG", "VORBIS", 44100, "ogg"), ("OGG", "OPUS", 48000, "opus"),
