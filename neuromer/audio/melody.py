@@ -39,7 +39,7 @@ import pandas as pd
 from .._checks import check_positive, validate_type
 from ..errors import NeuromerError
 from . import _pitch
-from ._melody_stats import clip_features, empty_notes, modulation, window_features
+from ._melody_stats import _NOTE_COLUMNS, clip_features, empty_notes, modulation, window_features
 
 __all__ = ["Contour", "f0_contour", "multi_pitch", "note_events", "melody_features"]
 
@@ -225,9 +225,13 @@ def multi_pitch(y, sr, *, hop_length=DEFAULT_HOP, fmin=55.0, fmax=1760.0, max_li
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) of runs of True in a 1-D boolean array."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+    """(start, stop) of runs of True in a 1-D boolean array, as Python ints."""
+    # called thousands of times per clip on short arrays: one comparison of the padded mask with
+    # itself shifted, whose changes alternate rise, fall, rise...
+    padded = np.zeros(len(mask) + 2, dtype=bool)
+    padded[1:-1] = mask
+    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
+    return list(zip(edges[::2], edges[1::2]))
 
 
 def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
@@ -235,8 +239,15 @@ def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
     n = min(n, len(x))  # np.convolve(..., "same") returns the longer input's length
     if n <= 1 or len(x) < 2:
         return x.astype(float)
-    k = np.ones(n)
-    return np.convolve(x, k, "same") / np.convolve(np.ones(len(x)), k, "same")
+    return np.convolve(x, np.ones(n), "same") / _window_counts(len(x), n)
+
+
+def _window_counts(length: int, n: int) -> np.ndarray:
+    """Frames inside each centred ``n``-frame window of a ``length``-frame series (clipped at the
+    ends): ``np.convolve(np.ones(length), np.ones(n), "same")`` (exact small integers, float64) by
+    arithmetic instead of a second convolution. ``n <= length``."""
+    full = np.arange((n - 1) // 2, (n - 1) // 2 + length)  # "same" = the full result from (n - 1) // 2
+    return (np.minimum(full, length - 1) - np.maximum(0, full - n + 1) + 1).astype(np.float64)
 
 
 def _vibrato_period(r: np.ndarray, hop: float) -> int:
@@ -275,33 +286,34 @@ def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_mi
     # 0.20 s then 0.25 s moving averages null 4, 5 and 8 Hz and keep < 4% of any 4-8 Hz
     # vibrato: a steep run only counts if this vibrato-free pitch moves as well
     n_a, n_b = max(1, int(round(0.2 / hop))), max(1, int(round(0.25 / hop)))
-    pv = _boxcar(_boxcar(p, n_a), n_b)
     reach = (n_a + n_b) // 2
     items, pos = [], 0
     moving = np.sign(slope) * (np.abs(slope) > glide_slope)
     events, period = [], None
-    for a, b in _runs(moving != 0):
-        for a2, b2 in _runs(moving[a:b] > 0) + _runs(moving[a:b] < 0):
-            a2, b2 = a + a2, a + b2
-            extent = ps[b2 - 1] - ps[a2]
-            steady_move = pv[min(n - 1, b2 - 1 + reach)] - pv[max(0, a2 - reach)]
-            if abs(steady_move) <= jump_st or np.sign(steady_move) != np.sign(extent):
-                continue  # vibrato or a wobble, not a change of note
-            lo, hi = max(0, a2 - smooth_n), min(n, b2 + smooth_n)
-            back = (-np.sign(extent) * np.diff(p[lo:hi])).max(initial=0.0)
-            if abs(extent) > jump_st and n > 2 * smooth_n and back > jump_st / 2:
-                # a note change within a wide vibrato (the pitch swings back steeply around it):
-                # the change is where the pitch averaged over one vibrato period steps most
-                if period is None:
-                    period = _vibrato_period(p - pv, hop)
-                c = _step_frame(p, max(1, a2 - smooth_n // 2), min(n - 1, b2 + smooth_n // 2),
-                                np.sign(extent), period)
-                events.append((c, c, "cut", 0.0))
-            elif abs(extent) >= glide_min_st and b2 - a2 >= glide_min_n:
-                # measured on the (median-filtered) pitch: the run ends lie on the steady parts
-                events.append((a2, b2, "glide", float(p[b2 - 1] - p[a2])))
-            elif abs(extent) > jump_st:
-                events.append(((a2 + b2) // 2, (a2 + b2) // 2, "cut", 0.0))
+    # the steep runs of each direction (every one lies inside one run of moving frames; events are
+    # sorted below, so the order they are found in does not matter)
+    steep = _runs(moving > 0) + _runs(moving < 0)
+    pv = _boxcar(_boxcar(p, n_a), n_b) if steep else None  # most pieces have no steep run
+    for a2, b2 in steep:
+        extent = ps[b2 - 1] - ps[a2]
+        steady_move = pv[min(n - 1, b2 - 1 + reach)] - pv[max(0, a2 - reach)]
+        if abs(steady_move) <= jump_st or np.sign(steady_move) != np.sign(extent):
+            continue  # vibrato or a wobble, not a change of note
+        lo, hi = max(0, a2 - smooth_n), min(n, b2 + smooth_n)
+        back = (-np.sign(extent) * np.diff(p[lo:hi])).max(initial=0.0)
+        if abs(extent) > jump_st and n > 2 * smooth_n and back > jump_st / 2:
+            # a note change within a wide vibrato (the pitch swings back steeply around it):
+            # the change is where the pitch averaged over one vibrato period steps most
+            if period is None:
+                period = _vibrato_period(p - pv, hop)
+            c = _step_frame(p, max(1, a2 - smooth_n // 2), min(n - 1, b2 + smooth_n // 2),
+                            np.sign(extent), period)
+            events.append((c, c, "cut", 0.0))
+        elif abs(extent) >= glide_min_st and b2 - a2 >= glide_min_n:
+            # measured on the (median-filtered) pitch: the run ends lie on the steady parts
+            events.append((a2, b2, "glide", float(p[b2 - 1] - p[a2])))
+        elif abs(extent) > jump_st:
+            events.append(((a2 + b2) // 2, (a2 + b2) // 2, "cut", 0.0))
     for a, b, kind, extent in sorted(events):
         if a > pos:
             items.append(["steady", pos, a, None])
@@ -338,9 +350,12 @@ def _split_at_valleys(s: int, e: int, level_db: np.ndarray, k: int) -> list[tupl
     lv = level_db[s:e]
     n = len(lv)
     cuts = []
-    for i in range(1, n - 1):
-        if lv[i] > lv[i - 1] or lv[i] > lv[i + 1]:
-            continue  # not a local minimum
+    inner = lv[1:-1]
+    # the local minima that lie at least the dip below the run's loudest frame (a necessary
+    # condition, as the louder sides are frames of the run): usually none
+    minima = np.flatnonzero(~((inner > lv[:-2]) | (inner > lv[2:]))
+                            & (lv.max(initial=-np.inf) - inner >= _REATTACK_DIP_DB)) + 1
+    for i in minima.tolist():
         left, right = lv[max(0, i - k):i].max(), lv[i + 1:i + 1 + k].max()
         if min(left, right) - lv[i] >= _REATTACK_DIP_DB and (not cuts or i - cuts[-1] > 1):
             cuts.append(i)
@@ -562,7 +577,7 @@ def note_events(contour: Contour, *, min_note_s=0.08, jump_st=0.6, smooth_s=0.15
                                           glide, vibrato_band_hz, tremolo_band_hz))
     if not rows:
         return empty_notes()
-    return pd.DataFrame(rows, columns=empty_notes().columns)
+    return pd.DataFrame(rows, columns=_NOTE_COLUMNS)
 
 
 def _note_row(contour, midi, level_db, base, span, glide, vib_band, trem_band):
