@@ -267,3 +267,34 @@ def test_note_events_bit_for_bit(seed, reference_helpers):
         assert len(w) > 10  # the zoo and the music have notes, glides and vibrato to compare
         pd.testing.assert_frame_equal(g, w, check_exact=True)
     assert want[0]["glissando_extent_st"].notna().any() and want[0]["vibrato"].any()
+
+
+def test_strongest_peaks_rank_as_the_selection_did():
+    from neuromer.audio import _pitch
+
+    rng = np.random.default_rng(4)
+    sal = rng.random((400, 120)).astype(np.float32) ** 4
+    sal[:40] = np.round(sal[:40] * 8) / 8  # coarse values: equal peaks, in and at the edge of the top k
+    sal[40:45] = 0.0  # silent frames: no peak
+    sal[45, -2:] = 0.0  # a zero "peak" at the top end of the range
+    peaks = np.zeros(sal.shape, bool)
+    peaks[:, 1:-1] = (sal[:, 1:-1] > sal[:, :-2]) & (sal[:, 1:-1] >= sal[:, 2:])
+    peaks[:, 0], peaks[:, -1] = sal[:, 0] > sal[:, 1], sal[:, -1] >= sal[:, -2]
+    for k in (1, 3, 8, 120):
+        top, val = _pitch._strongest_peaks(sal, peaks, k)
+        ref_top, ref_val = _pitch._ranked_by_selection(sal, peaks, k)
+        assert val.dtype == ref_val.dtype and np.array_equal(val, ref_val)
+        used = ref_val > 0  # unused slots carry no bin
+        assert np.array_equal(top[used], ref_top[used])
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_salient_lines_bit_for_bit(seed, monkeypatch):
+    from neuromer.audio import _pitch
+
+    y = music(seed, seconds=8.0, density=0.8, dissonance=0.5)
+    got = melody.multi_pitch(y, SR, max_lines=4)
+    monkeypatch.setattr(_pitch, "_strongest_peaks", _pitch._ranked_by_selection)
+    want = melody.multi_pitch(y, SR, max_lines=4)
+    assert (np.isfinite(want[1]).sum(axis=0) >= 2).any()  # frames with several lines
+    assert all(np.array_equal(g, w, equal_nan=True) for g, w in zip(got, want))
