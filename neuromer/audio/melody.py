@@ -427,29 +427,31 @@ def _transitions(p: np.ndarray, jump_st: float) -> list[tuple[int, int, float, f
     than a quarter of the steepest, ``peak`` > ``jump_st / 2``) by ``span`` > ``jump_st``
     semitones (signed). Transitions do not overlap; one that runs into a steeper frame (a
     vibrato swing leading into a note change) is measured around that frame."""
-    d = np.diff(p)
+    d_arr = np.diff(p)
+    d = d_arr.tolist()  # the same doubles; Python floats are faster to compare one by one
+    n_d = len(d)
     out, done = [], 0
-    for k in np.flatnonzero(np.abs(d) > jump_st / 2):
+    for k in np.flatnonzero(np.abs(d_arr) > jump_st / 2).tolist():
         if k < done:
             continue  # inside the previous transition
-        sign = np.sign(d[k])
+        sign = float((d[k] > 0) - (d[k] < 0))  # np.sign
         a = b = k
-        while b + 1 < len(d) and sign * d[b + 1] > sign * d[b]:
+        while b + 1 < n_d and sign * d[b + 1] > sign * d[b]:
             b += 1  # on to the steepest frame
         for _ in range(2):
             peak = abs(d[b])
             while a > done and sign * d[a - 1] > peak / 4:
                 a -= 1
-            while b + 1 < len(d) and sign * d[b + 1] > peak / 4:
+            while b + 1 < n_d and sign * d[b + 1] > peak / 4:
                 b += 1
-            m = a + int(np.argmax(sign * d[a: b + 1]))
+            m = max(range(a, b + 1), key=lambda i: sign * d[i])  # the first steepest frame
             if sign * d[m] <= peak:
                 break
             # a local peak (a vibrato's swing) ran into a steeper frame (a note change moving
             # the same way): measure the transition around that frame instead
             a = b = m
         done = b + 1
-        peak = max(peak, float(np.abs(d[a: b + 1]).max()))
+        peak = max(peak, max(abs(x) for x in d[a: b + 1]))
         span = p[b + 1] - p[a]
         if abs(span) > jump_st and b + 1 - a <= _TRANSITION_MAX_N:
             out.append((a, b + 1, peak, span))

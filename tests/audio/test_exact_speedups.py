@@ -137,6 +137,36 @@ def ref_split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide
     return sorted(notes.values(), key=lambda v: v[0])
 
 
+def ref_transitions(p: np.ndarray, jump_st: float) -> list[tuple[int, int, float, float]]:
+    d = np.diff(p)
+    out, done = [], 0
+    for k in np.flatnonzero(np.abs(d) > jump_st / 2):
+        if k < done:
+            continue  # inside the previous transition
+        sign = np.sign(d[k])
+        a = b = k
+        while b + 1 < len(d) and sign * d[b + 1] > sign * d[b]:
+            b += 1  # on to the steepest frame
+        for _ in range(2):
+            peak = abs(d[b])
+            while a > done and sign * d[a - 1] > peak / 4:
+                a -= 1
+            while b + 1 < len(d) and sign * d[b + 1] > peak / 4:
+                b += 1
+            m = a + int(np.argmax(sign * d[a: b + 1]))
+            if sign * d[m] <= peak:
+                break
+            # a local peak (a vibrato's swing) ran into a steeper frame (a note change moving
+            # the same way): measure the transition around that frame instead
+            a = b = m
+        done = b + 1
+        peak = max(peak, float(np.abs(d[a: b + 1]).max()))
+        span = p[b + 1] - p[a]
+        if abs(span) > jump_st and b + 1 - a <= melody._TRANSITION_MAX_N:
+            out.append((a, b + 1, peak, span))
+    return out
+
+
 # --- the tests ---------------------------------------------------------------------------------------
 
 
@@ -252,6 +282,7 @@ def reference_helpers(monkeypatch):
         monkeypatch.setattr(melody, "_boxcar", ref_boxcar)
         monkeypatch.setattr(melody, "_split_piece", ref_split_piece)
         monkeypatch.setattr(melody, "_split_at_valleys", ref_split_at_valleys)
+        monkeypatch.setattr(melody, "_transitions", ref_transitions)
     return use
 
 
@@ -298,3 +329,58 @@ def test_salient_lines_bit_for_bit(seed, monkeypatch):
     want = melody.multi_pitch(y, SR, max_lines=4)
     assert (np.isfinite(want[1]).sum(axis=0) >= 2).any()  # frames with several lines
     assert all(np.array_equal(g, w, equal_nan=True) for g, w in zip(got, want))
+
+
+def ref_contrast_bands(mag, freqs, fmin_hz=200.0, n_bands=6, quantile=0.02):
+    edges = np.concatenate([[0.0], fmin_hz * 2.0 ** np.arange(n_bands + 1)])
+    peak = np.zeros((n_bands + 1, mag.shape[1]))
+    valley = np.zeros_like(peak)
+    for k in range(n_bands + 1):
+        inside = np.flatnonzero((freqs >= edges[k]) & (freqs <= edges[k + 1]))
+        lo = inside[0] - 1 if k > 0 else inside[0]
+        hi = len(freqs) if k == n_bands else inside[-1] + 1
+        n_take = max(1, int(np.rint(quantile * (hi - lo))))
+        band = np.sort(mag[np.arange(lo, hi if k == n_bands else hi - 1)], axis=0)
+        valley[k] = band[:n_take].mean(axis=0)
+        peak[k] = band[-n_take:].mean(axis=0)
+    return peak, valley
+
+
+@pytest.mark.parametrize("n_fft", [2048, 4096])
+def test_spectral_shape_bit_for_bit(n_fft):
+    from neuromer.audio.features import _contrast_bands, local_frames
+
+    y = music(5, seconds=5.0, percussion=0.9)
+    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=512))
+    freqs = librosa.fft_frequencies(sr=SR, n_fft=n_fft)
+    for m in (mag, np.ascontiguousarray(mag)):  # the STFT's Fortran order and C order
+        got, want = _contrast_bands(m, freqs), ref_contrast_bands(m, freqs)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    v = local_frames(y, SR, n_fft=n_fft)
+    total = mag.sum(axis=0) + 1e-10
+    centroid = freqs @ mag / total  # as numpy computes the float64 product of the float32 spectrum
+    assert np.array_equal(v["centroid_hz"], centroid)
+    assert np.array_equal(v["bandwidth_hz"], np.sqrt(np.maximum((freqs ** 2) @ mag / total - centroid ** 2, 0.0)))
+
+
+@pytest.mark.parametrize("n_windows", [1, 7])
+def test_window_stats_frame_as_before(n_windows):
+    from neuromer.audio import summary
+    from neuromer.audio.features import frame_features
+
+    ff = frame_features(music(6, seconds=5.0), SR)
+    names = [k for k in ff.values if k not in summary._NO_STATS]
+    mat = np.vstack([ff.values[k] for k in names])
+    wins = np.array([(a, a + 1.5) for a in np.linspace(0, 3.5, n_windows)])
+    got = summary._stats_of(ff, names, mat, wins)
+    # the earlier construction: a dict of columns, name-major
+    cols = {c: got[c].to_numpy(copy=True) for c in got.columns}
+    want = pd.DataFrame(cols)
+    assert list(got.columns) == [f"{n}_{s}" for n in names for s in ("mean", "std", "p10", "p50", "p90", "slope")]
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    # held as pandas held the dict's columns (one C-ordered block), so later products round alike
+    block = got._mgr.blocks[0].values
+    assert len(got._mgr.blocks) == 1 and block.flags.c_contiguous
+    assert np.allclose(got["rms_db_mean"].to_numpy(), np.nanmean(
+        np.where((ff.times[None] >= wins[:, :1]) & (ff.times[None] < wins[:, 1:]), ff.values["rms_db"], np.nan),
+        axis=1), rtol=1e-12, atol=0)
