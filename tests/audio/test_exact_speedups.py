@@ -384,3 +384,15 @@ def test_window_stats_frame_as_before(n_windows):
     assert np.allclose(got["rms_db_mean"].to_numpy(), np.nanmean(
         np.where((ff.times[None] >= wins[:, :1]) & (ff.times[None] < wins[:, 1:]), ff.values["rms_db"], np.nan),
         axis=1), rtol=1e-12, atol=0)
+
+
+def test_strongest_peaks_in_float64_too():
+    from neuromer.audio import _pitch
+
+    rng = np.random.default_rng(5)
+    sal = np.round(rng.random((300, 50)) * 16) / 16  # float64, with ties
+    peaks = np.zeros(sal.shape, bool)
+    peaks[:, 1:-1] = (sal[:, 1:-1] > sal[:, :-2]) & (sal[:, 1:-1] >= sal[:, 2:])
+    top, val = _pitch._strongest_peaks(sal, peaks, 5)
+    ref_top, ref_val = _pitch._ranked_by_selection(sal, peaks, 5)
+    assert np.array_equal(val, ref_val) and np.array_equal(top[ref_val > 0], ref_top[ref_val > 0])
