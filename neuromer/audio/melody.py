@@ -281,6 +281,8 @@ def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_mi
     where ``glide`` is None or ``(n_frames, extent_st)``.
     """
     n = len(p)
+    if n < min_frames:
+        return []  # every stretch of it, steady or glide, is shorter than a note
     ps = _boxcar(p, smooth_n)
     slope = np.gradient(ps) / hop if n > 1 else np.zeros(n)
     # 0.20 s then 0.25 s moving averages null 4, 5 and 8 Hz and keep < 4% of any 4-8 Hz
