@@ -396,3 +396,16 @@ def test_strongest_peaks_in_float64_too():
     top, val = _pitch._strongest_peaks(sal, peaks, 5)
     ref_top, ref_val = _pitch._ranked_by_selection(sal, peaks, 5)
     assert np.array_equal(val, ref_val) and np.array_equal(top[ref_val > 0], ref_top[ref_val > 0])
+
+
+def test_median_is_numpys():
+    rng = np.random.default_rng(6)
+    for n in (1, 2, 3, 4, 5, 10, 11, 64, 257):
+        for x in (rng.standard_normal(n) * 5 + 60, np.round(rng.standard_normal(n)), np.full(n, 61.5)):
+            got, want = melody._median(x), np.median(x)
+            assert type(got) is type(want) and np.array_equal(got, want)
+            x32 = x.astype(np.float32)
+            assert np.array_equal(melody._median(x32), np.median(x32)) and melody._median(x32).dtype == np.float32
+        if n > 1:
+            x[n // 3] = np.nan
+            assert np.isnan(melody._median(x))
