@@ -166,8 +166,10 @@ def analyse(y: np.ndarray, sr: float, hop_length: int, fmin: float, fmax: float,
     f0 = _refine(mag, cand[best])
 
     times = rows * hop_a / SR_ANALYSIS
-    if csum is None:
-        csum = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+    if csum is None:  # the running sum written in place after its leading 0 (no concatenated copy)
+        csum = np.empty(len(y) + 1)
+        csum[0] = 0.0
+        np.cumsum(np.square(y, dtype=np.float64), out=csum[1:])
     rms = _frame_rms(csum, sr, times, WIN / SR_ANALYSIS)
     # blocks follow the pitch of the note around the frame (the transient of a re-attack can
     # derail the frame's own f0 estimate for a frame or two)
