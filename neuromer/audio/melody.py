@@ -310,7 +310,7 @@ def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_mi
     # the steep runs of each direction (every one lies inside one run of moving frames; events are
     # sorted below, so the order they are found in does not matter)
     steep = _runs(moving > 0) + _runs(moving < 0)
-    pv = _boxcar(_boxcar(p, n_a), n_b) if steep else None  # most pieces have no steep run
+    pv = _boxcar(_boxcar(p, n_a), n_b) if steep else None  # only read at steep runs
     for a2, b2 in steep:
         extent = ps[b2 - 1] - ps[a2]
         steady_move = pv[min(n - 1, b2 - 1 + reach)] - pv[max(0, a2 - reach)]
