@@ -166,8 +166,10 @@ def analyse(y: np.ndarray, sr: float, hop_length: int, fmin: float, fmax: float,
     f0 = _refine(mag, cand[best])
 
     times = rows * hop_a / SR_ANALYSIS
-    if csum is None:
-        csum = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+    if csum is None:  # the running sum written in place after its leading 0 (no concatenated copy)
+        csum = np.empty(len(y) + 1)
+        csum[0] = 0.0
+        np.cumsum(np.square(y, dtype=np.float64), out=csum[1:])
     rms = _frame_rms(csum, sr, times, WIN / SR_ANALYSIS)
     # blocks follow the pitch of the note around the frame (the transient of a re-attack can
     # derail the frame's own f0 estimate for a frame or two)
@@ -313,6 +315,71 @@ def _interval_tables(n_cand: int) -> tuple[np.ndarray, np.ndarray]:
     return near(_INTEGER_CENTS), near(_RATIO_CENTS)
 
 
+def _ranked_by_selection(sal: np.ndarray, peaks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest peak saliences of each frame by ``np.argpartition`` then ``np.argsort``.
+
+    How the salient lines were always ranked, kept for frames with equal saliences among their
+    strongest peaks (see :func:`_strongest_peaks`): which of two equal peaks ranks first is decided
+    by the selection algorithm there.
+    """
+    score = np.where(peaks, sal, 0.0)
+    top = np.argpartition(-score, k - 1, axis=1)[:, :k]
+    rows = np.arange(len(sal))[:, None]
+    top_val = score[rows, top]
+    order = np.argsort(-top_val, axis=1)
+    return top[rows, order], top_val[rows, order]
+
+
+def _strongest_peaks(sal: np.ndarray, peaks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate bins and saliences of the ``k`` strongest salience peaks of each frame, strongest
+    first; unused slots have salience 0 (and a meaningless bin).
+
+    Parameters
+    ----------
+    sal : ndarray, shape (n_frames, n_candidates)
+        Salience (non-negative).
+    peaks : ndarray of bool, same shape
+        The peaks to rank.
+    k : int
+        Peaks kept per frame (at most ``n_candidates``).
+
+    Returns
+    -------
+    top : ndarray of intp, shape (n_frames, k)
+    top_val : ndarray, shape (n_frames, k), dtype of ``sal``
+
+    Notes
+    -----
+    A frame has about ten peaks among its hundreds of candidates, so they are ranked by one sort of
+    all peaks by frame and salience, not by a selection over every candidate of every frame. Where
+    a frame's saliences are distinct that is the order :func:`_ranked_by_selection` (the earlier
+    code) gives; a frame with two equal saliences among its ``k + 1`` strongest peaks is ranked by
+    that code itself, so the lines are the same in every case.
+    """
+    n_frames, n_cand = sal.shape
+    flat = np.flatnonzero(peaks)  # frame-major (much faster than the 2-D np.nonzero)
+    r, c = np.divmod(flat, n_cand)
+    v = sal.ravel()[flat]
+    if v.dtype == np.float32:
+        # one sort on an integer key, by frame then strongest first: the bits of a non-negative
+        # float32 (-0.0 made +0.0) order as its value, so 2**32 - 1 - bits orders the strongest first
+        bits = (v + np.float32(0.0)).view(np.uint32).astype(np.uint64)
+        o = np.argsort((r.astype(np.uint64) << np.uint64(32)) | (np.uint64(0xFFFFFFFF) - bits), kind="stable")
+    else:
+        o = np.lexsort((-v, r))  # by frame, strongest first within a frame (stable)
+    r, c, v = r[o], c[o], v[o]
+    rank = np.arange(len(r)) - np.searchsorted(r, r)  # position within its frame
+    sel = rank < k
+    top = np.zeros((n_frames, k), dtype=np.intp)
+    top_val = np.zeros((n_frames, k), dtype=sal.dtype)
+    top[r[sel], rank[sel]] = c[sel]
+    top_val[r[sel], rank[sel]] = v[sel]
+    tied = np.unique(r[1:][(r[1:] == r[:-1]) & (v[1:] == v[:-1]) & (rank[:-1] < k)])
+    if len(tied):
+        top[tied], top_val[tied] = _ranked_by_selection(sal[tied], peaks[tied], k)
+    return top, top_val
+
+
 def _salient_lines(sal, smax, cand, f0, mag, max_lines, threshold) -> np.ndarray:
     """Up to ``max_lines`` simultaneous pitches per frame (Hz, NaN-padded), strongest first.
 
@@ -343,12 +410,7 @@ def _salient_lines(sal, smax, cand, f0, mag, max_lines, threshold) -> np.ndarray
     peaks[:, 0] = sal[:, 0] > sal[:, 1]
     peaks[:, -1] = sal[:, -1] >= sal[:, -2]
     peaks &= sal >= threshold * smax[:, None]
-    score = np.where(peaks, sal, 0.0)
-    top = np.argpartition(-score, k - 1, axis=1)[:, :k]
-    rows = np.arange(n_frames)[:, None]
-    top_val = score[rows, top]
-    order = np.argsort(-top_val, axis=1)
-    top, top_val = top[rows, order], top_val[rows, order]
+    top, top_val = _strongest_peaks(sal, peaks, k)
     hz = cand[top]
     keep = top_val > 0
     floor = _MIN_FUNDAMENTAL * mag.max(axis=1)

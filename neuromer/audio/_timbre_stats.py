@@ -79,25 +79,35 @@ def spectral_peaks(mag: np.ndarray, sr: int, n_fft: int, n_peaks: int = N_PEAKS)
     freqs_hz, amps : ndarray, shape (n_peaks, n_frames)
         Peak frequencies (Hz) and magnitudes; unused slots have amplitude 0.
     """
-    mag = np.asarray(mag, dtype=np.float64)
-    n_bins, n = mag.shape
-    inner = mag[1:-1]
-    is_max = (inner > mag[:-2]) & (inner >= mag[2:])
+    n_bins, n = np.shape(mag)
+    # frames as rows (a float64 copy, as the peaks are refined in float64): every step below then
+    # reads contiguous memory. np.argpartition selects in each frame's own 1-D copy of its values,
+    # so it returns the same indices in the same order as along the columns of ``mag``, and the
+    # peaks enter roughness and inharmonicity in the same order (their sums round the same).
+    mt = np.ascontiguousarray(np.asarray(mag).T, dtype=np.float64)  # (n_frames, n_bins)
     bins_hz = np.arange(1, n_bins - 1) * sr / n_fft
-    band = (bins_hz >= _PEAK_BAND_HZ[0]) & (bins_hz <= _PEAK_BAND_HZ[1])
-    floor = _PEAK_FLOOR * mag.max(axis=0, keepdims=True)
-    cand = np.where(is_max & band[:, None] & (inner > floor) & (inner > 0), inner, 0.0)
-    k = min(n_peaks, cand.shape[0])
-    idx = np.argpartition(-cand, k - 1, axis=0)[:k]  # (k, n) rows of `inner`
-    amps = np.take_along_axis(cand, idx, axis=0)
+    band = np.flatnonzero((bins_hz >= _PEAK_BAND_HZ[0]) & (bins_hz <= _PEAK_BAND_HZ[1]))
+    # candidates (rows of mag[1:-1]): local maxima in the band, above the floor; 0 elsewhere
+    cand = np.zeros((n, max(n_bins - 2, 0)))
+    if len(band):
+        lo, hi = band[0], band[-1] + 1  # only the band is compared
+        inner = mt[:, 1 + lo:1 + hi]
+        floor = _PEAK_FLOOR * mt.max(axis=1, keepdims=True)
+        peak = (inner > mt[:, lo:hi]) & (inner >= mt[:, 2 + lo:2 + hi]) & (inner > floor) & (inner > 0)
+        np.copyto(cand[:, lo:hi], inner, where=peak)
+    k = min(n_peaks, cand.shape[1])
+    np.negative(cand, out=cand)  # the strongest first: select the smallest of the negated values
+    idx = np.argpartition(cand, k - 1, axis=1)[:, :k]  # (n, k) rows of `inner`
+    rows = np.arange(n)[:, None]
+    amps = -cand[rows, idx]
     b = idx + 1  # bin in `mag`
-    cols = np.arange(n)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        lo, mid, hi = (np.log(np.maximum(mag[b + d, cols], 1e-30)) for d in (-1, 0, 1))
-        denom = lo - 2 * mid + hi
-        shift = np.where(np.abs(denom) > 1e-12, 0.5 * (lo - hi) / denom, 0.0)
+        log_lo, log_mid, log_hi = (np.log(np.maximum(mt[rows, b + d], 1e-30)) for d in (-1, 0, 1))
+        denom = log_lo - 2 * log_mid + log_hi
+        shift = np.where(np.abs(denom) > 1e-12, 0.5 * (log_lo - log_hi) / denom, 0.0)
     freqs = (b + np.clip(shift, -0.5, 0.5)) * sr / n_fft
-    return np.where(amps > 0, freqs, 0.0), amps
+    # back to (n_peaks, n_frames), C-ordered as the callers' reductions expect
+    return np.ascontiguousarray(np.where(amps > 0, freqs, 0.0).T), np.ascontiguousarray(amps.T)
 
 
 def roughness(freqs_hz: np.ndarray, amps: np.ndarray) -> np.ndarray:
@@ -168,9 +178,14 @@ def crest_db(y: np.ndarray, n_fft: int, hop_length: int, n_frames: int) -> np.nd
     need = (n_frames - 1) * hop_length + n_fft
     if len(padded) < need:
         padded = np.pad(padded, (0, need - len(padded)))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
-    peak = np.abs(frames).max(axis=1)
-    rms = np.sqrt((frames ** 2).mean(axis=1))
+
+    def frames(x):  # the centred frames as a view (n_frames, n_fft) of a per-sample series
+        return np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop_length][:n_frames]
+
+    # |y| and y**2 once per sample rather than per frame sample (frames overlap 4x); the same
+    # values, and each frame's mean sums its contiguous row in the same order
+    peak = frames(np.abs(padded)).max(axis=1)
+    rms = np.sqrt(frames(np.square(padded)).mean(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(rms > 1e-5, 20 * np.log10(peak / rms), np.nan)
 

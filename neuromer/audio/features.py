@@ -371,8 +371,12 @@ def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n
     # centroid and bandwidth as matrix products (librosa's versions normalise a copy of S first)
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     total = mag.sum(axis=0) + eps
-    v["centroid_hz"] = freqs @ mag / total
-    v["bandwidth_hz"] = np.sqrt(np.maximum((freqs ** 2) @ mag / total - v["centroid_hz"] ** 2, 0.0))
+    # a float64 product casts ``mag`` (Fortran-ordered float32 from the STFT) to a C-ordered float64
+    # copy first, which takes far longer than the product: made once here for both, the same values
+    mag64 = np.ascontiguousarray(mag, dtype=np.float64)
+    v["centroid_hz"] = freqs @ mag64 / total
+    v["bandwidth_hz"] = np.sqrt(np.maximum((freqs ** 2) @ mag64 / total - v["centroid_hz"] ** 2, 0.0))
+    del mag64
     v["rolloff_hz"] = _fast.spectral_rolloff(mag, freqs, roll_percent=0.85)  # librosa's values, faster
     v["flatness"] = librosa.feature.spectral_flatness(S=mag)[0]
     # spectral contrast in two steps: the dB conversion of librosa.feature.spectral_contrast floors
@@ -537,15 +541,18 @@ def _contrast_bands(mag: np.ndarray, freqs: np.ndarray, *, fmin_hz: float = 200.
     edges = np.concatenate([[0.0], fmin_hz * 2.0 ** np.arange(n_bands + 1)])
     peak = np.zeros((n_bands + 1, mag.shape[1]))
     valley = np.zeros_like(peak)
+    frames = np.ascontiguousarray(mag.T)  # (n_frames, n_bins): no copy for the STFT's Fortran order
     for k in range(n_bands + 1):
         inside = np.flatnonzero((freqs >= edges[k]) & (freqs <= edges[k + 1]))
         lo = inside[0] - 1 if k > 0 else inside[0]
         hi = len(freqs) if k == n_bands else inside[-1] + 1
         n_take = max(1, int(np.rint(quantile * (hi - lo))))
-        # fancy indexing (a C-ordered copy, as librosa takes it): the means then sum in its order
-        band = np.sort(mag[np.arange(lo, hi if k == n_bands else hi - 1)], axis=0)
-        valley[k] = band[:n_take].mean(axis=0)
-        peak[k] = band[-n_take:].mean(axis=0)
+        # each frame's bins sorted along contiguous rows (a sort's output does not depend on the
+        # layout); the extremes then go back to C-ordered (n_take, n_frames) arrays, the layout
+        # librosa averages over, so the means sum in its order
+        band = np.sort(frames[:, lo:hi if k == n_bands else hi - 1], axis=1)
+        valley[k] = np.ascontiguousarray(band[:, :n_take].T).mean(axis=0)
+        peak[k] = np.ascontiguousarray(band[:, band.shape[1] - n_take:].T).mean(axis=0)
     return peak, valley
 
 

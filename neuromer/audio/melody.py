@@ -39,7 +39,7 @@ import pandas as pd
 from .._checks import check_positive, validate_type
 from ..errors import NeuromerError
 from . import _pitch
-from ._melody_stats import clip_features, empty_notes, modulation, window_features
+from ._melody_stats import _NOTE_COLUMNS, clip_features, empty_notes, modulation, window_features
 
 __all__ = ["Contour", "f0_contour", "multi_pitch", "note_events", "melody_features"]
 
@@ -225,9 +225,13 @@ def multi_pitch(y, sr, *, hop_length=DEFAULT_HOP, fmin=55.0, fmax=1760.0, max_li
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) of runs of True in a 1-D boolean array."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+    """(start, stop) of runs of True in a 1-D boolean array, as Python ints."""
+    # called thousands of times per clip on short arrays: one comparison of the padded mask with
+    # itself shifted, whose changes alternate rise, fall, rise...
+    padded = np.zeros(len(mask) + 2, dtype=bool)
+    padded[1:-1] = mask
+    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
+    return list(zip(edges[::2], edges[1::2]))
 
 
 def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
@@ -235,8 +239,30 @@ def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
     n = min(n, len(x))  # np.convolve(..., "same") returns the longer input's length
     if n <= 1 or len(x) < 2:
         return x.astype(float)
-    k = np.ones(n)
-    return np.convolve(x, k, "same") / np.convolve(np.ones(len(x)), k, "same")
+    return np.convolve(x, np.ones(n), "same") / _window_counts(len(x), n)
+
+
+def _median(x: np.ndarray):
+    """``np.median`` of a 1-D float array (the same value: the middle order statistic, or the two
+    middle ones added and halved), without its general n-d machinery, which costs more than the
+    selection on a note's few dozen frames. NaN if ``x`` holds a NaN, as numpy's."""
+    n = len(x)
+    if n < 2:
+        return np.median(x)  # numpy's value, and its warning for no values
+    h = n // 2
+    # the maximum (n - 1) too: NaNs are selected last, so it is NaN if any value is
+    part = np.partition(x, (h - 1, h, n - 1) if n % 2 == 0 else (h, n - 1))
+    if np.isnan(part[-1]):
+        return part[-1]
+    return (part[h - 1] + part[h]) / 2 if n % 2 == 0 else part[h]
+
+
+def _window_counts(length: int, n: int) -> np.ndarray:
+    """Frames inside each centred ``n``-frame window of a ``length``-frame series (clipped at the
+    ends): ``np.convolve(np.ones(length), np.ones(n), "same")`` (exact small integers, float64) by
+    arithmetic instead of a second convolution. ``n <= length``."""
+    full = np.arange((n - 1) // 2, (n - 1) // 2 + length)  # "same" = the full result from (n - 1) // 2
+    return (np.minimum(full, length - 1) - np.maximum(0, full - n + 1) + 1).astype(np.float64)
 
 
 def _vibrato_period(r: np.ndarray, hop: float) -> int:
@@ -270,38 +296,41 @@ def _split_piece(p, hop, *, min_frames, jump_st, smooth_n, glide_slope, glide_mi
     where ``glide`` is None or ``(n_frames, extent_st)``.
     """
     n = len(p)
+    if n < min_frames:
+        return []  # every stretch of it, steady or glide, is shorter than a note
     ps = _boxcar(p, smooth_n)
     slope = np.gradient(ps) / hop if n > 1 else np.zeros(n)
     # 0.20 s then 0.25 s moving averages null 4, 5 and 8 Hz and keep < 4% of any 4-8 Hz
     # vibrato: a steep run only counts if this vibrato-free pitch moves as well
     n_a, n_b = max(1, int(round(0.2 / hop))), max(1, int(round(0.25 / hop)))
-    pv = _boxcar(_boxcar(p, n_a), n_b)
     reach = (n_a + n_b) // 2
     items, pos = [], 0
     moving = np.sign(slope) * (np.abs(slope) > glide_slope)
     events, period = [], None
-    for a, b in _runs(moving != 0):
-        for a2, b2 in _runs(moving[a:b] > 0) + _runs(moving[a:b] < 0):
-            a2, b2 = a + a2, a + b2
-            extent = ps[b2 - 1] - ps[a2]
-            steady_move = pv[min(n - 1, b2 - 1 + reach)] - pv[max(0, a2 - reach)]
-            if abs(steady_move) <= jump_st or np.sign(steady_move) != np.sign(extent):
-                continue  # vibrato or a wobble, not a change of note
-            lo, hi = max(0, a2 - smooth_n), min(n, b2 + smooth_n)
-            back = (-np.sign(extent) * np.diff(p[lo:hi])).max(initial=0.0)
-            if abs(extent) > jump_st and n > 2 * smooth_n and back > jump_st / 2:
-                # a note change within a wide vibrato (the pitch swings back steeply around it):
-                # the change is where the pitch averaged over one vibrato period steps most
-                if period is None:
-                    period = _vibrato_period(p - pv, hop)
-                c = _step_frame(p, max(1, a2 - smooth_n // 2), min(n - 1, b2 + smooth_n // 2),
-                                np.sign(extent), period)
-                events.append((c, c, "cut", 0.0))
-            elif abs(extent) >= glide_min_st and b2 - a2 >= glide_min_n:
-                # measured on the (median-filtered) pitch: the run ends lie on the steady parts
-                events.append((a2, b2, "glide", float(p[b2 - 1] - p[a2])))
-            elif abs(extent) > jump_st:
-                events.append(((a2 + b2) // 2, (a2 + b2) // 2, "cut", 0.0))
+    # the steep runs of each direction (every one lies inside one run of moving frames; events are
+    # sorted below, so the order they are found in does not matter)
+    steep = _runs(moving > 0) + _runs(moving < 0)
+    pv = _boxcar(_boxcar(p, n_a), n_b) if steep else None  # only read at steep runs
+    for a2, b2 in steep:
+        extent = ps[b2 - 1] - ps[a2]
+        steady_move = pv[min(n - 1, b2 - 1 + reach)] - pv[max(0, a2 - reach)]
+        if abs(steady_move) <= jump_st or np.sign(steady_move) != np.sign(extent):
+            continue  # vibrato or a wobble, not a change of note
+        lo, hi = max(0, a2 - smooth_n), min(n, b2 + smooth_n)
+        back = (-np.sign(extent) * np.diff(p[lo:hi])).max(initial=0.0)
+        if abs(extent) > jump_st and n > 2 * smooth_n and back > jump_st / 2:
+            # a note change within a wide vibrato (the pitch swings back steeply around it):
+            # the change is where the pitch averaged over one vibrato period steps most
+            if period is None:
+                period = _vibrato_period(p - pv, hop)
+            c = _step_frame(p, max(1, a2 - smooth_n // 2), min(n - 1, b2 + smooth_n // 2),
+                            np.sign(extent), period)
+            events.append((c, c, "cut", 0.0))
+        elif abs(extent) >= glide_min_st and b2 - a2 >= glide_min_n:
+            # measured on the (median-filtered) pitch: the run ends lie on the steady parts
+            events.append((a2, b2, "glide", float(p[b2 - 1] - p[a2])))
+        elif abs(extent) > jump_st:
+            events.append(((a2 + b2) // 2, (a2 + b2) // 2, "cut", 0.0))
     for a, b, kind, extent in sorted(events):
         if a > pos:
             items.append(["steady", pos, a, None])
@@ -338,9 +367,12 @@ def _split_at_valleys(s: int, e: int, level_db: np.ndarray, k: int) -> list[tupl
     lv = level_db[s:e]
     n = len(lv)
     cuts = []
-    for i in range(1, n - 1):
-        if lv[i] > lv[i - 1] or lv[i] > lv[i + 1]:
-            continue  # not a local minimum
+    inner = lv[1:-1]
+    # the local minima that lie at least the dip below the run's loudest frame (a necessary
+    # condition, as the louder sides are frames of the run): usually none
+    minima = np.flatnonzero(~((inner > lv[:-2]) | (inner > lv[2:]))
+                            & (lv.max(initial=-np.inf) - inner >= _REATTACK_DIP_DB)) + 1
+    for i in minima.tolist():
         left, right = lv[max(0, i - k):i].max(), lv[i + 1:i + 1 + k].max()
         if min(left, right) - lv[i] >= _REATTACK_DIP_DB and (not cuts or i - cuts[-1] > 1):
             cuts.append(i)
@@ -412,29 +444,31 @@ def _transitions(p: np.ndarray, jump_st: float) -> list[tuple[int, int, float, f
     than a quarter of the steepest, ``peak`` > ``jump_st / 2``) by ``span`` > ``jump_st``
     semitones (signed). Transitions do not overlap; one that runs into a steeper frame (a
     vibrato swing leading into a note change) is measured around that frame."""
-    d = np.diff(p)
+    d_arr = np.diff(p)
+    d = d_arr.tolist()  # the same doubles; Python floats are faster to compare one by one
+    n_d = len(d)
     out, done = [], 0
-    for k in np.flatnonzero(np.abs(d) > jump_st / 2):
+    for k in np.flatnonzero(np.abs(d_arr) > jump_st / 2).tolist():
         if k < done:
             continue  # inside the previous transition
-        sign = np.sign(d[k])
+        sign = float((d[k] > 0) - (d[k] < 0))  # np.sign
         a = b = k
-        while b + 1 < len(d) and sign * d[b + 1] > sign * d[b]:
+        while b + 1 < n_d and sign * d[b + 1] > sign * d[b]:
             b += 1  # on to the steepest frame
         for _ in range(2):
             peak = abs(d[b])
             while a > done and sign * d[a - 1] > peak / 4:
                 a -= 1
-            while b + 1 < len(d) and sign * d[b + 1] > peak / 4:
+            while b + 1 < n_d and sign * d[b + 1] > peak / 4:
                 b += 1
-            m = a + int(np.argmax(sign * d[a: b + 1]))
+            m = max(range(a, b + 1), key=lambda i: sign * d[i])  # the first steepest frame
             if sign * d[m] <= peak:
                 break
             # a local peak (a vibrato's swing) ran into a steeper frame (a note change moving
             # the same way): measure the transition around that frame instead
             a = b = m
         done = b + 1
-        peak = max(peak, float(np.abs(d[a: b + 1]).max()))
+        peak = max(peak, max(abs(x) for x in d[a: b + 1]))
         span = p[b + 1] - p[a]
         if abs(span) > jump_st and b + 1 - a <= _TRANSITION_MAX_N:
             out.append((a, b + 1, peak, span))
@@ -554,7 +588,7 @@ def note_events(contour: Contour, *, min_note_s=0.08, jump_st=0.6, smooth_s=0.15
             pieces = [(a, b)]
             if (attack is not None and b - a >= 2 * opts["min_frames"]
                     and attack[s + a: s + b].max() >= _ATTACK_MIN_DB):
-                pieces = _attack_cuts(a, b, attack[s:e], _attack_threshold(np.median(p[a:b])),
+                pieces = _attack_cuts(a, b, attack[s:e], _attack_threshold(_median(p[a:b])),
                                       opts["min_frames"])
             for a2, b2 in pieces:
                 for n0, n1, st0, st1, glide in _split_piece(p[a2:b2], hop, **opts):
@@ -562,14 +596,14 @@ def note_events(contour: Contour, *, min_note_s=0.08, jump_st=0.6, smooth_s=0.15
                                           glide, vibrato_band_hz, tremolo_band_hz))
     if not rows:
         return empty_notes()
-    return pd.DataFrame(rows, columns=empty_notes().columns)
+    return pd.DataFrame(rows, columns=_NOTE_COLUMNS)
 
 
 def _note_row(contour, midi, level_db, base, span, glide, vib_band, trem_band):
     n0, n1, st0, st1 = span
     hop, f0 = contour.hop_s, base + n0
     raw = midi[base + st0: base + st1]
-    centre = float(np.median(raw))
+    centre = float(_median(raw))
     # octave glitches would swamp the vibrato estimate: clamp frames far from the note centre
     cents = 100 * np.where(np.abs(raw - centre) > 3, centre, raw) - 100 * centre
     vib = modulation(cents, hop, vib_band, min_extent=10.0)

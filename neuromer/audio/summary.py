@@ -94,7 +94,13 @@ def _stats_of(ff: FrameFeatures, names: list[str], mat: np.ndarray, wins: np.nda
         stats["p10"], stats["p50"], stats["p90"] = _nan_percentiles(x, (10, 50, 90))
         dt = t - np.nanmean(t, axis=-1, keepdims=True)
         stats["slope"] = np.nansum(dt * (x - mean[..., None]), axis=-1) / np.nansum(dt ** 2, axis=-1)
-    return pd.DataFrame({f"{name}_{stat}": arr[j] for j, name in enumerate(names) for stat, arr in stats.items()})
+    # the frame a dict of ~500 columns made, without pandas' per-column checks: columns name-major,
+    # held as one C-ordered (n_columns, n_windows) float64 block, as pandas stacked those columns
+    block = np.empty((len(names), len(stats), len(wins)))
+    for i, arr in enumerate(stats.values()):
+        block[:, i] = arr
+    block = block.reshape(-1, len(wins))  # (n_features * n_stats, n_windows), C-ordered
+    return pd.DataFrame(block.T, columns=[f"{name}_{stat}" for name in names for stat in stats], copy=False)
 
 
 def _nan_percentiles(x: np.ndarray, qs) -> list[np.ndarray]:
