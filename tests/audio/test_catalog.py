@@ -80,7 +80,7 @@ def test_features_on_a_local_cluster_match_the_in_process_run_bit_for_bit(tmp_pa
     one, two = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")
     assert one["file"].unique().tolist() == [clips[0], clips[1], clips[2]]  # input order, bad clip left out
     pd.testing.assert_frame_equal(one, two, check_exact=True)
-    assert len(list(cache.glob("*.parquet"))) == 3 and not list(cache.glob(".tmp-*"))
+    assert len(list(cache.glob("*.npz"))) == 3 and not list(cache.glob(".tmp-*"))
 
 
 def _features_at_the_same_time(path, cache, me, other):
@@ -108,7 +108,7 @@ def test_two_processes_on_one_clip_leave_one_whole_cache_entry(tmp_path, clips, 
     results = client.gather(futures)
     assert results[0] == results[1]
     entries = list(cache.iterdir())
-    assert len(entries) == 1 and entries[0].suffix == ".parquet"  # no temporary file left behind
+    assert len(entries) == 1 and entries[0].suffix == ".npz"  # no temporary file left behind
     fresh = audio_features(clips[0], window_s=1.0, hop_s=0.5, melody=False)
     again = audio_features(clips[0], window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache)  # from the entry
     pd.testing.assert_frame_equal(fresh, again, check_exact=True)
