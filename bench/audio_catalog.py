@@ -167,10 +167,13 @@ def on_cluster(files, melody, n):
             mark["t"], mark["main"] = time.perf_counter(), own_cpu_s()
             mark["workers"], mark["threads"] = client.run(own_cpu_s), client.run(thread_cpu_s)
 
+        from dask.distributed import get_task_stream
+
         start = time.perf_counter()
-        _, failed = clip_tables(files, melody=melody, emotion=False, cache_dir=cache,
-                                scheduler=cluster.scheduler_address, announce=ready)
-        wall = time.perf_counter() - mark["t"]
+        with get_task_stream(client) as stream:
+            _, failed = clip_tables(files, melody=melody, emotion=False, cache_dir=cache,
+                                    scheduler=cluster.scheduler_address, announce=ready)
+            wall = time.perf_counter() - mark["t"]
         main_cpu = own_cpu_s() - mark["main"]  # scheduler, nannies and client live in this process
         per_worker = {k: v - mark["workers"][k] for k, v in client.run(own_cpu_s).items()}
         threads = {k: split_threads(mark["threads"][k], v) for k, v in client.run(thread_cpu_s).items()}
@@ -179,7 +182,16 @@ def on_cluster(files, melody, n):
     for _, names, _ in threads.values():
         for name, v in names.items():
             other[name] = other.get(name, 0.0) + v
+    spans: dict = {}  # worker -> [(start, stop)] of its clip computations (time.time() of this machine)
+    for rec in stream.data:
+        for ss in rec["startstops"]:
+            if ss["action"] == "compute":
+                spans.setdefault(rec["worker"], []).append((ss["start"], ss["stop"]))
+    busy = sum(b - a for v in spans.values() for a, b in v)
+    gaps = sum(max(b for _, b in v) - min(a for a, _ in v) for v in spans.values()) - busy
+    ends = [max(b for _, b in v) for v in spans.values()]
     return {"wall": wall, "total": total, "main": main_cpu, "workers": list(per_worker.values()),
+            "busy": busy, "gaps": gaps, "tail": max(ends) - min(ends),
             "task": sum(t[0] for t in threads.values()), "other": other,
             "minflt": sum(t[2] for t in threads.values()), "failed": failed}
 
@@ -251,6 +263,9 @@ def main() -> None:
               + ", ".join(f"{name} {v / k * 1000:.0f}" for name, v in sorted(r["other"].items(), key=lambda x: -x[1])
                           if v / k >= 0.0005)
               + f"); scheduler/nannies/client {r['main'] / k * 1000:.0f} ms")
+        print(f"  workers computing {r['busy'] / (n * r['wall']):.0%} of the clip phase; idle between their tasks "
+              f"{r['gaps'] / k * 1000:.1f} ms per clip; tail {r['tail']:.2f} s (the first worker done, the last "
+              f"still computing)")
     if args.workers > 1:
         c2, flt2 = co_run(files, melody)
         print(f"control, no Dask: two in-process runs at once (half the clips each): {c2 / k * 1000:.0f} ms CPU "

@@ -151,3 +151,17 @@ def test_a_clip_task_returns_the_table_packed_and_bit_for_bit(clips):
     assert [b.dtype for b in blocks] == [np.dtype("int64"), np.dtype("float64")]
     assert sizeof((header, blocks)) >= sum(b.nbytes for b in blocks)  # still counted for the memory limit
     pd.testing.assert_frame_equal(unpack(header, blocks), table, check_exact=True)
+
+
+def _half_or_fail(x):
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return x / 2
+
+
+def test_run_tasks_yields_each_result_or_its_error(cluster):
+    from neuromer._cluster import run_tasks
+
+    got = {i: (r, e) for i, r, e in run_tasks(_half_or_fail, [(4,), (-1,), (3,)], scheduler=cluster[0], retries=0)}
+    assert got[0] == (2.0, None) and got[2] == (1.5, None)
+    assert got[1][0] is None and isinstance(got[1][1], ValueError) and str(got[1][1]) == "negative: -1"
