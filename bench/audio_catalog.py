@@ -244,12 +244,21 @@ def main() -> None:
         _, _, c_write = timed(lambda: [write_table(t, Path(cache) / "bench.npz") for t in tables * rounds])
         _, _, c_read = timed(lambda: [read_table(e) for e in entries * rounds])
         entry_kb = os.path.getsize(entries[0]) / 1000
-    sent = sum(len(pickle.dumps(t, protocol=5)) for t in tables) / k
+    from dask.sizeof import sizeof
+
+    from neuromer.audio._cache import pack
+
+    sent = sum(len(pickle.dumps(pack(t), protocol=5)) for t in tables) / k
+    # what Dask pays on a worker's event loop to size a result it holds or sends
+    _, _, c_size_df = timed(lambda: [sizeof(t) for t in tables])
+    _, _, c_size_packed = timed(lambda: [sizeof(pack(t)) for t in tables])
     print(f"in-process (workers=1, warm): {w1:.1f} s wall, {c1:.2f} CPU s = {c1 / k * 1000:.0f} ms per clip "
           f"({seconds / w1:.0f}x real time by wall); {flt1 / k:.0f} minor page faults per clip")
     print(f"per clip: cache entry write {c_write / (k * rounds) * 1000:.1f} ms CPU, read "
           f"{c_read / (len(entries) * rounds) * 1000:.1f} ms CPU ({entry_kb:.0f} kB); "
-          f"a task returns {sent / 1000:.1f} kB pickled ({tables[0].shape[1]} columns)")
+          f"a task returns {sent / 1000:.1f} kB pickled ({tables[0].shape[1]} columns, packed); Dask's sizeof of "
+          f"the result: {c_size_df / k * 1000:.1f} ms CPU as a DataFrame, {c_size_packed / k * 1000:.2f} ms packed "
+          f"(packing included)")
 
     runs = {n: on_cluster(files, melody, n) for n in sorted({1, args.workers})}
     for n, r in runs.items():

@@ -10,7 +10,8 @@ in ~4 ms and reads in ~3 ms of CPU (measured on 30 s MP3 clips of 4QAED, bench/a
 - ``header``: UTF-8 JSON as ``uint8`` -- the format name and version, every column's name and
   dtype in table order, and the values of the object (string) columns as JSON lists.
 
-The values come back bit for bit (numbers are stored as raw binary, NaN payloads and ``-0.0``
+The same packed form (:func:`pack`, :func:`unpack`) is what a clip's Dask task returns
+(:func:`neuromer.audio.catalog.clip_table`). The values come back bit for bit (numbers are stored as raw binary, NaN payloads and ``-0.0``
 included). Nothing is unpickled: the file is read with ``allow_pickle=False`` and the header is
 plain JSON, so an entry in a shared folder cannot run code. Entries are written atomically (a
 temporary file renamed over the entry), so two processes writing the same entry both leave a
