@@ -207,7 +207,7 @@ def main() -> None:
 
     import pickle
 
-    from neuromer.audio._cache import read_table, write_table
+    from neuromer.audio._cache import read_entry, write_entry
     from neuromer.audio.catalog import clip_tables, warm_up
     from neuromer.audio.summary import audio_features
 
@@ -241,8 +241,8 @@ def main() -> None:
         flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
         entries = sorted(Path(cache).glob("*.npz"))
         rounds = 20
-        _, _, c_write = timed(lambda: [write_table(t, Path(cache) / "bench.npz") for t in tables * rounds])
-        _, _, c_read = timed(lambda: [read_table(e) for e in entries * rounds])
+        _, _, c_write = timed(lambda: [write_entry(t, Path(cache) / "bench.npz") for t in tables * rounds])
+        _, _, c_read = timed(lambda: [read_entry(e) for e in entries * rounds])
         entry_kb = os.path.getsize(entries[0]) / 1000
     from dask.sizeof import sizeof
 

@@ -16,7 +16,7 @@ included). Nothing is unpickled: the file is read with ``allow_pickle=False`` an
 plain JSON, so an entry in a shared folder cannot run code. Entries are written atomically (a
 temporary file renamed over the entry), so two processes writing the same entry both leave a
 whole file. They are not fsynced: an entry cut short by a system crash fails to read, and
-:func:`read_table` then reports it as unreadable so the caller recomputes it.
+:func:`read_entry` then reports it as unreadable so the caller recomputes it.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def unpack(header: str, blocks: list[np.ndarray], where: str = "table") -> pd.Da
     return table[order] if list(table.columns) != order else table
 
 
-def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
+def write_entry(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``table`` (index dropped) to ``path`` atomically in the layout of this module.
 
     Parameters
@@ -141,8 +141,8 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
         np.savez(fh, header=np.frombuffer(header.encode(), dtype=np.uint8), **arrays)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read an entry written by :func:`write_table`: the same table, bit for bit, with a RangeIndex.
+def read_entry(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an entry written by :func:`write_entry`: the same table, bit for bit, with a RangeIndex.
 
     Raises
     ------

@@ -355,7 +355,7 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
     grid = WindowGrid(window_s if window_s is not None else 1.0, hop_s if hop_s is not None else 0.5)
     name = str(source) if isinstance(source, (str, os.PathLike)) else "audio array"
     cache = cache_file(source, cache_dir, window_s=window_s, hop_s=hop_s, melody=melody, vocal=vocal)
-    table = _read_entry(cache) if cache is not None else None
+    table = _cached_table(cache) if cache is not None else None
     if table is not None:
         logger.info("audio features of %s from cache %s", source, cache.name)
         # the predictions are recomputed on every read: cheap, and current with the predictor's version
@@ -371,10 +371,10 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         table.insert(3, "duration_s", duration)
         if cache is not None:
             # stored with the default predictions, so a reader of any version finds a complete table
-            from ._cache import write_table
+            from ._cache import write_entry
             from .emotion import predict_default
 
-            write_table(pd.concat([table, predict_default(table, warn=False)], axis=1), cache)
+            write_entry(pd.concat([table, predict_default(table, warn=False)], axis=1), cache)
     if emotion:
         from .emotion import predict_default
 
@@ -423,17 +423,17 @@ def _compute_blocks(source, name: str, grid: WindowGrid, windowed: bool, melody:
     return table, duration
 
 
-def _read_entry(cache) -> pd.DataFrame | None:
+def _cached_table(cache) -> pd.DataFrame | None:
     """The table of cache entry ``cache`` (``.npz``), else of the entry an earlier version wrote as
     Parquet under the same key; ``None`` if neither is there or the entry is unreadable (warned:
     e.g. cut short by a system crash, as entries are not fsynced; it is then recomputed).
     """
-    from ._cache import UnreadableEntry, read_table
+    from ._cache import UnreadableEntry, read_entry
 
     legacy = cache.with_suffix(".parquet")
     try:
         if cache.is_file():
-            return read_table(cache)
+            return read_entry(cache)
         if legacy.is_file():
             return pd.read_parquet(legacy)
     except (UnreadableEntry, OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors/OSErrors

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from neuromer.audio import audio_features
-from neuromer.audio._cache import UnreadableEntry, read_table, write_table
+from neuromer.audio._cache import UnreadableEntry, read_entry, write_entry
 from neuromer.audio.summary import cache_file
 
 from ._signals import SR, click_track
@@ -38,8 +38,8 @@ def _mixed(rows):
 @pytest.mark.parametrize("rows", [0, 1, 7])
 def test_round_trip_is_bit_for_bit(tmp_path, rows):
     table = _mixed(rows)
-    write_table(table, tmp_path / "e.npz")
-    back = read_table(tmp_path / "e.npz")
+    write_entry(table, tmp_path / "e.npz")
+    back = read_entry(tmp_path / "e.npz")
     pd.testing.assert_frame_equal(back, table, check_exact=True)
     assert list(back.dtypes) == list(table.dtypes)
     for c in table.columns:  # bits, not just values: -0.0 and the NaN payload survive
@@ -50,26 +50,26 @@ def test_round_trip_is_bit_for_bit(tmp_path, rows):
 
 def test_unsupported_columns_are_refused(tmp_path):
     with pytest.raises(TypeError, match="audio_t"):
-        write_table(pd.DataFrame({"audio_t": pd.to_datetime(["2020-01-01"])}), tmp_path / "e.npz")
+        write_entry(pd.DataFrame({"audio_t": pd.to_datetime(["2020-01-01"])}), tmp_path / "e.npz")
     with pytest.raises(TypeError, match="str/None"):
-        write_table(pd.DataFrame({"audio_o": [object()]}), tmp_path / "e.npz")
+        write_entry(pd.DataFrame({"audio_o": [object()]}), tmp_path / "e.npz")
     assert not list(tmp_path.iterdir())
 
 
 def test_cut_short_foreign_and_pickled_entries_are_unreadable(tmp_path):
     entry = tmp_path / "e.npz"
-    write_table(_mixed(3), entry)
+    write_entry(_mixed(3), entry)
     data = entry.read_bytes()
     entry.write_bytes(data[: len(data) // 2])
     with pytest.raises(UnreadableEntry):
-        read_table(entry)
+        read_entry(entry)
     np.savez(entry, header=np.frombuffer(b'{"format": "other"}', dtype=np.uint8))
     with pytest.raises(UnreadableEntry, match="not a neuromer-table"):
-        read_table(entry)
+        read_entry(entry)
     # an object array would need unpickling: refused, nothing is run
     np.savez(entry, header=np.array([{"format": "neuromer-table"}], dtype=object))
     with pytest.raises(UnreadableEntry):
-        read_table(entry)
+        read_entry(entry)
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_a_cut_short_cache_entry_is_recomputed_with_a_warning(wav, tmp_path, cap
         again = audio_features(wav, window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache)
     assert "cache entry unreadable, recomputed" in caplog.text and "from cache" not in caplog.text
     pd.testing.assert_frame_equal(again, fresh, check_exact=True)
-    pd.testing.assert_frame_equal(read_table(entry)[fresh.columns], fresh, check_exact=True)  # rewritten whole
+    pd.testing.assert_frame_equal(read_entry(entry)[fresh.columns], fresh, check_exact=True)  # rewritten whole
 
 
 def test_entries_of_the_parquet_layout_are_still_read(wav, tmp_path, caplog):
@@ -96,7 +96,7 @@ def test_entries_of_the_parquet_layout_are_still_read(wav, tmp_path, caplog):
     fresh = audio_features(wav, melody=False, cache_dir=cache)
     entry = cache_file(wav, cache, melody=False)
     legacy = entry.with_suffix(".parquet")  # what the previous version wrote under the same key
-    read_table(entry).assign(audio_rms_db_mean=-1.0).to_parquet(legacy, index=False)
+    read_entry(entry).assign(audio_rms_db_mean=-1.0).to_parquet(legacy, index=False)
     entry.unlink()
     with caplog.at_level(logging.INFO, logger="neuromer"):
         old = audio_features(wav, melody=False, emotion=False, cache_dir=cache)

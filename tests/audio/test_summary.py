@@ -249,9 +249,9 @@ def test_one_cache_key_whatever_the_predictions(wav, tmp_path, caplog):
     assert not any(c.startswith("audio_pred_") for c in without.columns)
     pd.testing.assert_frame_equal(without, with_pred[without.columns])
     # the predictions are recomputed on reading, not taken from the entry
-    from neuromer.audio._cache import read_table, write_table
+    from neuromer.audio._cache import read_entry, write_entry
 
-    write_table(read_table(entry).assign(audio_pred_valence=-1.0), entry)
+    write_entry(read_entry(entry).assign(audio_pred_valence=-1.0), entry)
     again = audio_features(wav, melody=False, cache_dir=cache)
     assert again["audio_pred_valence"].iloc[0] == with_pred["audio_pred_valence"].iloc[0]
 
