@@ -188,7 +188,8 @@ def on_cluster(files, melody, n):
             if ss["action"] == "compute":
                 spans.setdefault(rec["worker"], []).append((ss["start"], ss["stop"]))
     busy = sum(b - a for v in spans.values() for a, b in v)
-    gaps = sum(max(b for _, b in v) - min(a for a, _ in v) for v in spans.values()) - busy
+    # idle time between consecutive tasks of a worker (spans as its task thread timed them)
+    gaps = sum(max(0.0, nxt[0] - prev[1]) for v in spans.values() for prev, nxt in zip(sorted(v), sorted(v)[1:]))
     ends = [max(b for _, b in v) for v in spans.values()]
     return {"wall": wall, "total": total, "main": main_cpu, "workers": list(per_worker.values()),
             "busy": busy, "gaps": gaps, "tail": max(ends) - min(ends),
@@ -248,17 +249,18 @@ def main() -> None:
 
     from neuromer.audio._cache import pack
 
-    sent = sum(len(pickle.dumps(pack(t), protocol=5)) for t in tables) / k
+    packed, _, c_pack = timed(lambda: [pack(t) for t in tables])
+    sent = sum(len(pickle.dumps(p, protocol=5)) for p in packed) / k
     # what Dask pays on a worker's event loop to size a result it holds or sends
     _, _, c_size_df = timed(lambda: [sizeof(t) for t in tables])
-    _, _, c_size_packed = timed(lambda: [sizeof(pack(t)) for t in tables])
+    _, _, c_size_packed = timed(lambda: [sizeof(p) for p in packed])
     print(f"in-process (workers=1, warm): {w1:.1f} s wall, {c1:.2f} CPU s = {c1 / k * 1000:.0f} ms per clip "
           f"({seconds / w1:.0f}x real time by wall); {flt1 / k:.0f} minor page faults per clip")
     print(f"per clip: cache entry write {c_write / (k * rounds) * 1000:.1f} ms CPU, read "
           f"{c_read / (len(entries) * rounds) * 1000:.1f} ms CPU ({entry_kb:.0f} kB); "
           f"a task returns {sent / 1000:.1f} kB pickled ({tables[0].shape[1]} columns, packed); Dask's sizeof of "
-          f"the result: {c_size_df / k * 1000:.1f} ms CPU as a DataFrame, {c_size_packed / k * 1000:.2f} ms packed "
-          f"(packing included)")
+          f"the result: {c_size_df / k * 1000:.1f} ms CPU as a DataFrame, {c_size_packed / k * 1000:.3f} ms packed "
+          f"(packing {c_pack / k * 1000:.1f} ms, on the task thread)")
 
     runs = {n: on_cluster(files, melody, n) for n in sorted({1, args.workers})}
     for n, r in runs.items():
