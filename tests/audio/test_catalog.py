@@ -37,13 +37,13 @@ def _worker_settings():
     import dask
 
     return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"),
-            dask.config.get("distributed.admin.tick.interval"))
+            dask.config.get("distributed.admin.tick.interval"), dask.config.get("distributed.admin.system-monitor.disk"))
 
 
 def test_workers_keep_glibcs_adaptive_malloc_and_run_no_profiler(cluster):
     # a trim threshold in the environment switches off glibc's adaptive mmap threshold: twice the
     # CPU per clip in a worker (see neuromer._cluster.LOCAL_CLUSTER_CONFIG)
-    assert set(cluster[1].run(_worker_settings).values()) == {(None, False, "1s")}
+    assert set(cluster[1].run(_worker_settings).values()) == {(None, False, "1s", False)}
 
 
 @pytest.fixture(scope="module")
