@@ -6,17 +6,26 @@
 2. Per-core speed: ``audio_features`` (clip summaries, melody on: what ``neuromer audio train``
    computes) of every clip in-process with one thread, incl. decoding, as real-time factor
    (audio seconds per CPU second and per wall second).
-3. Parallel efficiency: the same clips through ``neuromer.audio.catalog.clip_tables`` in-process
-   and on a local Dask cluster of 2 single-threaded workers, each with a fresh temporary cache so
-   everything is computed: efficiency = T1 / (2 T2) by wall time on the clip phase (from the
-   workers being up and warmed -- libraries imported -- to the last result), and in-process CPU
-   seconds / the cluster's CPU seconds (workers + the scheduler, nannies and client in this process:
-   what Dask costs, much less dependent on other tenants than wall time).
+3. Per-clip overheads: CPU to write and to read one cache entry, and the size of what a task
+   returns (pickled, as Dask sends it).
+4. Parallel efficiency: the same clips through ``neuromer.audio.catalog.clip_tables`` in-process
+   (warm: libraries imported and compiled code loaded, as the workers are) and on local Dask
+   clusters of 1 and N single-threaded workers, each run with a fresh temporary cache so every clip
+   is computed. The clip phase is timed from the workers being up and warmed to the last result.
+   - headline: T(in-process) / (N T(N workers)) by wall time;
+   - second figure: T(1 Dask worker) / (N T(N workers)), Dask's fixed costs on both sides;
+   - CPU per clip in-process vs on each cluster (workers + the scheduler, nannies and client, which
+     live in this process), split into the workers' task threads (the clips' own computation),
+     their other threads by name (Dask's event loop ...) and this process; minor page faults per
+     clip of the task code (a malloc that maps and unmaps its temporaries shows here).
+   - control: two in-process runs at the same time, in two fresh processes, each on half the clips:
+     the CPU inflation two busy processes cause each other without any Dask.
 
-CPU time is printed beside wall time: on a shared machine (see the load average printed) wall
-time measures the other tenants as much as this code.
+CPU time is printed beside wall time: on a shared machine (see the load averages printed) wall
+time measures the other tenants as much as this code. Rerun on an idle machine for the wall-time
+figures.
 
-Run: ``python bench/audio_catalog.py DIR [--clips 16] [--workers 2]`` (DIR is searched
+Run: ``python bench/audio_catalog.py DIR [--clips 16] [--workers 2] [--no-decode]`` (DIR is searched
 recursively for .mp3/.wav/.flac/.ogg/.m4a; e.g. the 4QAED ``Dataset`` folder).
 """
 
@@ -49,16 +58,32 @@ def own_cpu_s() -> float:
 
 
 def thread_cpu_s() -> dict:
-    """CPU seconds of each thread of this process (a Dask worker: its task thread and the rest)."""
+    """``{(thread id, name): CPU s}`` of each thread of this process (a Dask worker's task thread is
+    named ``Dask-Default-Threads-...``), plus ``("minflt", "")``: minor page faults of the process."""
+    import threading
+
     import psutil
 
-    return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out = {(t.id, names.get(t.id, "native")): t.user_time + t.system_time for t in psutil.Process().threads()}
+    out[("minflt", "")] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    return out
 
 
-def split_threads(before: dict, after: dict) -> tuple[float, float]:
-    """(CPU s of the busiest thread -- the task thread of a 1-thread worker --, CPU s of the others)."""
-    grown = sorted((after[k] - before.get(k, 0.0) for k in after), reverse=True)
-    return grown[0], sum(grown[1:])
+def split_threads(before: dict, after: dict) -> tuple[float, dict, float]:
+    """(CPU s of the task thread, {name: CPU s} of the other threads, minor page faults) between two
+    :func:`thread_cpu_s` readings of a 1-thread worker."""
+    task, other = 0.0, {}
+    for key, v in after.items():
+        if key[0] == "minflt":
+            continue
+        grown = v - before.get(key, 0.0)
+        if "Dask-Default-Threads" in key[1]:
+            task += grown
+        else:
+            name = key[1].strip("0123456789-_") or "native"
+            other[name] = other.get(name, 0.0) + grown
+    return task, other, after[("minflt", "")] - before[("minflt", "")]
 
 
 def timed(func):
@@ -100,15 +125,91 @@ def decode_profile(files, seconds_total):
               f"({seconds_total / cpu:6.0f}x real time per core; wall {wall:.1f} s){extra}")
 
 
+def in_process_half(files, melody, conn):
+    """Child process of the co-run control: one in-process clip_tables run; sends (CPU s, minor faults)."""
+    from neuromer.audio.catalog import clip_tables, warm_up
+
+    warm_up()
+    with tempfile.TemporaryDirectory() as cache:
+        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), own_cpu_s()
+        clip_tables(files, melody=melody, emotion=False, cache_dir=cache, workers=1)
+        conn.send((own_cpu_s() - c0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0.ru_minflt))
+
+
+def co_run(files, melody):
+    """CPU s per clip of two in-process runs at the same time (fresh processes, half the clips each)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    halves = [files[0::2], files[1::2]]
+    pipes = [ctx.Pipe(duplex=False) for _ in halves]
+    procs = [ctx.Process(target=in_process_half, args=(h, melody, w)) for h, (_, w) in zip(halves, pipes)]
+    for p in procs:
+        p.start()
+    got = [r.recv() for r, _ in pipes]
+    for p in procs:
+        p.join()
+    return sum(g[0] for g in got), sum(g[1] for g in got)
+
+
+def on_cluster(files, melody, n):
+    """Run the clips on a fresh local cluster of ``n`` workers (as ``--workers n`` starts it)."""
+    from dask.distributed import Client
+
+    from neuromer._cluster import local_cluster
+    from neuromer.audio.catalog import clip_tables
+
+    cluster = local_cluster(n)
+    with cluster, Client(cluster) as client, tempfile.TemporaryDirectory() as cache:
+        mark = {}
+
+        def ready(msg):  # the workers are up and warmed (libraries imported): the clip phase starts
+            mark["t"], mark["main"] = time.perf_counter(), own_cpu_s()
+            mark["workers"], mark["threads"] = client.run(own_cpu_s), client.run(thread_cpu_s)
+
+        from dask.distributed import get_task_stream
+
+        start = time.perf_counter()
+        with get_task_stream(client) as stream:
+            _, failed = clip_tables(files, melody=melody, emotion=False, cache_dir=cache,
+                                    scheduler=cluster.scheduler_address, announce=ready)
+            wall = time.perf_counter() - mark["t"]
+        main_cpu = own_cpu_s() - mark["main"]  # scheduler, nannies and client live in this process
+        per_worker = {k: v - mark["workers"][k] for k, v in client.run(own_cpu_s).items()}
+        threads = {k: split_threads(mark["threads"][k], v) for k, v in client.run(thread_cpu_s).items()}
+        total = time.perf_counter() - start
+    other: dict = {}
+    for _, names, _ in threads.values():
+        for name, v in names.items():
+            other[name] = other.get(name, 0.0) + v
+    spans: dict = {}  # worker -> [(start, stop)] of its clip computations (time.time() of this machine)
+    for rec in stream.data:
+        for ss in rec["startstops"]:
+            if ss["action"] == "compute":
+                spans.setdefault(rec["worker"], []).append((ss["start"], ss["stop"]))
+    busy = sum(b - a for v in spans.values() for a, b in v)
+    # idle time between consecutive tasks of a worker (spans as its task thread timed them)
+    gaps = sum(max(0.0, nxt[0] - prev[1]) for v in spans.values() for prev, nxt in zip(sorted(v), sorted(v)[1:]))
+    ends = [max(b for _, b in v) for v in spans.values()]
+    return {"wall": wall, "total": total, "main": main_cpu, "workers": list(per_worker.values()),
+            "busy": busy, "gaps": gaps, "tail": max(ends) - min(ends),
+            "task": sum(t[0] for t in threads.values()), "other": other,
+            "minflt": sum(t[2] for t in threads.values()), "failed": failed}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder")
     ap.add_argument("--clips", type=int, default=16, help="number of clips (spread over the folder; default 16)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-melody", action="store_true")
+    ap.add_argument("--no-decode", action="store_true", help="skip the decode profile")
     args = ap.parse_args()
 
-    from neuromer.audio.catalog import clip_tables
+    import pickle
+
+    from neuromer.audio._cache import read_entry, write_entry
+    from neuromer.audio.catalog import clip_tables, warm_up
     from neuromer.audio.summary import audio_features
 
     every = sorted(p for p in Path(args.folder).rglob("*") if p.suffix.lower() in AUDIO)
@@ -117,59 +218,78 @@ def main() -> None:
     step = max(1, len(every) // args.clips)
     files = [str(p) for p in every[::step][: args.clips]]
     seconds = sum(sf.info(f).duration for f in files)
+    load0 = os.getloadavg()
     print(f"{len(files)} clips of {len(every)} in {args.folder}: {seconds / 60:.1f} min of audio; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+          f"load average {load0[0]:.1f} on {os.cpu_count()} cores")
+    k = len(files)
 
-    decode_profile(files, seconds)
+    if not args.no_decode:
+        decode_profile(files, seconds)
 
     melody = not args.no_melody
+    warm_up()
     audio_features(files[0], melody=melody)  # warm up imports and numba compilation outside the timing
     _, wall, cpu = timed(lambda: [audio_features(f, melody=melody) for f in files])
     print(f"per core: audio_features (clip summaries, melody={melody}) incl. decoding: "
           f"{seconds / cpu:.0f}x real time per CPU second, {seconds / wall:.0f}x per wall second "
           f"({cpu:.1f} CPU s, {wall:.1f} s wall)")
 
-    from dask.distributed import Client
-
-    from neuromer._cluster import local_cluster
-
+    # the in-process reference: warm, like the workers, and with its own fresh cache
     with tempfile.TemporaryDirectory() as cache:
-        _, w1, c1 = timed(lambda: clip_tables(files, melody=melody, emotion=False, cache_dir=cache, workers=1))
-    print(f"workers=1 (in-process): {w1:.1f} s wall, {c1:.1f} CPU s ({seconds / w1:.0f}x real time)")
-    n = args.workers
-    # the cluster `neuromer audio features --workers N` starts (run_tasks), started here so that the
-    # clip phase can be timed from the workers being up and warmed
-    cluster = local_cluster(n)
-    with cluster, Client(cluster) as client, tempfile.TemporaryDirectory() as cache:
-        mark = {}
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        (tables, _), w1, c1 = timed(lambda: clip_tables(files, melody=melody, emotion=False, cache_dir=cache,
+                                                         workers=1))
+        flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+        entries = sorted(Path(cache).glob("*.npz"))
+        rounds = 20
+        _, _, c_write = timed(lambda: [write_entry(t, Path(cache) / "bench.npz") for t in tables * rounds])
+        _, _, c_read = timed(lambda: [read_entry(e) for e in entries * rounds])
+        entry_kb = os.path.getsize(entries[0]) / 1000
+    from dask.sizeof import sizeof
 
-        def ready(msg):  # the workers are up and warmed (libraries imported): the clip phase starts
-            mark["t"], mark["workers"], mark["main"] = time.perf_counter(), client.run(own_cpu_s), own_cpu_s()
-            mark["threads"] = client.run(thread_cpu_s)
+    from neuromer.audio._cache import pack
 
-        start = time.perf_counter()
-        _, failed = clip_tables(files, melody=melody, emotion=False, cache_dir=cache,
-                                scheduler=cluster.scheduler_address, announce=ready)
-        wn = time.perf_counter() - mark["t"]
-        main_cpu = own_cpu_s() - mark["main"]  # scheduler, nannies and client live in this process
-        per_worker = {k: v - mark["workers"][k] for k, v in client.run(own_cpu_s).items()}
-        threads = {k: split_threads(mark["threads"][k], v) for k, v in client.run(thread_cpu_s).items()}
-        total = time.perf_counter() - start
-    cn = sum(per_worker.values()) + main_cpu
-    print(f"workers={n} (local cluster): {wn:.1f} s wall for the clips ({total:.1f} s incl. start-up and warm-up; "
-          f"{seconds / wn:.0f}x real time); CPU s: workers "
-          + " + ".join(f"{v:.1f}" for v in per_worker.values()) + f", scheduler/nannies/client {main_cpu:.1f}"
-          + (f"; failed: {len(failed)}" if failed else ""))
-    in_tasks, other = sum(t[0] for t in threads.values()), sum(t[1] for t in threads.values())
-    print(f"  of which computing the clips (the workers' task threads) {in_tasks:.1f} CPU s "
-          f"({in_tasks / c1 - 1:+.0%} vs in-process: two busy processes slow each other on shared caches "
-          f"and cores); the rest {other + main_cpu:.1f} CPU s ({(other + main_cpu) / len(files) * 1000:.0f} ms per "
-          f"clip): the workers' other threads {other:.1f} (Dask's event loop; Arrow's pool writing the cache "
-          f"entries, which the in-process run pays too) and scheduler/nannies/client {main_cpu:.1f}")
-    print(f"parallel efficiency on {n} workers: {w1 / (n * wn):.0%} by wall time (meaningful on an idle machine "
-          f"only); by CPU time {c1 / cn:.0%} = in-process CPU / all cluster CPU (the cluster used "
-          f"{(cn - c1) / len(files) * 1000:.0f} ms more CPU per clip, {cn / c1 - 1:+.0%}: split above); "
-          f"load average now {os.getloadavg()[0]:.1f}")
+    packed, _, c_pack = timed(lambda: [pack(t) for t in tables])
+    sent = sum(len(pickle.dumps(p, protocol=5)) for p in packed) / k
+    # what Dask pays on a worker's event loop to size a result it holds or sends
+    _, _, c_size_df = timed(lambda: [sizeof(t) for t in tables])
+    _, _, c_size_packed = timed(lambda: [sizeof(p) for p in packed])
+    print(f"in-process (workers=1, warm): {w1:.1f} s wall, {c1:.2f} CPU s = {c1 / k * 1000:.0f} ms per clip "
+          f"({seconds / w1:.0f}x real time by wall); {flt1 / k:.0f} minor page faults per clip")
+    print(f"per clip: cache entry write {c_write / (k * rounds) * 1000:.1f} ms CPU, read "
+          f"{c_read / (len(entries) * rounds) * 1000:.1f} ms CPU ({entry_kb:.0f} kB); "
+          f"a task returns {sent / 1000:.1f} kB pickled ({tables[0].shape[1]} columns, packed); Dask's sizeof of "
+          f"the result: {c_size_df / k * 1000:.1f} ms CPU as a DataFrame, {c_size_packed / k * 1000:.3f} ms packed "
+          f"(packing {c_pack / k * 1000:.1f} ms, on the task thread)")
+
+    runs = {n: on_cluster(files, melody, n) for n in sorted({1, args.workers})}
+    for n, r in runs.items():
+        cn = sum(r["workers"]) + r["main"]
+        other = sum(r["other"].values())
+        print(f"workers={n} (local cluster): {r['wall']:.1f} s wall for the clips ({r['total']:.1f} s incl. "
+              f"start-up and warm-up; {seconds / r['wall']:.0f}x real time); CPU {cn / k * 1000:.0f} ms per clip "
+              f"({cn / c1 - 1:+.0%} vs in-process)" + (f"; failed: {len(r['failed'])}" if r["failed"] else ""))
+        print(f"  per clip: task threads {r['task'] / k * 1000:.0f} ms ({r['task'] / c1 - 1:+.0%} vs in-process, "
+              f"{r['minflt'] / k:.0f} minor faults); workers' other threads {other / k * 1000:.0f} ms ("
+              + ", ".join(f"{name} {v / k * 1000:.0f}" for name, v in sorted(r["other"].items(), key=lambda x: -x[1])
+                          if v / k >= 0.0005)
+              + f"); scheduler/nannies/client {r['main'] / k * 1000:.0f} ms")
+        print(f"  workers computing {r['busy'] / (n * r['wall']):.0%} of the clip phase; idle between their tasks "
+              f"{r['gaps'] / k * 1000:.1f} ms per clip; tail {r['tail']:.2f} s (the first worker done, the last "
+              f"still computing)")
+    if args.workers > 1:
+        c2, flt2 = co_run(files, melody)
+        print(f"control, no Dask: two in-process runs at once (half the clips each): {c2 / k * 1000:.0f} ms CPU "
+              f"per clip ({c2 / c1 - 1:+.0%} vs one run alone), {flt2 / k:.0f} minor faults per clip")
+        n, rn = args.workers, runs[args.workers]
+        cn = sum(rn["workers"]) + rn["main"]
+        print(f"PARALLEL EFFICIENCY on {n} workers by wall time: {w1 / (n * rn['wall']):.0%} against the in-process "
+              f"run (headline; meaningful on an idle machine only)")
+        print(f"  second figure, against a 1-worker Dask cluster: {runs[1]['wall'] / (n * rn['wall']):.0%} by wall time")
+        print(f"  by CPU time: {c1 / cn:.0%} = in-process CPU / all the {n}-worker cluster's CPU")
+    load1 = os.getloadavg()
+    print(f"load average (1, 5, 15 min): at start {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f}, "
+          f"now {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f}")
 
 
 if __name__ == "__main__":

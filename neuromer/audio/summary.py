@@ -37,7 +37,6 @@ import pandas as pd
 from .._checks import check_file, ensure_dir
 from .._logging import logger
 from ..errors import NeuromerError
-from ..io._atomic import atomic_path
 from ..windows import WindowGrid
 from .features import (PITCH_CLASSES, SR, FrameFeatures, frame_features, key_chroma, key_correlations, key_mode,
                        load_audio, tempo_from_tempogram)
@@ -362,10 +361,9 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
     grid = WindowGrid(window_s if window_s is not None else 1.0, hop_s if hop_s is not None else 0.5)
     name = str(source) if isinstance(source, (str, os.PathLike)) else "audio array"
     cache = cache_file(source, cache_dir, window_s=window_s, hop_s=hop_s, melody=melody, vocal=vocal)
-    cached = cache is not None and cache.is_file()
-    if cached:
+    table = _cached_table(cache) if cache is not None else None
+    if table is not None:
         logger.info("audio features of %s from cache %s", source, cache.name)
-        table = pd.read_parquet(cache)
         # the predictions are recomputed on every read: cheap, and current with the predictor's version
         table = table.drop(columns=[c for c in table.columns if c.startswith("audio_pred_")])
     else:
@@ -379,10 +377,10 @@ def audio_features(source, *, window_s: float | None = None, hop_s: float | None
         table.insert(3, "duration_s", duration)
         if cache is not None:
             # stored with the default predictions, so a reader of any version finds a complete table
+            from ._cache import write_entry
             from .emotion import predict_default
 
-            with atomic_path(cache, overwrite=True) as tmp:
-                pd.concat([table, predict_default(table, warn=False)], axis=1).to_parquet(tmp, index=False)
+            write_entry(pd.concat([table, predict_default(table, warn=False)], axis=1), cache)
     if emotion:
         from .emotion import predict_default
 
@@ -431,6 +429,24 @@ def _compute_blocks(source, name: str, grid: WindowGrid, windowed: bool, melody:
     return table, duration
 
 
+def _cached_table(cache) -> pd.DataFrame | None:
+    """The table of cache entry ``cache`` (``.npz``), else of the entry an earlier version wrote as
+    Parquet under the same key; ``None`` if neither is there or the entry is unreadable (warned:
+    e.g. cut short by a system crash, as entries are not fsynced; it is then recomputed).
+    """
+    from ._cache import UnreadableEntry, read_entry
+
+    legacy = cache.with_suffix(".parquet")
+    try:
+        if cache.is_file():
+            return read_entry(cache)
+        if legacy.is_file():
+            return pd.read_parquet(legacy)
+    except (UnreadableEntry, OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors/OSErrors
+        logger.warning("audio feature cache entry unreadable, recomputed: %s", exc)
+    return None
+
+
 def cache_file(source, cache_dir, *, window_s: float | None = None, hop_s: float | None = None,
                melody: bool = True, vocal: bool = False):
     """The cache entry of :func:`audio_features` for these settings (``None`` without a cache or a file).
@@ -444,7 +460,9 @@ def cache_file(source, cache_dir, *, window_s: float | None = None, hop_s: float
     Returns
     -------
     pathlib.Path | None
-        ``cache_dir / "<32 hex digits>.parquet"`` (the folder is created).
+        ``cache_dir / "<32 hex digits>.npz"`` (the folder is created; see
+        :mod:`neuromer.audio._cache`). Entries that earlier versions wrote as
+        ``<32 hex digits>.parquet`` under the same key are still read.
     """
     if cache_dir is None or not isinstance(source, (str, os.PathLike)):
         return None
@@ -454,7 +472,7 @@ def cache_file(source, cache_dir, *, window_s: float | None = None, hop_s: float
     settings = {"v": CACHE_VERSION, "grid": [grid.window_s, grid.hop_s] if windowed else None,
                 "melody": melody, "vocal": vocal, "emotion": True}
     key = hashlib.sha256((content_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
-    return ensure_dir(cache_dir, "cache folder") / f"{key[:32]}.parquet"
+    return ensure_dir(cache_dir, "cache folder") / f"{key[:32]}.npz"
 
 
 def stimulus_table(stimuli: dict, *, window_s: float = 1.0, hop_s: float = 0.5,

@@ -100,13 +100,13 @@ def test_train_and_predict_reuse_the_features_cache(tmp_path, capsys):
     cache = tmp_path / "cache"
     assert run(capsys, "audio", "features", *clips, "--out", str(tmp_path / "f.parquet"), "--cache", str(cache),
                "-q")[0] == 0
-    entries = {p: p.stat().st_mtime_ns for p in cache.glob("*.parquet")}
+    entries = {p: p.stat().st_mtime_ns for p in cache.glob("*.npz")}
     assert len(entries) == 8
     code, text, err = run(capsys, "-v", "audio", "train", str(root), "--out", str(tmp_path / "m.skops"),
                           "--folds", "2", "--cache", str(cache))
     assert code == 0 and "f1_macro" in text
     assert err.count("from cache") == 8
-    assert {p: p.stat().st_mtime_ns for p in cache.glob("*.parquet")} == entries  # nothing recomputed
+    assert {p: p.stat().st_mtime_ns for p in cache.glob("*.npz")} == entries  # nothing recomputed
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(3 * SR), SR)
     code, text, err = run(capsys, "-v", "audio", "predict", str(tmp_path / "m.skops"), clips[0], str(silent),

@@ -37,13 +37,13 @@ def _worker_settings():
     import dask
 
     return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled"),
-            dask.config.get("distributed.admin.tick.interval"))
+            dask.config.get("distributed.admin.tick.interval"), dask.config.get("distributed.admin.system-monitor.disk"))
 
 
 def test_workers_keep_glibcs_adaptive_malloc_and_run_no_profiler(cluster):
     # a trim threshold in the environment switches off glibc's adaptive mmap threshold: twice the
     # CPU per clip in a worker (see neuromer._cluster.LOCAL_CLUSTER_CONFIG)
-    assert set(cluster[1].run(_worker_settings).values()) == {(None, False, "1s")}
+    assert set(cluster[1].run(_worker_settings).values()) == {(None, False, "1s", False)}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_features_on_a_local_cluster_match_the_in_process_run_bit_for_bit(tmp_pa
     one, two = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")
     assert one["file"].unique().tolist() == [clips[0], clips[1], clips[2]]  # input order, bad clip left out
     pd.testing.assert_frame_equal(one, two, check_exact=True)
-    assert len(list(cache.glob("*.parquet"))) == 3 and not list(cache.glob(".tmp-*"))
+    assert len(list(cache.glob("*.npz"))) == 3 and not list(cache.glob(".tmp-*"))
 
 
 def _features_at_the_same_time(path, cache, me, other):
@@ -108,7 +108,7 @@ def test_two_processes_on_one_clip_leave_one_whole_cache_entry(tmp_path, clips, 
     results = client.gather(futures)
     assert results[0] == results[1]
     entries = list(cache.iterdir())
-    assert len(entries) == 1 and entries[0].suffix == ".parquet"  # no temporary file left behind
+    assert len(entries) == 1 and entries[0].suffix == ".npz"  # no temporary file left behind
     fresh = audio_features(clips[0], window_s=1.0, hop_s=0.5, melody=False)
     again = audio_features(clips[0], window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache)  # from the entry
     pd.testing.assert_frame_equal(fresh, again, check_exact=True)
@@ -135,3 +135,33 @@ def test_costliest_tasks_rank_first():
     # Dask runs higher priorities first: the biggest file gets the highest rank, ties keep input order
     assert _ranks([10, 300, 20, 300, 0]) == [1, 4, 2, 3, 0]
     assert _ranks([]) == []
+
+
+def test_a_clip_task_returns_the_table_packed_and_bit_for_bit(clips):
+    # what a worker holds and sends: a JSON header and numeric blocks, which Dask sizes in
+    # microseconds (a 500-column DataFrame: ~23 ms per sizeof, twice per clip on the worker's loop)
+    from dask.sizeof import sizeof
+
+    from neuromer.audio._cache import unpack
+    from neuromer.audio.catalog import clip_table
+
+    table = clip_table(clips[1], 1.0, 0.5, False, False, True, None)
+    header, blocks = clip_table(clips[1], 1.0, 0.5, False, False, True, None, True)
+    assert isinstance(header, str) and all(isinstance(b, np.ndarray) for b in blocks)
+    assert [b.dtype for b in blocks] == [np.dtype("int64"), np.dtype("float64")]
+    assert sizeof((header, blocks)) >= sum(b.nbytes for b in blocks)  # still counted for the memory limit
+    pd.testing.assert_frame_equal(unpack(header, blocks), table, check_exact=True)
+
+
+def _half_or_fail(x):
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return x / 2
+
+
+def test_run_tasks_yields_each_result_or_its_error(cluster):
+    from neuromer._cluster import run_tasks
+
+    got = {i: (r, e) for i, r, e in run_tasks(_half_or_fail, [(4,), (-1,), (3,)], scheduler=cluster[0], retries=0)}
+    assert got[0] == (2.0, None) and got[2] == (1.5, None)
+    assert got[1][0] is None and isinstance(got[1][1], ValueError) and str(got[1][1]) == "negative: -1"

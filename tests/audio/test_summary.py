@@ -51,17 +51,17 @@ def test_clip_row_and_window_stats_agree(wav):
 def test_cache_by_content(wav, tmp_path):
     cache = tmp_path / "cache"
     first = audio_features(wav, window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache)
-    assert len(list(cache.glob("*.parquet"))) == 1
+    assert len(list(cache.glob("*.npz"))) == 1
     copy = tmp_path / "same_content.wav"
     shutil.copy(wav, copy)
     again = audio_features(copy, window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache)
-    assert len(list(cache.glob("*.parquet"))) == 1  # same bytes -> same entry, analysed once
+    assert len(list(cache.glob("*.npz"))) == 1  # same bytes -> same entry, analysed once
     pd.testing.assert_frame_equal(first, again)
     audio_features(copy, window_s=2.0, hop_s=1.0, melody=False, cache_dir=cache)  # new settings
     y, _ = sf.read(copy)
     sf.write(copy, 0.5 * y, SR)  # edited file -> new entry
     audio_features(copy, window_s=1.0, hop_s=0.5, melody=False, cache_dir=cache)
-    assert len(list(cache.glob("*.parquet"))) == 3
+    assert len(list(cache.glob("*.npz"))) == 3
     assert not list(cache.glob(".tmp-*"))
 
 
@@ -239,18 +239,19 @@ def test_one_cache_key_whatever_the_predictions(wav, tmp_path, caplog):
     # the name `audio features` gave its entries before the key was unified: existing caches stay valid
     legacy = {"v": CACHE_VERSION, "grid": None, "melody": False, "vocal": False, "emotion": True}
     assert entry.name == hashlib.sha256((content_hash(wav) + json.dumps(legacy, sort_keys=True)).encode()
-                                        ).hexdigest()[:32] + ".parquet"
-    assert list(cache.glob("*.parquet")) == [entry]
+                                        ).hexdigest()[:32] + ".npz"
+    assert list(cache.glob("*.npz")) == [entry]
     mtime = entry.stat().st_mtime_ns
     with caplog.at_level(logging.INFO, logger="neuromer"):
         without = audio_features(wav, melody=False, emotion=False, cache_dir=cache)
     assert "from cache" in caplog.text and entry.stat().st_mtime_ns == mtime
-    assert list(cache.glob("*.parquet")) == [entry]
+    assert list(cache.glob("*.npz")) == [entry]
     assert not any(c.startswith("audio_pred_") for c in without.columns)
     pd.testing.assert_frame_equal(without, with_pred[without.columns])
     # the predictions are recomputed on reading, not taken from the entry
-    stored = pd.read_parquet(entry).assign(audio_pred_valence=-1.0)
-    stored.to_parquet(entry, index=False)
+    from neuromer.audio._cache import read_entry, write_entry
+
+    write_entry(read_entry(entry).assign(audio_pred_valence=-1.0), entry)
     again = audio_features(wav, melody=False, cache_dir=cache)
     assert again["audio_pred_valence"].iloc[0] == with_pred["audio_pred_valence"].iloc[0]
 

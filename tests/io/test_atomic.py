@@ -87,3 +87,19 @@ def test_parquet_floats_plain_keys_dictionary_and_round_trip(tmp_path):
         assert not {"RLE_DICTIONARY", "PLAIN_DICTIONARY"} & set(encodings[name]), name
     back = pd.read_parquet(path)
     pd.testing.assert_frame_equal(back, table)  # same columns, dtypes (category, float32) and NaN
+
+
+def test_sync_false_skips_only_the_fsync(tmp_path, monkeypatch):
+    import os
+
+    from neuromer.io._atomic import atomic_path
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    for sync in (True, False):
+        target = tmp_path / f"{sync}.bin"
+        with atomic_path(target, sync=sync) as tmp:
+            tmp.write_bytes(b"whole")
+        assert target.read_bytes() == b"whole" and len(synced) == 1  # fsynced once: only the sync=True file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["False.bin", "True.bin"]
