@@ -51,15 +51,33 @@ def _read_trials(path: str):
     return read_trials(check_file(path, "TRIALS"))
 
 
+def _write_columns(columns: dict, path: str, overwrite: bool) -> tuple[int, int]:
+    """Write a table given as numpy columns: Parquet with pyarrow alone (no pandas), CSV with pandas."""
+    n_rows, n_cols = len(next(iter(columns.values()))), len(columns)
+    if path.lower().endswith(".parquet"):
+        from .io._parquet import write_parquet_columns
+
+        write_parquet_columns(columns, path, overwrite=overwrite)
+        logger.info("wrote %s (%d rows x %d columns)", path, n_rows, n_cols)
+    else:
+        import pandas as pd
+
+        _write(pd.DataFrame(columns), path, overwrite)
+    return n_rows, n_cols
+
+
 def _cmd_features(args) -> int:
     trials = _read_trials(args.trials)
     grid = _grid(args)
-    if args.kind == "eeg":
-        from .eeg import eeg_trial_features, eeg_window_features
+    if args.kind == "eeg":  # computed as numpy columns and written without pandas (start-up time)
+        from .eeg import eeg_trial_columns, eeg_window_columns
 
         baseline = None if args.baseline == "none" else args.baseline
-        table = (eeg_trial_features(trials, grid=grid) if args.per_trial
-                 else eeg_window_features(trials, grid=grid, baseline=baseline))
+        columns = (eeg_trial_columns(trials, grid=grid) if args.per_trial
+                   else eeg_window_columns(trials, grid=grid, baseline=baseline))
+        n_rows, n_cols = _write_columns(columns, args.out, args.overwrite)
+        print(f"{args.out}: {n_rows} rows x {n_cols} columns")
+        return 0
     else:
         from .physio import physio_trial_features, physio_window_features
 

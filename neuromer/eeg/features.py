@@ -39,14 +39,18 @@ or a ratio (DE, asymmetry, relative power, Hjorth, entropy). No error is raised 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .._checks import check_option, validate_type
 from .._logging import logger
 from ..errors import NeuromerError
 from ..session import Trials
 from ..windows import KEY_COLUMNS, WindowGrid, sliding_windows
+
+if TYPE_CHECKING:  # pandas loads only to build the DataFrames: `neuromer features eeg` writes columns
+    import pandas as pd
 
 #: Frequency bands in Hz (DEAP, Koelstra et al. 2012, IEEE TAC 3(1)), half-open ``[fmin, fmax)``.
 DEFAULT_BANDS: dict[str, tuple[float, float]] = {
@@ -419,7 +423,8 @@ def warn_missing_families(ch_names: list[str], bands: dict, *, per_trial: bool =
 
 
 def window_feature_arrays(windows: np.ndarray, sfreq: float, ch_names: list[str],
-                          bands: dict = DEFAULT_BANDS, *, _hjorth_params=None) -> tuple[np.ndarray, list[str]]:
+                          bands: dict = DEFAULT_BANDS, *, _hjorth_params=None,
+                          _feature_major: bool = False) -> tuple[np.ndarray, list[str]]:
     """All window features of EEG windows, the kernel shared by offline and online code.
 
     Parameters
@@ -476,6 +481,8 @@ def window_feature_arrays(windows: np.ndarray, sfreq: float, ch_names: list[str]
     blocks.append(complexity); names += [f"eeg_hjorth_complexity_{c}" for c in ch_names]
     blocks.append(entropy); names += [f"eeg_spectral_entropy_{c}" for c in ch_names]
     feats = np.concatenate(blocks, axis=1)  # (n_items, n_features, n_win)
+    if _feature_major:  # for _grid_features, which lays the features out as columns
+        return feats, names
     return np.ascontiguousarray(feats.transpose(0, 2, 1)), names
 
 
@@ -487,28 +494,33 @@ def _eeg_part(trials: Trials) -> tuple[np.ndarray, list[str]]:
     return trials.data[:, picks], [trials.ch_names[i] for i in picks]
 
 
-def _gather(feats: np.ndarray, keys: pd.DataFrame, trials: Trials) -> np.ndarray:
-    """Rows of ``feats`` (n_trials, n_win_data, n_feat) for every (trial, window) key; NaN if absent."""
-    pos = {t: i for i, t in enumerate(trials.metadata["trial"].astype(int))}
-    ti = keys["trial"].map(pos).to_numpy(int)
-    wi = keys["window"].to_numpy(int)
-    n_trials, n_win = feats.shape[:2]
-    if (len(keys) == n_trials * n_win and np.array_equal(ti, np.repeat(np.arange(n_trials), n_win))
+def _gather(feats: np.ndarray, keys: dict[str, np.ndarray], trials: Trials) -> np.ndarray:
+    """Feature columns (n_feat, n_keys) for every (trial, window) key of ``feats`` (n_feat, n_trials, n_win).
+
+    Keys whose window lies beyond the data held for the trial get NaN.
+    """
+    pos = {t: i for i, t in enumerate(trials.column("trial").astype(int).tolist())}
+    ti = np.array([pos[t] for t in keys["trial"].tolist()], dtype=int)
+    wi = keys["window"].astype(int, copy=False)
+    n_feat, n_trials, n_win = feats.shape
+    if (len(ti) == n_trials * n_win and np.array_equal(ti, np.repeat(np.arange(n_trials), n_win))
             and np.array_equal(wi, np.tile(np.arange(n_win), n_trials))):
         # every trial holds every window, in order (the usual case): a view, not a 27 MB copy
         # into fresh memory for a DEAP subject (its page faults cost ~0.07 s)
-        return feats.reshape(n_trials * n_win, feats.shape[2])
-    out = np.full((len(keys), feats.shape[2]), np.nan)
-    ok = wi < feats.shape[1]
-    out[ok] = feats[ti[ok], wi[ok]]
+        return feats.reshape(n_feat, n_trials * n_win)
+    out = np.full((n_feat, len(ti)), np.nan)
+    ok = wi < n_win
+    out[:, ok] = feats[:, ti[ok], wi[ok]]
     return out
 
 
 def _grid_features(data, sfreq, grid, start_s, names, bands):
     """Window features of (n_trials, n_ch, n_samples) data on the grid from ``start_s``.
 
-    Works through a few trials at a time: small temporaries stay in cache and are reused rather
-    than freshly mapped, which is most of the run time on DEAP-sized data.
+    Returns the features as (n_features, n_trials, n_windows), i.e. one contiguous row per
+    feature column, and the column names. Works through a few trials at a time: small
+    temporaries stay in cache and are reused rather than freshly mapped, which is most of the
+    run time on DEAP-sized data.
     """
     win = sliding_windows(data, sfreq, grid, start_s=start_s)
     n_win, n_hop = grid.samples(sfreq)
@@ -518,11 +530,62 @@ def _grid_features(data, sfreq, grid, start_s, names, bands):
     for i in range(0, max(data.shape[0], 1), step):
         chunk = data[i:i + step]
         hjorth = _hjorth_continuous(chunk, first, n_hop, n, n_win)
-        feats, cols = window_feature_arrays(win[i:i + step], sfreq, names, bands, _hjorth_params=hjorth)
+        feats, cols = window_feature_arrays(win[i:i + step], sfreq, names, bands, _hjorth_params=hjorth,
+                                            _feature_major=True)
         if out is None:
-            out = np.empty((data.shape[0],) + feats.shape[1:])
-        out[i:i + step] = feats
+            out = np.empty((feats.shape[1], data.shape[0], feats.shape[2]))
+        out[:, i:i + step] = feats.transpose(1, 0, 2)
     return out, cols
+
+
+def _window_parts(trials: Trials, grid: WindowGrid, bands: dict, baseline: str | None):
+    """Key columns (dict), feature columns (n_features, n_rows) and their names, for the window table."""
+    validate_type(grid, WindowGrid, "grid")
+    check_option(baseline, ["subtract", "ratio", None], "baseline")
+    data, names = _eeg_part(trials)
+    warn_missing_families(names, check_bands(bands), sfreq=trials.sfreq,
+                          n_window_samples=grid.samples(trials.sfreq)[0])
+    feats, cols = _grid_features(data, trials.sfreq, grid, trials.baseline_s, names, bands)
+    if baseline is not None:
+        base_data = data[..., :int(round(trials.baseline_s * trials.sfreq))]
+        base, _ = _grid_features(base_data, trials.sfreq, grid, 0.0, names, bands)
+        if base.shape[2] == 0:
+            logger.warning("The %.3g s baseline is shorter than one %.3g s window; baseline-corrected "
+                           "EEG features are NaN.", trials.baseline_s, grid.window_s)
+            ref = np.full((feats.shape[0], feats.shape[1], 1), np.nan)
+        else:
+            with np.errstate(invalid="ignore"):
+                ref = np.nanmean(np.where(np.isfinite(base), base, np.nan), axis=2, keepdims=True)
+        feats = feats - ref if baseline == "subtract" else _div(feats, ref)
+    keys = grid.key_columns(trials.column("trial"), trials.column("stimulus_id"), trials.column("duration_s"),
+                            trials.subject)
+    return keys, _gather(feats, keys, trials), cols
+
+
+def _frame(keys: dict[str, np.ndarray], values: np.ndarray, cols: list[str]) -> pd.DataFrame:
+    """Keys and feature columns (n_features, n_rows) as a DataFrame (features in one float block)."""
+    import pandas as pd
+
+    key_frame = pd.DataFrame(keys) if len(next(iter(keys.values()))) else pd.DataFrame({c: [] for c in keys})
+    # values.T is (n_rows, n_features) in Fortran order: pandas keeps it as one block without a copy
+    return pd.concat([key_frame, pd.DataFrame(values.T, columns=cols)], axis=1)
+
+
+def eeg_window_columns(trials: Trials, *, grid: WindowGrid = WindowGrid(), bands: dict = DEFAULT_BANDS,
+                       baseline: str | None = None) -> dict[str, np.ndarray]:
+    """The columns of :func:`eeg_window_features`, as numpy arrays (no pandas).
+
+    Same parameters and values as :func:`eeg_window_features`. Each feature column is a
+    contiguous float64 row of one (n_features, n_rows) array, so writers such as pyarrow take
+    them without copying; ``neuromer features eeg`` writes its Parquet file from them.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Column name -> values, shape (n_rows,), in the table's column order.
+    """
+    keys, values, cols = _window_parts(trials, grid, bands, baseline)
+    return {**keys, **dict(zip(cols, values))}
 
 
 def eeg_window_features(trials: Trials, *, grid: WindowGrid = WindowGrid(), bands: dict = DEFAULT_BANDS,
@@ -553,26 +616,7 @@ def eeg_window_features(trials: Trials, *, grid: WindowGrid = WindowGrid(), band
     >>> table = eeg_window_features(trials)  # doctest: +SKIP
     >>> table[["t_start", "eeg_alpha_Fz", "eeg_faa"]].head()  # doctest: +SKIP
     """
-    validate_type(grid, WindowGrid, "grid")
-    check_option(baseline, ["subtract", "ratio", None], "baseline")
-    data, names = _eeg_part(trials)
-    warn_missing_families(names, check_bands(bands), sfreq=trials.sfreq,
-                          n_window_samples=grid.samples(trials.sfreq)[0])
-    feats, cols = _grid_features(data, trials.sfreq, grid, trials.baseline_s, names, bands)
-    if baseline is not None:
-        base_data = data[..., :int(round(trials.baseline_s * trials.sfreq))]
-        base, _ = _grid_features(base_data, trials.sfreq, grid, 0.0, names, bands)
-        if base.shape[1] == 0:
-            logger.warning("The %.3g s baseline is shorter than one %.3g s window; baseline-corrected "
-                           "EEG features are NaN.", trials.baseline_s, grid.window_s)
-            ref = np.full((feats.shape[0], 1, feats.shape[2]), np.nan)
-        else:
-            with np.errstate(invalid="ignore"):
-                ref = np.nanmean(np.where(np.isfinite(base), base, np.nan), axis=1, keepdims=True)
-        feats = feats - ref if baseline == "subtract" else _div(feats, ref)
-    keys = grid.table(trials.metadata, trials.subject)
-    values = _gather(feats, keys, trials)
-    return pd.concat([keys.reset_index(drop=True), pd.DataFrame(values, columns=cols)], axis=1)
+    return _frame(*_window_parts(trials, grid, bands, baseline))
 
 
 def trial_feature_arrays(windows: np.ndarray, sfreq: float, ch_names: list[str],
@@ -619,14 +663,28 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
     DataFrame
         ``subject, trial, stimulus_id`` then ``eeg_*`` columns, one row per trial.
     """
+    import pandas as pd
+
+    keys, feats, cols = _trial_parts(trials, grid, bands)
+    return pd.concat([pd.DataFrame(keys), pd.DataFrame(feats, columns=cols)], axis=1)
+
+
+def eeg_trial_columns(trials: Trials, *, grid: WindowGrid = WindowGrid(),
+                      bands: dict = DEFAULT_BANDS) -> dict[str, np.ndarray]:
+    """The columns of :func:`eeg_trial_features`, as numpy arrays of shape (n_trials,) (no pandas)."""
+    keys, feats, cols = _trial_parts(trials, grid, bands)
+    return {**keys, **dict(zip(cols, feats.T))}
+
+
+def _trial_parts(trials: Trials, grid: WindowGrid, bands: dict):
+    """Key columns (dict), features (n_trials, n_features) and their names, for the per-trial table."""
     validate_type(grid, WindowGrid, "grid")
     data, names = _eeg_part(trials)
     warn_missing_families(names, check_bands(bands), per_trial=True, sfreq=trials.sfreq,
                           n_window_samples=grid.samples(trials.sfreq)[0])
-    meta = trials.metadata
     win = sliding_windows(data, trials.sfreq, grid, start_s=trials.baseline_s)
     # windows past a trial's stated duration do not belong to its stimulus
-    n_keep = np.array([grid.n_windows(d) for d in meta["duration_s"]])
+    n_keep = np.array([grid.n_windows(d) for d in trials.column("duration_s")])
     if win.shape[-2] and np.any(n_keep < win.shape[-2]):
         rows = []
         for i in range(trials.n_trials):  # per trial only when stimulus lengths differ
@@ -635,10 +693,12 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
         feats = np.concatenate(rows, axis=0)
     else:
         feats, cols = trial_feature_arrays(win, trials.sfreq, names, bands)
-    keys = pd.DataFrame({"subject": trials.subject, "trial": meta["trial"].astype(int).to_numpy(),
-                         "stimulus_id": meta["stimulus_id"].astype(str).to_numpy()})
-    return pd.concat([keys, pd.DataFrame(feats, columns=cols)], axis=1)
+    subject = np.empty(trials.n_trials, dtype=object)
+    subject[:] = trials.subject
+    keys = {"subject": subject, "trial": trials.column("trial").astype(int),
+            "stimulus_id": np.array([str(s) for s in trials.column("stimulus_id")], dtype=object)}
+    return keys, feats, cols
 
 
 __all__ = ["DEFAULT_BANDS", "DEAP_PAIRS", "FAA_PAIR", "KEY_COLUMNS", "eeg_window_features",
-           "eeg_trial_features", "window_feature_arrays", "trial_feature_arrays", "window_psd", "window_band_power"]
+           "eeg_window_columns", "eeg_trial_features", "eeg_trial_columns", "window_feature_arrays", "trial_feature_arrays", "window_psd", "window_band_power"]
