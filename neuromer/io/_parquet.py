@@ -6,7 +6,7 @@ loading the file and computing the features). The file is the one
 :func:`neuromer.io._atomic.write_table` writes for the same table as a DataFrame
 (``DataFrame.to_parquet(index=False)``): the same Arrow schema, values (NaN in a float column
 stored as null, as pandas' writer stores it), encodings (plain for floats, dictionary for the
-rest), compression and the ``pandas`` schema metadata, so that ``pd.read_parquet`` returns an
+rest, see :func:`~neuromer.io._atomic.parquet_options`), compression and the ``pandas`` schema metadata, so that ``pd.read_parquet`` returns an
 equal DataFrame.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from ._atomic import atomic_path
+from ._atomic import atomic_path, parquet_options
 
 # pandas' names for numpy dtypes in the 'pandas' metadata ("pandas_type"), for the kinds written here
 _PANDAS_TYPES = {"b": "bool", "i": None, "u": None, "f": None, "O": "unicode"}
@@ -143,11 +143,9 @@ def write_parquet_columns(columns: dict[str, np.ndarray], path: str | os.PathLik
     schema = pa.schema([pa.field(name, a.type) for name, a in zip(columns, arrays)],
                        metadata={b"pandas": _pandas_metadata(columns)})
     table = pa.Table.from_arrays(arrays, schema=schema)
-    # floats are (nearly) all distinct: a dictionary would be tried and dropped for each (see
-    # neuromer.io._atomic._dictionary_columns); keys and labels keep it
-    keep_dictionary = [name for name, values in columns.items() if np.asarray(values).dtype.kind not in "fc"]
+    options = parquet_options({name: np.asarray(values).dtype.kind for name, values in columns.items()})
     with atomic_path(path, overwrite=overwrite) as tmp:
-        pq.write_table(table, tmp, compression="snappy", use_dictionary=keep_dictionary)
+        pq.write_table(table, tmp, **options)
     return path
 
 

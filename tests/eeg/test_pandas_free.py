@@ -169,3 +169,37 @@ def test_features_eeg_command_writes_csv_through_pandas(rng, tmp_path):
     table = pd.read_csv(tmp_path / "eeg.csv")
     assert len(table) == 2 * 9 and table["subject"].eq(7).all()
     np.testing.assert_allclose(table["eeg_alpha_Fz"], eeg_window_features(read_trials(dat))["eeg_alpha_Fz"])
+
+
+def test_features_parser_is_the_full_parsers_part():
+    from neuromer.cli import _command_word, build_parser
+
+    argv = ["-v", "features", "eeg", "s01.dat", "--out", "x.parquet", "--baseline", "ratio", "--hop-s", "0.25"]
+    assert _command_word(argv) == "features" and _command_word(["--debug"]) is None
+    full, part = build_parser().parse_args(argv), build_parser("features").parse_args(argv)
+    assert {k: v for k, v in vars(full).items() if k != "func"} == {k: v for k, v in vars(part).items()
+                                                                    if k != "func"}
+    assert full.func is part.func
+    assert build_parser("features")._subparsers._group_actions[0].choices.keys() == {"features", "align"}
+    assert "simulate" in build_parser("simulate")._subparsers._group_actions[0].choices
+
+
+def test_keep_freed_memory_saves_page_faults(tmp_path):
+    """The command's allocator setting: the same features touch far fewer fresh pages (glibc)."""
+    if not hasattr(os, "confstr") or not (os.confstr("CS_GNU_LIBC_VERSION") if sys.platform == "linux" else None):
+        pytest.skip("glibc only")
+    code = ("import resource, sys, numpy as np\n"
+            "from neuromer.features_cli import _keep_freed_memory\n"
+            "from neuromer.session import Trials\n"
+            "from neuromer.eeg import eeg_window_columns\n"
+            "trials = Trials(np.random.default_rng(0).standard_normal((20, 32, 63 * 128)), 128.0,\n"
+            f"                {DEAP_EEG!r}, ['eeg'] * 32, baseline_s=3.0)\n"
+            "applied = _keep_freed_memory() if sys.argv[1] == 'pad' else False\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "eeg_window_columns(trials)\n"
+            "print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    out = {mode: subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env,
+                                check=True).stdout.split() for mode in ("pad", "default")}
+    assert out["pad"][0] == "True" and out["default"][0] == "False"
+    assert int(out["pad"][1]) < 0.5 * int(out["default"][1]), out
