@@ -211,7 +211,7 @@ def main() -> None:
           f"(load {load:.2f} s / {load_cpu:.2f} s CPU, features {feat:.2f} s / {feat_cpu:.2f} s CPU)")
     print(f"{'floor, cold (load + features)':<36} {cold[0]:6.2f}s {cold[1]:6.2f}s  (load "
           f"{bare_stage['load'][1]:.3f} s CPU, features {bare_stage['features'][1]:.3f} s CPU; in the command, "
-          f"which keeps freed heap pages (glibc M_TOP_PAD): load {stage['load'][1]:.3f}, "
+          f"which keeps freed heap pages (glibc mallopt): load {stage['load'][1]:.3f}, "
           f"features {stage['features'][1]:.3f} s CPU)")
     for label, ratio in (("warm floor, wall", e2e_wall / floor), ("warm floor, CPU", e2e_cpu / floor_cpu),
                          ("cold floor, wall", e2e_wall / cold[0]), ("cold floor, CPU", e2e_cpu / cold[1])):

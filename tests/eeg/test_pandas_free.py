@@ -105,7 +105,7 @@ def test_window_columns_equal_the_dataframe(rng, baseline):
                                   eeg_trial_features(trials, grid=grid), check_exact=True)
 
 
-def test_parquet_columns_file_is_the_pandas_file(tmp_path):
+def test_parquet_columns_file_is_the_pandas_file(tmp_path, monkeypatch):
     n = 50
     rng = np.random.default_rng(3)
     x = rng.standard_normal(n)
@@ -122,6 +122,19 @@ def test_parquet_columns_file_is_the_pandas_file(tmp_path):
     assert back.equals(pd.DataFrame(columns)) and np.isnan(back["x"][3])
     with pytest.raises(DataFormatError, match="file exists"):
         write_parquet_columns(columns, ours, overwrite=False)
+    # should pyarrow's private writer change, the public one writes the same file
+    import pyarrow._parquet
+
+    real = pyarrow._parquet.ParquetWriter
+
+    def changed(*args, **kwargs):  # a new required argument, which pyarrow.parquet passes
+        if "store_schema" not in kwargs:
+            raise TypeError("ParquetWriter() missing required argument 'store_schema'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyarrow._parquet, "ParquetWriter", changed)
+    write_parquet_columns(columns, tmp_path / "public.parquet")
+    assert (tmp_path / "public.parquet").read_bytes() == theirs.read_bytes()
     with pytest.raises(DataFormatError, match="different lengths"):
         write_parquet_columns({"a": np.zeros(2), "b": np.zeros(3)}, tmp_path / "y.parquet")
     with pytest.raises(DataFormatError, match="column 'when': cannot write datetime64"):
@@ -138,9 +151,10 @@ def _command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _imported(stderr: str) -> set[str]:
-    """Top-level packages in a ``-X importtime`` log (every module the process imported)."""
-    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in stderr.splitlines()
-            if line.startswith("import time:") and "|" in line}
+    """Modules and their top-level packages in a ``-X importtime`` log (every module the process imported)."""
+    names = {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    return names | {name.split(".")[0] for name in names}
 
 
 @pytest.mark.parametrize("extra", [[], ["--baseline", "subtract"], ["--per-trial"]])
@@ -152,6 +166,7 @@ def test_features_eeg_command_never_imports_pandas(rng, tmp_path, extra):
     imported = _imported(done.stderr)
     assert "pyarrow" in imported and "neuromer" in imported  # the log is complete
     assert not {"pandas", "scipy", "mne", "sklearn"} & imported
+    assert not {"pyarrow.parquet", "pyarrow.fs", "ssl"} & imported  # the writer is pyarrow._parquet's
     # the file is the one the pandas writer makes from the public API's DataFrame
     if "--per-trial" in extra:
         table = eeg_trial_features(read_trials(dat))
