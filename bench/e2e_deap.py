@@ -14,12 +14,12 @@ preprocessed ``sXX.dat``) with neuromer to a temporary folder, then prints the m
   gets it (the first touch of new memory costs page faults);
 - the ratios end to end / floor (the issue's definition; target <= 1.3x);
 - the least any Python program doing this pays: a fresh interpreter, importing numpy and
-  pyarrow, the cold floor and a bare pyarrow write of the same table (the same Arrow arrays,
-  one ``pyarrow.parquet.write_table`` call: no temporary file, no fsync, no pandas metadata),
-  and the ratio of the end to end to it;
+  pyarrow.parquet, the cold floor and a bare pyarrow write of the same table (the same Arrow
+  arrays and Parquet options, one ``pyarrow.parquet.write_table`` call: no temporary file, no
+  fsync, no pandas metadata), and the ratio of the end to end to it;
 - where the command's time goes, measured inside one fresh process that runs its steps
   (CPU seconds, summing to that process's total): interpreter start, building the parser,
-  importing numpy, pyarrow.parquet and neuromer's modules, the load, the features, the Parquet
+  importing numpy, pyarrow (with its Parquet writer) and neuromer's modules, the load, the features, the Parquet
   write (:func:`neuromer.io._parquet.write_parquet_columns`: temporary file, fsync, rename) and
   the exit (module teardown, freeing memory).
 
@@ -63,7 +63,11 @@ build_parser()
 t.append(now())
 import numpy
 t.append(now())
-import pyarrow, pyarrow.parquet
+import pyarrow
+if sys.argv[3] == "neuromer":
+    import pyarrow._parquet  # what the command imports to write (not pyarrow.parquet: see io._parquet)
+else:
+    import pyarrow.parquet
 t.append(now())
 from neuromer.io import read_trials
 import neuromer.io.deap, neuromer.eeg.features
@@ -80,9 +84,10 @@ columns = eeg_window_columns(trials, grid=WindowGrid(1.0, 0.5))
 t.append(now())
 if sys.argv[3] == "neuromer":  # as the command writes: atomic, synced, with pandas' metadata
     write_parquet_columns(columns, sys.argv[2], overwrite=True)
-else:  # the least a program pays to write this table: the same Arrow arrays (no copy), one write call
+else:  # the least a program pays to write this table: the same Arrow arrays (no copy) and options, one call
+    from neuromer.io._atomic import parquet_options
     table = pyarrow.Table.from_arrays([_column_array(k, v) for k, v in columns.items()], names=list(columns))
-    pyarrow.parquet.write_table(table, sys.argv[2], use_dictionary=["subject", "trial", "stimulus_id", "window"])
+    pyarrow.parquet.write_table(table, sys.argv[2], **parquet_options({k: v.dtype.kind for k, v in columns.items()}))
 t.append(now())
 names = ["cli", "numpy", "pyarrow", "neuromer", "load", "features", "write"]
 out = {n: [t[i + 1][k] - t[i][k] for k in (0, 1)] for i, n in enumerate(names)}

@@ -720,4 +720,5 @@ def _trial_parts(trials: Trials, grid: WindowGrid, bands: dict):
 
 
 __all__ = ["DEFAULT_BANDS", "DEAP_PAIRS", "FAA_PAIR", "KEY_COLUMNS", "eeg_window_features",
-           "eeg_window_columns", "eeg_trial_features", "eeg_trial_columns", "window_feature_arrays", "trial_feature_arrays", "window_psd", "window_band_power"]
+           "eeg_window_columns", "eeg_trial_features", "eeg_trial_columns", "window_feature_arrays",
+           "trial_feature_arrays", "window_psd", "window_band_power"]

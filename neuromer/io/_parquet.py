@@ -1,13 +1,13 @@
 """Parquet tables written from numpy columns with pyarrow alone, as pandas would write them.
 
 ``neuromer features eeg`` computes its table as numpy columns and writes it here, so the command
-never imports pandas (about 0.3 s of CPU, half of what the command otherwise spends besides
-loading the file and computing the features). The file is the one
+never imports pandas (about 0.3 s of CPU, half of what the command otherwise spent besides
+loading the file and computing the features). The file is byte for byte the one
 :func:`neuromer.io._atomic.write_table` writes for the same table as a DataFrame
 (``DataFrame.to_parquet(index=False)``): the same Arrow schema, values (NaN in a float column
-stored as null, as pandas' writer stores it), encodings (plain for floats, dictionary for the
-rest, see :func:`~neuromer.io._atomic.parquet_options`), compression and the ``pandas`` schema metadata, so that ``pd.read_parquet`` returns an
-equal DataFrame.
+stored as null, as pandas' writer stores it), encodings and compression (see
+:func:`~neuromer.io._atomic.parquet_options`) and ``pandas`` schema metadata, so that
+``pd.read_parquet`` returns an equal DataFrame.
 """
 
 from __future__ import annotations
