@@ -66,7 +66,8 @@ def _column_array(name: str, values: np.ndarray):
         raise DataFormatError(f"column {name!r}: expected one value per row, got shape {values.shape}.")
     n, kind = len(values), values.dtype.kind
     if kind in "fiu":
-        values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("="))
+        if not (values.flags.c_contiguous and values.dtype.isnative):  # Arrow's layout: native, contiguous
+            values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("="))
         kind_type = pa.from_numpy_dtype(values.dtype)
         if kind == "f":  # NaN is stored as null, as pandas' writer stores it
             valid = ~np.isnan(values)
@@ -95,11 +96,12 @@ def _pandas_metadata(columns: dict[str, np.ndarray]) -> bytes:
     import pyarrow as pa
 
     described = []
+    names: dict[np.dtype, str] = {}  # dtype.name is computed in Python by numpy: once per dtype
     for name, values in columns.items():
         dtype = np.asarray(values).dtype
-        pandas_type = _PANDAS_TYPES[dtype.kind] or dtype.name
-        described.append({"name": name, "field_name": name, "pandas_type": pandas_type,
-                          "numpy_type": dtype.name, "metadata": None})
+        numpy_type = names.get(dtype) or names.setdefault(dtype, dtype.name)
+        described.append({"name": name, "field_name": name, "pandas_type": _PANDAS_TYPES[dtype.kind] or numpy_type,
+                          "numpy_type": numpy_type, "metadata": None})
     meta = {"index_columns": [], "column_indexes": [], "columns": described, "attributes": {},
             "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": _pandas_version()}
     return json.dumps(meta).encode("utf-8")
