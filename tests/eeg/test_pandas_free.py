@@ -218,3 +218,19 @@ def test_keep_freed_memory_saves_page_faults(tmp_path):
                                 check=True).stdout.split() for mode in ("pad", "default")}
     assert out["pad"][0] == "True" and out["default"][0] == "False"
     assert int(out["pad"][1]) < 0.5 * int(out["default"][1]), out
+
+
+def test_features_eeg_command_on_deaps_own_pickle_never_imports_pandas(rng, tmp_path):
+    """DEAP's own files (protocol-2 pickles of data and labels only) take the same pandas-free path."""
+    import pickle
+
+    dat = tmp_path / "s05.dat"
+    with open(dat, "wb") as fh:
+        pickle.dump({"data": rng.standard_normal((2, 40, 7 * 128)) * 10, "labels": rng.uniform(1, 9, (2, 4))}, fh,
+                    protocol=2)
+    out = tmp_path / "eeg.parquet"
+    done = _command(["features", "eeg", str(dat), "--out", str(out)], tmp_path)
+    assert "pandas" not in _imported(done.stderr)
+    table = eeg_window_features(read_trials(dat))
+    assert len(table) == 2 * 7 and table["subject"].eq("05").all()
+    assert pd.read_parquet(out).equals(table)
