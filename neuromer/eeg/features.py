@@ -507,8 +507,10 @@ def _eeg_part(trials: Trials) -> tuple[np.ndarray, list[str]]:
     if len(picks) == 0:
         raise NeuromerError("The trials have no EEG channels (ch_types 'eeg'); cannot compute EEG features.")
     names = [trials.ch_names[i] for i in picks]
-    if np.array_equal(picks, np.arange(picks[0], picks[0] + len(picks))):
-        # adjacent channels (DEAP's 32 EEG before the peripherals): a view, not an 82 MB copy
+    if trials.data.flags.c_contiguous and np.array_equal(picks, np.arange(picks[0], picks[0] + len(picks))):
+        # adjacent channels (DEAP's 32 EEG before the peripherals): a view, not an 82 MB copy. Only
+        # of C-ordered data (.dat files): the kernels need each signal's samples adjacent, and an
+        # index copy of Fortran-ordered data (MATLAB files) makes them so
         return trials.data[:, picks[0]:picks[0] + len(picks)], names
     return trials.data[:, picks], names
 

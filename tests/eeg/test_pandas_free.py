@@ -234,3 +234,12 @@ def test_features_eeg_command_on_deaps_own_pickle_never_imports_pandas(rng, tmp_
     table = eeg_window_features(read_trials(dat))
     assert len(table) == 2 * 7 and table["subject"].eq("05").all()
     assert pd.read_parquet(out).equals(table)
+
+
+def test_window_features_of_fortran_ordered_trials(rng):
+    """MATLAB files load Fortran-ordered: the EEG is copied to C order, the features are the same."""
+    trials = _trials(rng)
+    fortran = Trials(np.asfortranarray(trials.data), 128.0, trials.ch_names, trials.ch_types, baseline_s=1.0,
+                     subject="07")
+    assert not fortran.data.flags.c_contiguous
+    pd.testing.assert_frame_equal(eeg_window_features(fortran), eeg_window_features(trials), check_exact=True)
