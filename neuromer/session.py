@@ -11,17 +11,18 @@ from __future__ import annotations
 import copy as _copy
 import re
 import warnings
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ._checks import check_array, validate_type
 from ._logging import logger
 from .errors import NeuromerError
 
-if TYPE_CHECKING:  # mne loads where it is used: reading a trials file and computing features need none
+if TYPE_CHECKING:  # mne and pandas load where they are used: `neuromer features eeg` needs neither
     import mne
+    import pandas as pd
 
 #: Self-report scales of a Trials' ``labels`` columns, in DEAP's order.
 LABEL_NAMES = ("valence", "arousal", "dominance", "liking")
@@ -86,6 +87,8 @@ def set_standard_montage(inst: Any) -> Any:
 
 def empty_trials_table() -> pd.DataFrame:
     """An empty trials table with the standard columns and dtypes."""
+    import pandas as pd
+
     return pd.DataFrame({
         "trial": pd.Series(dtype="int64"), "stimulus_id": pd.Series(dtype="object"),
         "onset_s": pd.Series(dtype="float64"), "duration_s": pd.Series(dtype="float64"),
@@ -137,6 +140,8 @@ class Session:
     @property
     def markers(self) -> pd.DataFrame:
         """Markers as a table: ``onset_s`` (from the first sample) and ``description``."""
+        import pandas as pd
+
         ann = self.raw.annotations
         # MNE keeps annotation onsets on the recording's clock, which starts at first_time
         onsets = ann.onset - self.raw.first_time
@@ -152,6 +157,8 @@ class Session:
                        provenance=_copy.deepcopy(self.provenance))
 
     def __repr__(self) -> str:
+        import pandas as pd
+
         types = pd.Series(self.raw.get_channel_types()).value_counts()
         kinds = ", ".join(f"{n} {t}" for t, n in types.items())
         who = f"sub-{self.subject}" if self.subject else "no subject"
@@ -179,11 +186,20 @@ class Trials:
         Pre-stimulus baseline length in seconds (3 for DEAP).
     labels : ndarray, shape (n_trials, 4) | None
         Valence, arousal, dominance, liking (NaN where missing). Taken from ``metadata`` if None.
-    metadata : DataFrame | None
-        The trials table (``trial, stimulus_id, onset_s, duration_s, valence...``).
+    metadata : DataFrame | mapping of str to 1-D ndarray | None
+        The trials table (``trial, stimulus_id, onset_s, duration_s, valence...``), as a DataFrame
+        or as columns (name -> array of n_trials values).
     subject : str
-    dropped : DataFrame | None
-        Trials left out when cutting a session: ``trial, stimulus_id, reason``.
+    dropped : DataFrame | callable | None
+        Trials left out when cutting a session: ``trial, stimulus_id, reason``; or a function
+        without arguments returning that table, called on first use of :attr:`dropped`.
+
+    Notes
+    -----
+    The trials table is kept as numpy columns until :attr:`metadata` is first used, which builds
+    the DataFrame (and imports pandas, about 0.3 s of CPU). Code that needs only a few columns,
+    such as the window grid of ``neuromer features eeg``, reads them with :meth:`column`, so
+    reading a trials file and computing its features does not load pandas.
     """
 
     #: (min, max) of the rating scale the labels were checked against (:meth:`check_ratings`);
@@ -192,8 +208,8 @@ class Trials:
 
     def __init__(self, data: np.ndarray, sfreq: float, ch_names: list[str],
                  ch_types: list[str] | None = None, *, baseline_s: float = 3.0,
-                 labels: np.ndarray | None = None, metadata: pd.DataFrame | None = None,
-                 subject: str = "", dropped: pd.DataFrame | None = None) -> None:
+                 labels: np.ndarray | None = None, metadata: pd.DataFrame | Mapping | None = None,
+                 subject: str = "", dropped: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
         data = check_array(data, "data", ndim=3)
         if data.dtype.kind not in "fiu":
             raise NeuromerError(f"Invalid dtype for the 'data' parameter: expected numbers, got {data.dtype}.")
@@ -217,7 +233,53 @@ class Trials:
             raise NeuromerError(f"baseline_s={baseline_s} does not fit in {n_samples} samples at {sfreq} Hz.")
         self.subject = str(subject)
 
-        meta = metadata.copy().reset_index(drop=True) if metadata is not None else pd.DataFrame()
+        self._metadata: pd.DataFrame | None = None  # the DataFrame, once built or given
+        self._columns: dict[str, np.ndarray] | None = None  # the table as numpy columns until then
+        if metadata is None or isinstance(metadata, Mapping):
+            self._columns = self._table_columns(metadata, n_trials, labels)
+        else:
+            self._metadata = self._table_frame(metadata, n_trials, labels)
+        self._dropped = dropped.reset_index(drop=True) if hasattr(dropped, "reset_index") else dropped
+
+    def _table_columns(self, metadata: Mapping | None, n_trials: int, labels) -> dict[str, np.ndarray]:
+        """The trials table as numpy columns, with the values and dtypes :meth:`_table_frame` gives."""
+        cols: dict[str, np.ndarray] = {}
+        for name, values in (metadata or {}).items():
+            col = np.asarray(values)
+            if col.ndim != 1:
+                raise NeuromerError(f"metadata column {name!r} must be one-dimensional, got shape {col.shape}.")
+            cols[str(name)] = col.astype(object) if col.dtype.kind in "US" else col  # as pandas holds text
+        lengths = {len(c) for c in cols.values()}
+        if len(lengths) > 1:
+            raise NeuromerError(f"metadata columns have different lengths ({sorted(lengths)}).")
+        n_rows = lengths.pop() if lengths else 0
+        if n_rows not in (0, n_trials):
+            raise NeuromerError(f"metadata has {n_rows} rows for {n_trials} trials.")
+        if n_rows == 0:
+            cols = {}  # an empty table is no table (as a DataFrame's index would be replaced)
+        if "trial" not in cols:
+            cols["trial"] = np.arange(1, n_trials + 1)
+        if "stimulus_id" not in cols:
+            cols["stimulus_id"] = cols["trial"]
+        if "onset_s" not in cols:
+            cols["onset_s"] = np.full(n_trials, np.nan)
+        if "duration_s" not in cols:
+            cols["duration_s"] = np.full(n_trials, self.stimulus_s)
+        cols["stimulus_id"] = np.array([str(v) for v in cols["stimulus_id"]], dtype=object).reshape(n_trials)
+        if labels is None:
+            labels = np.column_stack([np.asarray(cols[n], dtype=float) if n in cols else np.full(n_trials, np.nan)
+                                      for n in LABEL_NAMES]) if n_trials else np.empty((0, 4))
+        labels = self._check_labels(labels, n_trials)
+        for i, name in enumerate(LABEL_NAMES):
+            cols[name] = labels[:, i].copy()
+        first = list(TRIAL_COLUMNS) + list(LABEL_NAMES)
+        return {name: cols[name] for name in first + [c for c in cols if c not in first]}
+
+    def _table_frame(self, metadata: pd.DataFrame, n_trials: int, labels) -> pd.DataFrame:
+        """The trials table from a DataFrame: standard columns filled in, labels set, in order."""
+        import pandas as pd
+
+        meta = metadata.copy().reset_index(drop=True)
         if len(meta) not in (0, n_trials):
             raise NeuromerError(f"metadata has {len(meta)} rows for {n_trials} trials.")
         if len(meta) == 0:
@@ -234,15 +296,72 @@ class Trials:
         if labels is None:
             labels = np.column_stack([meta[n].to_numpy(float) if n in meta else np.full(n_trials, np.nan)
                                       for n in LABEL_NAMES]) if n_trials else np.empty((0, 4))
-        labels = check_array(labels, "labels", ndim=2).astype(np.float64)
-        if labels.shape != (n_trials, len(LABEL_NAMES)):
-            raise NeuromerError(f"labels must have shape ({n_trials}, 4), got {labels.shape}.")
+        labels = self._check_labels(labels, n_trials)
         for i, name in enumerate(LABEL_NAMES):
             meta[name] = labels[:, i]
         first = list(TRIAL_COLUMNS) + list(LABEL_NAMES)
-        self.metadata = meta[first + [c for c in meta.columns if c not in first]]
-        self.dropped = (dropped.reset_index(drop=True) if dropped is not None
-                        else pd.DataFrame(columns=["trial", "stimulus_id", "reason"]))
+        return meta[first + [c for c in meta.columns if c not in first]]
+
+    @staticmethod
+    def _check_labels(labels, n_trials: int) -> np.ndarray:
+        labels = check_array(labels, "labels", ndim=2).astype(np.float64)
+        if labels.shape != (n_trials, len(LABEL_NAMES)):
+            raise NeuromerError(f"labels must have shape ({n_trials}, 4), got {labels.shape}.")
+        return labels
+
+    @property
+    def metadata(self) -> pd.DataFrame:
+        """The trials table: ``trial, stimulus_id, onset_s, duration_s``, the ratings, then any other columns."""
+        if self._metadata is None:
+            import pandas as pd
+
+            self._metadata = pd.DataFrame(self._columns)
+            self._columns = None
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, table: pd.DataFrame) -> None:
+        self._metadata, self._columns = table, None
+
+    @property
+    def dropped(self) -> pd.DataFrame:
+        """Trials left out when cutting a session: ``trial, stimulus_id, reason``."""
+        if not hasattr(self._dropped, "reset_index"):  # None, or a function building it: build it now
+            table = self._dropped() if callable(self._dropped) else None
+            if table is None:
+                import pandas as pd
+
+                table = pd.DataFrame(columns=["trial", "stimulus_id", "reason"])
+            self._dropped = table.reset_index(drop=True)
+        return self._dropped
+
+    @dropped.setter
+    def dropped(self, table: pd.DataFrame) -> None:
+        self._dropped = table
+
+    def column(self, name: str) -> np.ndarray:
+        """One column of the trials table as a numpy array, without building :attr:`metadata`.
+
+        Raises
+        ------
+        KeyError
+            No such column.
+        """
+        if self._columns is not None:
+            return self._columns[name]
+        return self._metadata[name].to_numpy()
+
+    def _set_column(self, name: str, values: np.ndarray) -> None:
+        if self._columns is not None:
+            self._columns[name] = values
+        else:
+            self._metadata[name] = values
+
+    def _table_rows(self, idx: np.ndarray):
+        """The trials table's rows ``idx``, as columns if the DataFrame was not built."""
+        if self._columns is not None:
+            return {name: col[idx].copy() for name, col in self._columns.items()}
+        return self._metadata.iloc[idx]
 
     def check_ratings(self, scale_min: float = 1.0, scale_max: float = 9.0, *, source: str = "") -> int:
         """Set ratings outside ``[scale_min, scale_max]`` (or not finite) to NaN, with one warning.
@@ -270,7 +389,7 @@ class Trials:
             bad = ~np.isnan(labels) & ~(np.isfinite(labels) & (labels >= scale_min) & (labels <= scale_max))
         if not bad.any():
             return 0
-        trial_ids = self.metadata["trial"].to_numpy()
+        trial_ids = self.column("trial")
         listed = [f"trial {trial_ids[i]} {LABEL_NAMES[j]}={labels[i, j]:g}" for i, j in zip(*np.nonzero(bad))]
         more = f" and {len(listed) - 8} more" if len(listed) > 8 else ""
         what = (f"outside the {scale_min:g}-{scale_max:g} scale" if np.isfinite([scale_min, scale_max]).all()
@@ -280,16 +399,19 @@ class Trials:
         logger.warning(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
         for j, name in enumerate(LABEL_NAMES):
-            col = self.metadata[name].to_numpy(np.float64).copy()
+            col = np.array(self.column(name), dtype=np.float64)
             col[bad[:, j]] = np.nan
-            self.metadata[name] = col
+            self._set_column(name, col)
         return int(bad.sum())
 
     # ------------------------------------------------------------------ views
     @property
     def labels(self) -> np.ndarray:
         """Ratings, shape (n_trials, 4): valence, arousal, dominance, liking."""
-        return self.metadata[list(LABEL_NAMES)].to_numpy(np.float64)
+        if self._columns is None:
+            return self._metadata[list(LABEL_NAMES)].to_numpy(np.float64)
+        return np.column_stack([self._columns[n] for n in LABEL_NAMES]).astype(np.float64, copy=False).reshape(
+            self.n_trials, len(LABEL_NAMES))
 
     @property
     def n_trials(self) -> int:
@@ -319,14 +441,14 @@ class Trials:
         idx = self.picks(kinds)
         return Trials(self.data[:, idx], self.sfreq, [self.ch_names[i] for i in idx],
                       [self.ch_types[i] for i in idx], baseline_s=self.baseline_s,
-                      metadata=self.metadata, subject=self.subject, dropped=self.dropped)
+                      metadata=self._table_rows(slice(None)), subject=self.subject, dropped=self._dropped)
 
     def __getitem__(self, item) -> Trials:
         """Select trials by index, slice or boolean mask."""
         idx = np.arange(self.n_trials)[item]
         idx = np.atleast_1d(idx)
         return Trials(self.data[idx], self.sfreq, self.ch_names, self.ch_types, baseline_s=self.baseline_s,
-                      metadata=self.metadata.iloc[idx], subject=self.subject, dropped=self.dropped)
+                      metadata=self._table_rows(idx), subject=self.subject, dropped=self._dropped)
 
     def __len__(self) -> int:
         return self.n_trials

@@ -9,12 +9,15 @@ period, with times relative to stimulus onset. Aligning families is then a join 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ._checks import check_positive
 from .errors import NeuromerError
+
+if TYPE_CHECKING:  # pandas loads in table() only: `neuromer features eeg` builds its keys with key_columns()
+    import pandas as pd
 
 #: Seconds a measured stimulus may fall short of the grid's last window and still get it.
 DURATION_TOLERANCE_S = 0.01
@@ -84,16 +87,42 @@ class WindowGrid:
             Columns :data:`KEY_COLUMNS`, one row per (trial, window), ``t_start``/``t_end`` in
             seconds from stimulus onset.
         """
-        rows = []
-        for trial, stim, dur in zip(trials["trial"], trials["stimulus_id"], trials["duration_s"]):
-            starts = self.starts(dur)
-            rows.append(pd.DataFrame({
-                "subject": str(subject), "trial": int(trial), "stimulus_id": str(stim),
-                "window": np.arange(len(starts)), "t_start": starts, "t_end": starts + self.window_s,
-            }))
-        if not rows:
+        import pandas as pd
+
+        if len(trials) == 0:
             return pd.DataFrame({c: [] for c in KEY_COLUMNS})
-        return pd.concat(rows, ignore_index=True)
+        return pd.DataFrame(self.key_columns(trials["trial"].to_numpy(), trials["stimulus_id"].to_numpy(),
+                                             trials["duration_s"].to_numpy(), subject))
+
+    def key_columns(self, trial, stimulus_id, duration_s, subject: str | int = "") -> dict[str, np.ndarray]:
+        """The columns of :meth:`table` as numpy arrays, without pandas.
+
+        Parameters
+        ----------
+        trial, stimulus_id, duration_s : array-like, shape (n_trials,)
+            Trial numbers, stimulus ids and stimulus durations in seconds.
+        subject : str
+            Subject id written in the ``subject`` column.
+
+        Returns
+        -------
+        dict of str to ndarray
+            :data:`KEY_COLUMNS` in order, each of shape (n_rows,): ``subject`` and ``stimulus_id``
+            as object arrays of str, ``trial`` and ``window`` int64, ``t_start`` and ``t_end``
+            float64 seconds from stimulus onset.
+        """
+        counts = np.array([self.n_windows(d) for d in duration_s], dtype=np.int64)
+        n_rows = int(counts.sum())
+        window = np.arange(n_rows, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        t_start = window * self.hop_s  # as starts(): arange(n) * hop_s
+        subject_col = np.empty(n_rows, dtype=object)
+        subject_col[:] = str(subject)
+        return {
+            "subject": subject_col,
+            "trial": np.repeat(np.array([int(t) for t in trial], dtype=np.int64), counts),
+            "stimulus_id": np.repeat(np.array([str(s) for s in stimulus_id], dtype=object), counts),
+            "window": window, "t_start": t_start, "t_end": t_start + self.window_s,
+        }
 
 
 def sliding_windows(data: np.ndarray, sfreq: float, grid: WindowGrid, *, start_s: float = 0.0,

@@ -39,14 +39,18 @@ or a ratio (DE, asymmetry, relative power, Hjorth, entropy). No error is raised 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .._checks import check_option, validate_type
 from .._logging import logger
 from ..errors import NeuromerError
 from ..session import Trials
 from ..windows import KEY_COLUMNS, WindowGrid, sliding_windows
+
+if TYPE_CHECKING:  # pandas loads only to build the DataFrames: `neuromer features eeg` writes columns
+    import pandas as pd
 
 #: Frequency bands in Hz (DEAP, Koelstra et al. 2012, IEEE TAC 3(1)), half-open ``[fmin, fmax)``.
 DEFAULT_BANDS: dict[str, tuple[float, float]] = {
@@ -66,6 +70,7 @@ FAA_PAIR = ("F3", "F4")
 _CHUNK_VALUES = 1_000_000  # samples per chunk: temporaries of a few MB, whatever the data size
 _HAMMING = (0.54, 0.46)  # periodic Hamming taper a0 - a1 cos(2 pi t / n), scipy's "hamming"
 _FFT_CHUNK_VALUES = 1 << 17  # window samples per FFT chunk (1 MB): stays in cache
+_HJORTH_ROW_VALUES = 1 << 16  # samples of the signals the Hjorth parameters take at a time (0.5 MB)
 
 
 def check_bands(bands) -> dict[str, tuple[float, float]]:
@@ -346,19 +351,33 @@ def _hjorth_continuous(data: np.ndarray, first: int, hop: int, n: int, n_win: in
     """Hjorth parameters of the ``n`` windows ``data[..., s:s + n_win]``, ``s = first + k * hop``.
 
     Equivalent to :func:`_hjorth` on the windows (to rounding) but computes each difference
-    signal once rather than once per overlapping window.
+    signal once rather than once per overlapping window. Works through a few signals at a time
+    (about 0.5 MB each temporary): the half dozen temporaries stay in cache and reuse the same
+    memory, where whole chunks of trials needed ~6 MB each in fresh pages (for a DEAP subject
+    ~20000 page faults, half of this function's first-call time).
     """
     data = np.asarray(data, dtype=np.float64)
     if n_win < 3 or n == 0:  # needs a second difference
         nan = np.full(data.shape[:-1] + (n,), np.nan)
         return nan, nan
-    with np.errstate(invalid="ignore"):
-        centred = data - np.nanmean(data, axis=-1, keepdims=True)  # E[y^2] - E[y]^2 stays accurate
-    d1 = np.diff(data, axis=-1)  # differences have ~zero mean: no centring needed
-    v0 = _window_var(centred, first, hop, n, n_win)
-    v1 = _window_var(d1, first, hop, n, n_win - 1)
-    v2 = _window_var(np.diff(d1, axis=-1), first, hop, n, n_win - 2)
-    return _hjorth_from_vars(v0, v1, v2)
+    mobility = np.empty(data.shape[:-1] + (n,))
+    complexity = np.empty(data.shape[:-1] + (n,))
+    block = data.reshape((1,) * (3 - data.ndim) + data.shape) if data.ndim < 3 else data
+    mob = mobility.reshape(block.shape[:-1] + (n,))
+    com = complexity.reshape(block.shape[:-1] + (n,))
+    step = max(1, _HJORTH_ROW_VALUES // max(1, data.shape[-1]))
+    for lead in np.ndindex(block.shape[:-2]):  # rows of one trial are a view even of channel-sliced data
+        rows = block[lead]
+        for r0 in range(0, rows.shape[0], step):
+            y = rows[r0:r0 + step]
+            with np.errstate(invalid="ignore"):
+                centred = y - np.nanmean(y, axis=-1, keepdims=True)  # E[y^2] - E[y]^2 stays accurate
+            d1 = np.diff(y, axis=-1)  # differences have ~zero mean: no centring needed
+            v0 = _window_var(centred, first, hop, n, n_win)
+            v1 = _window_var(d1, first, hop, n, n_win - 1)
+            v2 = _window_var(np.diff(d1, axis=-1), first, hop, n, n_win - 2)
+            mob[lead][r0:r0 + step], com[lead][r0:r0 + step] = _hjorth_from_vars(v0, v1, v2)
+    return mobility, complexity
 
 
 def _pairs_present(ch_names: list[str], pairs=DEAP_PAIRS) -> list[tuple[int, int, str]]:
@@ -419,7 +438,8 @@ def warn_missing_families(ch_names: list[str], bands: dict, *, per_trial: bool =
 
 
 def window_feature_arrays(windows: np.ndarray, sfreq: float, ch_names: list[str],
-                          bands: dict = DEFAULT_BANDS, *, _hjorth_params=None) -> tuple[np.ndarray, list[str]]:
+                          bands: dict = DEFAULT_BANDS, *, _hjorth_params=None,
+                          _feature_major: bool = False) -> tuple[np.ndarray, list[str]]:
     """All window features of EEG windows, the kernel shared by offline and online code.
 
     Parameters
@@ -476,6 +496,8 @@ def window_feature_arrays(windows: np.ndarray, sfreq: float, ch_names: list[str]
     blocks.append(complexity); names += [f"eeg_hjorth_complexity_{c}" for c in ch_names]
     blocks.append(entropy); names += [f"eeg_spectral_entropy_{c}" for c in ch_names]
     feats = np.concatenate(blocks, axis=1)  # (n_items, n_features, n_win)
+    if _feature_major:  # for _grid_features, which lays the features out as columns
+        return feats, names
     return np.ascontiguousarray(feats.transpose(0, 2, 1)), names
 
 
@@ -484,31 +506,42 @@ def _eeg_part(trials: Trials) -> tuple[np.ndarray, list[str]]:
     picks = trials.picks("eeg")
     if len(picks) == 0:
         raise NeuromerError("The trials have no EEG channels (ch_types 'eeg'); cannot compute EEG features.")
-    return trials.data[:, picks], [trials.ch_names[i] for i in picks]
+    names = [trials.ch_names[i] for i in picks]
+    if trials.data.flags.c_contiguous and np.array_equal(picks, np.arange(picks[0], picks[0] + len(picks))):
+        # adjacent channels (DEAP's 32 EEG before the peripherals): a view, not an 82 MB copy. Only
+        # of C-ordered data (.dat files): the kernels need each signal's samples adjacent, and an
+        # index copy of Fortran-ordered data (MATLAB files) makes them so
+        return trials.data[:, picks[0]:picks[0] + len(picks)], names
+    return trials.data[:, picks], names
 
 
-def _gather(feats: np.ndarray, keys: pd.DataFrame, trials: Trials) -> np.ndarray:
-    """Rows of ``feats`` (n_trials, n_win_data, n_feat) for every (trial, window) key; NaN if absent."""
-    pos = {t: i for i, t in enumerate(trials.metadata["trial"].astype(int))}
-    ti = keys["trial"].map(pos).to_numpy(int)
-    wi = keys["window"].to_numpy(int)
-    n_trials, n_win = feats.shape[:2]
-    if (len(keys) == n_trials * n_win and np.array_equal(ti, np.repeat(np.arange(n_trials), n_win))
+def _gather(feats: np.ndarray, keys: dict[str, np.ndarray], trials: Trials) -> np.ndarray:
+    """Feature columns (n_feat, n_keys) for every (trial, window) key of ``feats`` (n_feat, n_trials, n_win).
+
+    Keys whose window lies beyond the data held for the trial get NaN.
+    """
+    pos = {t: i for i, t in enumerate(trials.column("trial").astype(int).tolist())}
+    ti = np.array([pos[t] for t in keys["trial"].tolist()], dtype=int)
+    wi = keys["window"].astype(int, copy=False)
+    n_feat, n_trials, n_win = feats.shape
+    if (len(ti) == n_trials * n_win and np.array_equal(ti, np.repeat(np.arange(n_trials), n_win))
             and np.array_equal(wi, np.tile(np.arange(n_win), n_trials))):
         # every trial holds every window, in order (the usual case): a view, not a 27 MB copy
         # into fresh memory for a DEAP subject (its page faults cost ~0.07 s)
-        return feats.reshape(n_trials * n_win, feats.shape[2])
-    out = np.full((len(keys), feats.shape[2]), np.nan)
-    ok = wi < feats.shape[1]
-    out[ok] = feats[ti[ok], wi[ok]]
+        return feats.reshape(n_feat, n_trials * n_win)
+    out = np.full((n_feat, len(ti)), np.nan)
+    ok = wi < n_win
+    out[:, ok] = feats[:, ti[ok], wi[ok]]
     return out
 
 
 def _grid_features(data, sfreq, grid, start_s, names, bands):
     """Window features of (n_trials, n_ch, n_samples) data on the grid from ``start_s``.
 
-    Works through a few trials at a time: small temporaries stay in cache and are reused rather
-    than freshly mapped, which is most of the run time on DEAP-sized data.
+    Returns the features as (n_features, n_trials, n_windows), i.e. one contiguous row per
+    feature column, and the column names. Works through a few trials at a time: small
+    temporaries stay in cache and are reused rather than freshly mapped, which is most of the
+    run time on DEAP-sized data.
     """
     win = sliding_windows(data, sfreq, grid, start_s=start_s)
     n_win, n_hop = grid.samples(sfreq)
@@ -518,11 +551,62 @@ def _grid_features(data, sfreq, grid, start_s, names, bands):
     for i in range(0, max(data.shape[0], 1), step):
         chunk = data[i:i + step]
         hjorth = _hjorth_continuous(chunk, first, n_hop, n, n_win)
-        feats, cols = window_feature_arrays(win[i:i + step], sfreq, names, bands, _hjorth_params=hjorth)
+        feats, cols = window_feature_arrays(win[i:i + step], sfreq, names, bands, _hjorth_params=hjorth,
+                                            _feature_major=True)
         if out is None:
-            out = np.empty((data.shape[0],) + feats.shape[1:])
-        out[i:i + step] = feats
+            out = np.empty((feats.shape[1], data.shape[0], feats.shape[2]))
+        out[:, i:i + step] = feats.transpose(1, 0, 2)
     return out, cols
+
+
+def _window_parts(trials: Trials, grid: WindowGrid, bands: dict, baseline: str | None):
+    """Key columns (dict), feature columns (n_features, n_rows) and their names, for the window table."""
+    validate_type(grid, WindowGrid, "grid")
+    check_option(baseline, ["subtract", "ratio", None], "baseline")
+    data, names = _eeg_part(trials)
+    warn_missing_families(names, check_bands(bands), sfreq=trials.sfreq,
+                          n_window_samples=grid.samples(trials.sfreq)[0])
+    feats, cols = _grid_features(data, trials.sfreq, grid, trials.baseline_s, names, bands)
+    if baseline is not None:
+        base_data = data[..., :int(round(trials.baseline_s * trials.sfreq))]
+        base, _ = _grid_features(base_data, trials.sfreq, grid, 0.0, names, bands)
+        if base.shape[2] == 0:
+            logger.warning("The %.3g s baseline is shorter than one %.3g s window; baseline-corrected "
+                           "EEG features are NaN.", trials.baseline_s, grid.window_s)
+            ref = np.full((feats.shape[0], feats.shape[1], 1), np.nan)
+        else:
+            with np.errstate(invalid="ignore"):
+                ref = np.nanmean(np.where(np.isfinite(base), base, np.nan), axis=2, keepdims=True)
+        feats = feats - ref if baseline == "subtract" else _div(feats, ref)
+    keys = grid.key_columns(trials.column("trial"), trials.column("stimulus_id"), trials.column("duration_s"),
+                            trials.subject)
+    return keys, _gather(feats, keys, trials), cols
+
+
+def _frame(keys: dict[str, np.ndarray], values: np.ndarray, cols: list[str]) -> pd.DataFrame:
+    """Keys and feature columns (n_features, n_rows) as a DataFrame (features in one float block)."""
+    import pandas as pd
+
+    key_frame = pd.DataFrame(keys) if len(next(iter(keys.values()))) else pd.DataFrame({c: [] for c in keys})
+    # values.T is (n_rows, n_features) in Fortran order: pandas keeps it as one block without a copy
+    return pd.concat([key_frame, pd.DataFrame(values.T, columns=cols)], axis=1)
+
+
+def eeg_window_columns(trials: Trials, *, grid: WindowGrid = WindowGrid(), bands: dict = DEFAULT_BANDS,
+                       baseline: str | None = None) -> dict[str, np.ndarray]:
+    """The columns of :func:`eeg_window_features`, as numpy arrays (no pandas).
+
+    Same parameters and values as :func:`eeg_window_features`. Each feature column is a
+    contiguous float64 row of one (n_features, n_rows) array, so writers such as pyarrow take
+    them without copying; ``neuromer features eeg`` writes its Parquet file from them.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Column name -> values, shape (n_rows,), in the table's column order.
+    """
+    keys, values, cols = _window_parts(trials, grid, bands, baseline)
+    return {**keys, **dict(zip(cols, values))}
 
 
 def eeg_window_features(trials: Trials, *, grid: WindowGrid = WindowGrid(), bands: dict = DEFAULT_BANDS,
@@ -553,26 +637,7 @@ def eeg_window_features(trials: Trials, *, grid: WindowGrid = WindowGrid(), band
     >>> table = eeg_window_features(trials)  # doctest: +SKIP
     >>> table[["t_start", "eeg_alpha_Fz", "eeg_faa"]].head()  # doctest: +SKIP
     """
-    validate_type(grid, WindowGrid, "grid")
-    check_option(baseline, ["subtract", "ratio", None], "baseline")
-    data, names = _eeg_part(trials)
-    warn_missing_families(names, check_bands(bands), sfreq=trials.sfreq,
-                          n_window_samples=grid.samples(trials.sfreq)[0])
-    feats, cols = _grid_features(data, trials.sfreq, grid, trials.baseline_s, names, bands)
-    if baseline is not None:
-        base_data = data[..., :int(round(trials.baseline_s * trials.sfreq))]
-        base, _ = _grid_features(base_data, trials.sfreq, grid, 0.0, names, bands)
-        if base.shape[1] == 0:
-            logger.warning("The %.3g s baseline is shorter than one %.3g s window; baseline-corrected "
-                           "EEG features are NaN.", trials.baseline_s, grid.window_s)
-            ref = np.full((feats.shape[0], 1, feats.shape[2]), np.nan)
-        else:
-            with np.errstate(invalid="ignore"):
-                ref = np.nanmean(np.where(np.isfinite(base), base, np.nan), axis=1, keepdims=True)
-        feats = feats - ref if baseline == "subtract" else _div(feats, ref)
-    keys = grid.table(trials.metadata, trials.subject)
-    values = _gather(feats, keys, trials)
-    return pd.concat([keys.reset_index(drop=True), pd.DataFrame(values, columns=cols)], axis=1)
+    return _frame(*_window_parts(trials, grid, bands, baseline))
 
 
 def trial_feature_arrays(windows: np.ndarray, sfreq: float, ch_names: list[str],
@@ -619,14 +684,28 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
     DataFrame
         ``subject, trial, stimulus_id`` then ``eeg_*`` columns, one row per trial.
     """
+    import pandas as pd
+
+    keys, feats, cols = _trial_parts(trials, grid, bands)
+    return pd.concat([pd.DataFrame(keys), pd.DataFrame(feats, columns=cols)], axis=1)
+
+
+def eeg_trial_columns(trials: Trials, *, grid: WindowGrid = WindowGrid(),
+                      bands: dict = DEFAULT_BANDS) -> dict[str, np.ndarray]:
+    """The columns of :func:`eeg_trial_features`, as numpy arrays of shape (n_trials,) (no pandas)."""
+    keys, feats, cols = _trial_parts(trials, grid, bands)
+    return {**keys, **dict(zip(cols, feats.T))}
+
+
+def _trial_parts(trials: Trials, grid: WindowGrid, bands: dict):
+    """Key columns (dict), features (n_trials, n_features) and their names, for the per-trial table."""
     validate_type(grid, WindowGrid, "grid")
     data, names = _eeg_part(trials)
     warn_missing_families(names, check_bands(bands), per_trial=True, sfreq=trials.sfreq,
                           n_window_samples=grid.samples(trials.sfreq)[0])
-    meta = trials.metadata
     win = sliding_windows(data, trials.sfreq, grid, start_s=trials.baseline_s)
     # windows past a trial's stated duration do not belong to its stimulus
-    n_keep = np.array([grid.n_windows(d) for d in meta["duration_s"]])
+    n_keep = np.array([grid.n_windows(d) for d in trials.column("duration_s")])
     if win.shape[-2] and np.any(n_keep < win.shape[-2]):
         rows = []
         for i in range(trials.n_trials):  # per trial only when stimulus lengths differ
@@ -635,10 +714,13 @@ def eeg_trial_features(trials: Trials, *, grid: WindowGrid = WindowGrid(),
         feats = np.concatenate(rows, axis=0)
     else:
         feats, cols = trial_feature_arrays(win, trials.sfreq, names, bands)
-    keys = pd.DataFrame({"subject": trials.subject, "trial": meta["trial"].astype(int).to_numpy(),
-                         "stimulus_id": meta["stimulus_id"].astype(str).to_numpy()})
-    return pd.concat([keys, pd.DataFrame(feats, columns=cols)], axis=1)
+    subject = np.empty(trials.n_trials, dtype=object)
+    subject[:] = trials.subject
+    keys = {"subject": subject, "trial": trials.column("trial").astype(int),
+            "stimulus_id": np.array([str(s) for s in trials.column("stimulus_id")], dtype=object)}
+    return keys, feats, cols
 
 
 __all__ = ["DEFAULT_BANDS", "DEAP_PAIRS", "FAA_PAIR", "KEY_COLUMNS", "eeg_window_features",
-           "eeg_trial_features", "window_feature_arrays", "trial_feature_arrays", "window_psd", "window_band_power"]
+           "eeg_window_columns", "eeg_trial_features", "eeg_trial_columns", "window_feature_arrays",
+           "trial_feature_arrays", "window_psd", "window_band_power"]

@@ -18,6 +18,7 @@ with :class:`~neuromer.errors.UnsafePickleError`, before anything is executed.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .._checks import check_file, check_option, validate_type
 from .._logging import logger
@@ -35,8 +35,9 @@ from ..errors import DataFormatError, NeuromerError, UnsafePickleError
 from ..session import Session, Trials, empty_trials_table, infer_channel_types, set_standard_montage
 from ._atomic import atomic_path
 
-if TYPE_CHECKING:  # mne loads only to read BDF recordings, not for .dat/.mat trials
+if TYPE_CHECKING:  # mne loads only to read BDF recordings, pandas only where a table is built
     import mne
+    import pandas as pd
 
 #: The 32 EEG channels in the Geneva order (DEAP's preprocessed data and participants 23-32).
 DEAP_EEG_GENEVA = (
@@ -330,13 +331,19 @@ def _from_info(path: Path, info: Any, shape: tuple[int, int, int]) -> dict:
     if not (math.isfinite(sfreq) and sfreq > 0 and math.isfinite(baseline_s) and baseline_s >= 0):
         raise bad(f"sfreq={sfreq!r}, baseline_s={baseline_s!r}")
     metadata = _table_from_plain(path, info.get("trials"), info.get("trials_dtypes"), n_trials, "trials")
+    if metadata is not None:
+        metadata = _plain_columns(metadata, info.get("trials_dtypes")) or _pandas_table(path, metadata,
+                                                                                        info.get("trials_dtypes"))
     dropped = _table_from_plain(path, info.get("dropped"), info.get("dropped_dtypes"), None, "dropped")
+    if dropped is not None:  # a DataFrame built on first use (Trials.dropped): reading needs no pandas
+        dropped = functools.partial(_pandas_table, path, dropped, info.get("dropped_dtypes"))
     return {"sfreq": sfreq, "baseline_s": baseline_s, "ch_names": ch_names, "ch_types": ch_types,
             "subject": str(info.get("subject") or _subject_from_name(path)), "metadata": metadata,
             "dropped": dropped}
 
 
-def _table_from_plain(path: Path, table: Any, dtypes: Any, n_rows: int | None, name: str) -> pd.DataFrame | None:
+def _table_from_plain(path: Path, table: Any, dtypes: Any, n_rows: int | None, name: str) -> dict | None:
+    """A checked plain table (column -> list of values) from a 'neuromer' entry; None if absent."""
     if table is None:
         return None
     if not isinstance(table, dict) or not all(isinstance(v, list) for v in table.values()):
@@ -345,7 +352,14 @@ def _table_from_plain(path: Path, table: Any, dtypes: Any, n_rows: int | None, n
     if len(lengths) > 1 or (n_rows is not None and lengths and lengths != {n_rows}):
         raise DataFormatError(f"{path}: the 'neuromer' entry is invalid ('{name}' columns have "
                               f"{sorted(lengths)} rows{f' for {n_rows} trials' if n_rows is not None else ''}).")
-    df = pd.DataFrame({str(k): v for k, v in table.items()})
+    return {str(k): v for k, v in table.items()}
+
+
+def _pandas_table(path: Path, table: dict, dtypes: Any) -> pd.DataFrame:
+    """The plain table as a DataFrame, with the dtypes the writer recorded restored where possible."""
+    import pandas as pd
+
+    df = pd.DataFrame(table)
     for col, dtype in (dtypes or {}).items() if isinstance(dtypes, dict) else ():
         if col in df and isinstance(dtype, str) and dtype != "object":
             try:
@@ -353,6 +367,41 @@ def _table_from_plain(path: Path, table: Any, dtypes: Any, n_rows: int | None, n
             except (TypeError, ValueError):
                 logger.debug("%s: could not restore dtype %s of column %r", path, dtype, col)
     return df
+
+
+def _plain_columns(table: dict, dtypes: Any) -> dict[str, np.ndarray] | None:
+    """The plain table as numpy columns equal to :func:`_pandas_table`'s, or None where that needs pandas.
+
+    Covers what :func:`write_deap` writes for trials tables: numeric and boolean columns with
+    their numpy dtype recorded, and text columns (``object``, every value a str). Anything else
+    (pandas dtypes such as ``category``, mixed objects, unrecorded dtypes) goes through pandas.
+    """
+    if not isinstance(dtypes, dict) or set(dtypes) != set(table):
+        return None
+    cols = {}
+    for name, values in table.items():
+        dtype = dtypes[name]
+        if dtype == "object":
+            if not all(isinstance(v, str) for v in values):
+                return None
+            col = np.empty(len(values), dtype=object)
+            col[:] = values
+        else:
+            try:
+                kind = np.dtype(dtype).kind if isinstance(dtype, str) else ""
+            except TypeError:
+                return None
+            # None (a missing value) only where numpy and pandas both read it as NaN
+            ok = {"f": (float, int), "i": (int,), "u": (int,), "b": (bool,)}.get(kind)
+            if ok is None or not all(isinstance(v, ok) and not (kind in "iu" and isinstance(v, bool))
+                                     or (v is None and kind == "f") for v in values):
+                return None
+            try:
+                col = np.array(values, dtype=dtype)
+            except (TypeError, ValueError, OverflowError):
+                return None
+        cols[name] = col
+    return cols
 
 
 # ---------------------------------------------------------------------- writing
@@ -427,6 +476,8 @@ def _plain(v: Any) -> Any:
         v = v.item()
         if v is None or isinstance(v, (bool, int, float, str)):
             return v
+    import pandas as pd  # a DataFrame's values are being written: pandas is loaded
+
     try:
         if pd.isna(v):
             return None
@@ -602,6 +653,8 @@ def _status_events(status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bdf_trials(onsets: np.ndarray, codes: np.ndarray, sfreq: float, protocol) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     starts = onsets[codes == 4]
     ends = onsets[codes == 5]
@@ -655,6 +708,8 @@ def _bdf_markers(onsets: np.ndarray, codes: np.ndarray, sfreq: float, trials: pd
 
 def _add_ratings(trials: pd.DataFrame, ratings: str | os.PathLike, subject: str) -> None:
     """Fill stimulus ids (Experiment_id) and ratings from DEAP's participant_ratings.csv, in place."""
+    import pandas as pd
+
     path = check_file(ratings, "ratings")
     try:
         table = pd.read_csv(path)

@@ -170,21 +170,19 @@ def test_transformers_follow_sklearn(rng):
 
 def test_gather_view_and_general_path_agree(rng):
     """Full grids take the reshaped view; reordered or missing windows the indexed copy with NaN rows."""
-    import pandas as pd
-
     from neuromer.eeg.features import _gather
 
     trials = make_trials(rng.standard_normal((3, 1, int(4 * SF))), ch_names=["Cz"])
-    feats = rng.standard_normal((3, 5, 2))
-    full = pd.DataFrame({"trial": np.repeat(trials.metadata["trial"].to_numpy(), 5),
-                         "window": np.tile(np.arange(5), 3)})
+    feats = rng.standard_normal((2, 3, 5))  # features x trials x windows
+    columns = feats.reshape(2, 15)
+    full = {"trial": np.repeat(trials.column("trial"), 5), "window": np.tile(np.arange(5), 3)}
     view = _gather(feats, full, trials)
     assert np.shares_memory(view, feats)
-    np.testing.assert_array_equal(view, feats.reshape(15, 2))
-    shuffled = full.iloc[::-1].reset_index(drop=True)
-    np.testing.assert_array_equal(_gather(feats, shuffled, trials), feats.reshape(15, 2)[::-1])
-    extra = pd.concat([full, pd.DataFrame({"trial": [trials.metadata["trial"].iloc[0]], "window": [5]})])
-    out = _gather(feats, extra.reset_index(drop=True), trials)
+    np.testing.assert_array_equal(view, columns)
+    shuffled = {k: v[::-1].copy() for k, v in full.items()}
+    np.testing.assert_array_equal(_gather(feats, shuffled, trials), columns[:, ::-1])
+    extra = {"trial": np.append(full["trial"], trials.column("trial")[0]), "window": np.append(full["window"], 5)}
+    out = _gather(feats, extra, trials)
     assert not np.shares_memory(out, feats)
-    np.testing.assert_array_equal(out[:15], feats.reshape(15, 2))
-    assert np.isnan(out[15]).all()
+    np.testing.assert_array_equal(out[:, :15], columns)
+    assert np.isnan(out[:, 15]).all()

@@ -81,10 +81,13 @@ def test_parquet_floats_plain_keys_dictionary_and_round_trip(tmp_path):
     path = write_table(table, tmp_path / "t.parquet")
     meta = pq.ParquetFile(path).metadata.row_group(0)
     encodings = {meta.column(j).path_in_schema: meta.column(j).encodings for j in range(meta.num_columns)}
+    columns = {meta.column(j).path_in_schema: meta.column(j) for j in range(meta.num_columns)}
     for name in ("subject", "trial", "stimulus_id"):
         assert "RLE_DICTIONARY" in encodings[name], name
-    for name in ("eeg_alpha_Fz", "eeg_x"):
+        assert columns[name].compression == "SNAPPY" and columns[name].is_stats_set, name
+    for name in ("eeg_alpha_Fz", "eeg_x"):  # plain, uncompressed, no statistics (see parquet_options)
         assert not {"RLE_DICTIONARY", "PLAIN_DICTIONARY"} & set(encodings[name]), name
+        assert columns[name].compression == "UNCOMPRESSED" and not columns[name].is_stats_set, name
     back = pd.read_parquet(path)
     pd.testing.assert_frame_equal(back, table)  # same columns, dtypes (category, float32) and NaN
 
