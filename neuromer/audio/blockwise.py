@@ -262,6 +262,7 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
         ratio = SR // SR_ANALYSIS
     # the chroma's constant-Q downsampling runs over the whole stream too (see _OctaveStreams)
     octaves = _OctaveStreams()
+    cqt_parts: list[np.ndarray] = []  # constant-Q magnitudes of each block's own frames
     core0 = 0
     while True:
         seg0 = max(0, core0 - ctx) * hop  # first sample of the segment
@@ -304,7 +305,9 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
             local = local_frames(np.pad(seg, (0, N_FFT - len(seg))), SR, hop_length=hop, n_fft=N_FFT)
         else:
             local = local_frames(seg, SR, hop_length=hop, n_fft=N_FFT, chroma=False)
-            local["chroma"] = _segment_chroma(octaves.segment(seg0, None if last else need), len(local["rms"]))
+            cqt = _segment_cqt(octaves.segment(seg0, None if last else need))
+            cqt_parts.append(cqt[:, skip // _CQT_STEP: None if last else (skip + block_n) // _CQT_STEP].copy())
+            del cqt
         stop = None if last else skip + block_n
         frame_parts.append({k: np.array(a[..., skip:stop]) for k, a in local.items()})
         del local
@@ -336,6 +339,9 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
     del buf
     n_samples = max(total, N_FFT)
     local = {k: np.concatenate([p.pop(k) for p in frame_parts], axis=-1) for k in list(frame_parts[0])}
+    if cqt_parts:  # (a clip shorter than one frame had its chroma computed whole)
+        local["chroma"] = _joined_chroma(np.concatenate(cqt_parts, axis=1), len(local["rms"]))
+        del cqt_parts
     ff = finish_frames(local, SR, n_samples=n_samples, hop_length=hop)
     contour = None
     if melody:
@@ -430,27 +436,27 @@ class _OctaveStreams:
                 self.start[k] += cut
 
 
-def _segment_chroma(octaves: list[np.ndarray], n_frames: int) -> np.ndarray:
-    """:func:`~neuromer.audio.features._chroma` of a segment, from its downsampled signals.
+def _segment_cqt(octaves: list[np.ndarray]) -> np.ndarray:
+    """The constant-Q magnitudes :func:`~neuromer.audio.features._chroma` maps to chroma, of a
+    segment, from its downsampled signals.
 
-    The same steps as ``librosa.feature.chroma_cqt(y=..., sr=22050, hop_length=2048,
-    tuning=0, fmin=C2, n_octaves=5)`` (librosa 0.11's ``vqt``: per-octave filter banks, STFT
-    responses, trimming, length scaling), except that the early downsampling and the per-octave
-    resampling are not recomputed: ``octaves`` are the :class:`_OctaveStreams` stretches, so a
-    block's constant-Q spectrum is the whole file's on the same frames. On a whole signal this
-    equals the whole-file chroma bit for bit (tests/audio/test_blockwise.py).
+    The same steps as ``np.abs(librosa.cqt(...))`` in ``librosa.feature.chroma_cqt(y=...,
+    sr=22050, hop_length=2048, tuning=0, fmin=C2, n_octaves=5)`` (librosa 0.11's ``vqt``:
+    per-octave filter banks, STFT responses, trimming, length scaling), except that the early
+    downsampling and the per-octave resampling are not recomputed: ``octaves`` are the
+    :class:`_OctaveStreams` stretches, so a block's constant-Q spectrum is the whole file's on the
+    same frames, bit for bit (each frame's STFT and filter products do not depend on the others).
 
     Parameters
     ----------
     octaves : list of ndarray, float32
         Stage outputs 0..4 (rates 11025 / 2**k Hz) for one segment starting on a multiple of 32
         samples at SR.
-    n_frames : int
-        STFT frames of the segment (``1 + n_samples // 512``).
 
     Returns
     -------
-    ndarray, shape (12, n_frames)
+    ndarray, shape (180, n_cqt_frames), float32
+        Magnitudes, 36 bins per octave from C2, on a 2048-sample hop.
     """
     import warnings
 
@@ -488,8 +494,32 @@ def _segment_chroma(octaves: list[np.ndarray], n_frames: int) -> np.ndarray:
         lengths, _ = filters.wavelet_lengths(freqs=freqs, sr=sr, window=window, filter_scale=filter_scale,
                                              gamma=gamma, alpha=alpha)
         V /= np.sqrt(util.expand_to(lengths, ndim=V.ndim, axes=-2))
-        chroma = librosa.feature.chroma_cqt(C=np.abs(V), sr=SR, hop_length=HOP_LENGTH * _CQT_STEP, tuning=0.0,
-                                            fmin=librosa.note_to_hz("C2"), n_octaves=_CQT_OCTAVES)
+    return np.abs(V)
+
+
+def _joined_chroma(cqt_mag: np.ndarray, n_frames: int) -> np.ndarray:
+    """:func:`~neuromer.audio.features._chroma` from the joined constant-Q magnitudes of a clip.
+
+    The pitch-class mapping runs once on the whole clip's magnitudes, not per block: it is a
+    matrix product (``einsum`` -> BLAS sgemm), and OpenBLAS rounds the same column differently
+    for a narrow matrix (measured: a block of fewer than ~200 constant-Q frames) than for a wide
+    one. On the joined (Fortran-ordered, as librosa's) array it is the whole-file product.
+
+    Parameters
+    ----------
+    cqt_mag : ndarray, shape (180, n_cqt_frames), float32
+        :func:`_segment_cqt` of the blocks, joined.
+    n_frames : int
+        STFT frames of the clip (``1 + n_samples // 512``).
+
+    Returns
+    -------
+    ndarray, shape (12, n_frames)
+    """
+    import librosa
+
+    chroma = librosa.feature.chroma_cqt(C=np.asfortranarray(cqt_mag), sr=SR, hop_length=HOP_LENGTH * _CQT_STEP,
+                                        tuning=0.0, fmin=librosa.note_to_hz("C2"), n_octaves=_CQT_OCTAVES)
     # onto the STFT frames as features._chroma does
     chroma = np.repeat(chroma, _CQT_STEP, axis=1)[:, :n_frames]
     if chroma.shape[1] < n_frames:

@@ -103,6 +103,56 @@ def test_frame_features_equal(whole, blocks):
         np.testing.assert_array_equal(getattr(cb, name), getattr(contour, name), err_msg=name)
 
 
+
+def test_chroma_bit_identical(whole, blocks):
+    """The chroma and what derives from it are the whole file's bit for bit, not only within 1e-6:
+    each block's constant-Q transform takes its downsampled signals from streams over the whole
+    file (one-shot soxr resampling of a block rounds differently, see the next test)."""
+    ff, fb = whole[1], blocks[0]
+    names = [k for k in ff.values if k.startswith(("chroma_", "tonnetz_", "local_key", "local_mode"))]
+    names.append("harmonic_change")
+    assert len(names) >= 12 + 6 + 2 + 1
+    for name in names:
+        np.testing.assert_array_equal(fb.values[name], ff.values[name], err_msg=name)
+
+
+def test_octave_streams_equal_librosa_resampling():
+    """_OctaveStreams gives librosa.cqt's chain of 2:1 resamplings of the whole signal bit for bit
+    (odd lengths: fixed to ceil(n / 2) at every stage), fed in uneven pieces; a stretch resampled on
+    its own does not (soxr HQ rounds in single precision, depending on where its input starts)."""
+    import librosa
+
+    from neuromer.audio.blockwise import _OctaveStreams
+
+    y = np.random.default_rng(3).standard_normal(100_003).astype(np.float32) * 0.1
+    streams = _OctaveStreams()
+    for a in range(0, len(y), 7777):
+        streams.push(y[a:a + 7777])
+    assert streams.ready(len(y) // 2) and not streams.ready(len(y))  # soxr's streams lag a little
+    streams.push(np.empty(0, np.float32), last=True)
+    ref = y
+    for k in range(5):
+        ref = librosa.resample(ref, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
+        np.testing.assert_array_equal(streams.signals[k], ref, err_msg=f"stage {k}")
+    # the same stretch of the first stage, resampled on its own from sample 32768: differs inside
+    own = librosa.resample(y[32768:], orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
+    inner = slice(4000, 30000)
+    assert np.abs(own[inner] - streams.signals[0][16384:][inner]).max() > 0
+
+
+def test_segment_chroma_equals_whole_chroma(whole):
+    """The block path's constant-Q chroma (librosa's vqt steps on streamed octaves) is the
+    whole-file chroma on the whole clip, bit for bit: guards against a librosa change."""
+    from neuromer.audio.blockwise import _joined_chroma, _OctaveStreams, _segment_cqt
+    from neuromer.audio.features import _chroma
+
+    y = whole[0]
+    streams = _OctaveStreams()
+    streams.push(y, last=True)
+    n = 1 + len(y) // HOP_LENGTH
+    chroma = _joined_chroma(_segment_cqt(streams.segment(0, None)), n)
+    np.testing.assert_array_equal(chroma, _chroma(y, SR, HOP_LENGTH, n))
+
 def test_context_is_needed(music_file, whole):
     """Without context the frames at block borders differ (the equality above is not trivial)."""
     fb, _ = block_frames(music_file, block_s=BLOCK_S, context_s=0.0, melody=False)
