@@ -4,8 +4,8 @@
 here instead of decoding it whole. The samples are decoded and resampled as a stream and analysed
 in blocks of ``block_s`` seconds (60 s), each with :data:`CONTEXT_S` (1.4 s, rounded up to 64
 frames: 1.49 s) of context on either side. Each block keeps only the frames of its own stretch,
-and the joined frames are those of the whole-file computation (to float rounding; see
-tests/audio/test_blockwise.py). Peak memory then grows with the block length, and only slowly
+and the joined frames are those of the whole-file computation (the chroma and its derivatives
+bit for bit, a few other frame features to float rounding; see tests/audio/test_blockwise.py). Peak memory then grows with the block length, and only slowly
 with the file's: 795 MiB for an hour with melody on, 340 MiB of it the imported audio stack
 (bench/audio_long.py), against 6.4 GB whole.
 
@@ -23,7 +23,11 @@ How each step stays equal to the whole-file one
   :mod:`neuromer.audio.melody` depend only on samples near their frame: the STFT on +-1024
   samples, the constant-Q transform on +-0.13 s (its 65 Hz filters) plus its resampling filters, the
   HPSS median filters on +-8 frames, the pitch analysis on +-23 ms and its attack blocks on
-  +-0.15 s. 1.49 s of context covers them all. Blocks start on multiples of 64 STFT frames
+  +-0.15 s. 1.49 s of context covers them all. The chroma's constant-Q transform is the
+  exception that context alone cannot fix: its 2:1 soxr downsampling rounds differently wherever
+  its input starts, so those steps run as streams over the whole file (:class:`_OctaveStreams`),
+  each block takes its stretch of them, and the chroma mapping runs on the joined magnitudes:
+  the chroma is the whole file's bit for bit. Blocks start on multiples of 64 STFT frames
   (32768 samples), so the CQT's 2048-sample hop, its 2:1 early downsampling steps, the HPSS frame
   pairs and the 256-sample pitch hop fall on the same samples as in the whole file.
 - **Whole-clip steps** run after the blocks, on the joined frames (a few hundred values per 23 ms
