@@ -178,24 +178,24 @@ def test_notes_across_block_border(whole, blocks):
 
 @pytest.mark.parametrize("windowed", [True, False])
 def test_tables_equal(music_file, tmp_path, windowed):
-    """audio_features: the same table either way; tempo, key, mode and melody columns exactly, key
-    clarity and mode strength within 1e-6, the frame-feature statistics within 1e-6 of each frame
-    feature's range (x 10 / s for slopes)."""
+    """audio_features: the same table either way; tempo, key, mode, key clarity, mode strength,
+    melody columns and the statistics of the chroma and what derives from it exactly, the other
+    frame-feature statistics within 1e-6 of each frame feature's range (x 10 / s for slopes)."""
     grid = dict(window_s=1.0, hop_s=0.5) if windowed else {}
     a = audio_features(music_file, block_s=math.inf, emotion=False, **grid)
     b = audio_features(music_file, block_s=BLOCK_S, emotion=False, **grid)
     assert list(a.columns) == list(b.columns)
     assert a.shape == b.shape and len(a) == (39 if windowed else 1)
     ff = frame_features(load_audio(music_file)[0])
-    from_chroma = ["audio_key_clarity", "audio_mode_strength"]  # correlations of the (float32) chroma
-    exact = [c for c in a.columns if not any(c.startswith(f"audio_{k}_") for k in ff.values) and c not in from_chroma]
-    assert {"audio_key", "audio_mode", "audio_tempo_bpm", "audio_melody_pitch_mean",
-            "audio_melody_vibrato_rate_hz", "audio_texture_layers_mean"} <= set(exact)
+    chroma_like = ("chroma_", "tonnetz_", "local_key", "local_mode", "harmonic_change")
+    exact = [c for c in a.columns if not any(c.startswith(f"audio_{k}_") for k in ff.values)
+             or c.startswith(tuple(f"audio_{k}" for k in chroma_like))]
+    assert {"audio_key", "audio_mode", "audio_key_clarity", "audio_mode_strength", "audio_tempo_bpm",
+            "audio_melody_pitch_mean", "audio_melody_vibrato_rate_hz", "audio_texture_layers_mean",
+            "audio_chroma_A_mean", "audio_tonnetz_0_p50"} <= set(exact)
     # pd.testing with rtol=0 would also pass; exactness is the claim
     for c in exact:
         np.testing.assert_array_equal(a[c].to_numpy(), b[c].to_numpy(), err_msg=c)
-    for c in from_chroma:
-        np.testing.assert_allclose(b[c], a[c], rtol=0, atol=1e-6, err_msg=c)
     for name, x in ff.values.items():
         scale = np.nanmax(np.abs(x))
         for stat in ("mean", "std", "p10", "p50", "p90", "slope"):
