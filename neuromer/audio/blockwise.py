@@ -4,8 +4,8 @@
 here instead of decoding it whole. The samples are decoded and resampled as a stream and analysed
 in blocks of ``block_s`` seconds (60 s), each with :data:`CONTEXT_S` (1.4 s, rounded up to 64
 frames: 1.49 s) of context on either side. Each block keeps only the frames of its own stretch,
-and the joined frames are those of the whole-file computation (to float rounding; see
-tests/audio/test_blockwise.py). Peak memory then grows with the block length, and only slowly
+and the joined frames are those of the whole-file computation (the chroma and its derivatives
+bit for bit, a few other frame features to float rounding; see tests/audio/test_blockwise.py). Peak memory then grows with the block length, and only slowly
 with the file's: 795 MiB for an hour with melody on, 340 MiB of it the imported audio stack
 (bench/audio_long.py), against 6.4 GB whole.
 
@@ -24,7 +24,11 @@ How each step stays equal to the whole-file one
   :mod:`neuromer.audio.melody` depend only on samples near their frame: the STFT on +-1024
   samples, the constant-Q transform on +-0.13 s (its 65 Hz filters) plus its resampling filters, the
   HPSS median filters on +-8 frames, the pitch analysis on +-23 ms and its attack blocks on
-  +-0.15 s. 1.49 s of context covers them all. Blocks start on multiples of 64 STFT frames
+  +-0.15 s. 1.49 s of context covers them all. The chroma's constant-Q transform is the
+  exception that context alone cannot fix: its 2:1 soxr downsampling rounds differently wherever
+  its input starts, so those steps run as streams over the whole file (:class:`_OctaveStreams`),
+  each block takes its stretch of them, and the chroma mapping runs on the joined magnitudes:
+  the chroma is the whole file's bit for bit. Blocks start on multiples of 64 STFT frames
   (32768 samples), so the CQT's 2048-sample hop, its 2:1 early downsampling steps, the HPSS frame
   pairs and the 256-sample pitch hop fall on the same samples as in the whole file.
 - **Whole-clip steps** run after the blocks, on the joined frames (a few hundred values per 23 ms
@@ -305,6 +309,9 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
         # as _pitch._resample (one-shot soxr HQ, no length fix), of which it is the streamed twin
         half = soxr.ResampleStream(SR, SR_ANALYSIS, 1, dtype="float32", quality="HQ")
         ratio = SR // SR_ANALYSIS
+    # the chroma's constant-Q downsampling runs over the whole stream too (see _OctaveStreams)
+    octaves = _OctaveStreams()
+    cqt_parts: list[np.ndarray] = []  # constant-Q magnitudes of each block's own frames
     core0 = 0
     while True:
         seg0 = max(0, core0 - ctx) * hop  # first sample of the segment
@@ -313,18 +320,21 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
         have, ahave = buf0 + len(buf), abuf0 + len(abuf)
         # read on until the segment is complete, at 22050 Hz and (its resampler lags a little) at
         # 11025 Hz
-        while not eof and (have < need or (melody and ahave < need // ratio)):
+        while not eof and (have < need or (melody and ahave < need // ratio) or not octaves.ready(need)):
             try:
                 piece = next(pieces)
             except StopIteration:
                 eof = True
                 break
             fresh.append(piece)
+            octaves.push(piece)
             have += len(piece)
             total += len(piece)
             if melody:
                 afresh.append(half.resample_chunk(piece, last=False))
                 ahave += len(afresh[-1])
+        if eof and not octaves.done:
+            octaves.push(np.empty(0, np.float32), last=True)
         if melody and eof and half is not None:
             afresh.append(half.resample_chunk(np.empty(0, np.float32), last=True))
             half = None
@@ -340,8 +350,13 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
         seg = buf[seg0 - buf0: need - buf0]
         skip = core0 - seg0 // hop  # context frames at the segment's start
         # a clip shorter than one frame is padded as frame_features pads it
-        local = local_frames(np.pad(seg, (0, N_FFT - len(seg))) if len(seg) < N_FFT else seg, SR,
-                             hop_length=hop, n_fft=N_FFT)
+        if len(seg) < N_FFT:  # the whole clip is shorter than one frame: padded as frame_features pads it
+            local = local_frames(np.pad(seg, (0, N_FFT - len(seg))), SR, hop_length=hop, n_fft=N_FFT)
+        else:
+            local = local_frames(seg, SR, hop_length=hop, n_fft=N_FFT, chroma=False)
+            cqt = _segment_cqt(octaves.segment(seg0, None if last else need))
+            cqt_parts.append(cqt[:, skip // _CQT_STEP: None if last else (skip + block_n) // _CQT_STEP].copy())
+            del cqt
         stop = None if last else skip + block_n
         frame_parts.append({k: np.array(a[..., skip:stop]) for k, a in local.items()})
         del local
@@ -367,11 +382,15 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
             csum0 = float(csum[keep_from - seg0])
             del csum
         buf, buf0 = buf[keep_from - buf0:].copy(), keep_from
+        octaves.drop_before(keep_from)
         if melody:
             abuf, abuf0 = abuf[keep_from // ratio - abuf0:].copy(), keep_from // ratio
     del buf
     n_samples = max(total, N_FFT)
     local = {k: np.concatenate([p.pop(k) for p in frame_parts], axis=-1) for k in list(frame_parts[0])}
+    if cqt_parts:  # (a clip shorter than one frame had its chroma computed whole)
+        local["chroma"] = _joined_chroma(np.concatenate(cqt_parts, axis=1), len(local["rms"]))
+        del cqt_parts
     ff = finish_frames(local, SR, n_samples=n_samples, hop_length=hop)
     contour = None
     if melody:
@@ -388,3 +407,170 @@ def block_frames(source, *, block_s: float | None = None, melody: bool = True,
         res["times"] = np.arange(len(res["f0_hz"])) * hop_a / SR_ANALYSIS
         contour = contour_from_analysis(res)
     return ff, contour
+
+
+#: Octaves of the chroma's constant-Q transform (:func:`~neuromer.audio.features._chroma`).
+_CQT_OCTAVES = 5
+#: Its hop: 4 STFT hops (samples at :data:`~neuromer.audio.features.SR`).
+_CQT_STEP = 4
+
+
+class _OctaveStreams:
+    """The 2:1 downsampled signals of the chroma's constant-Q transform, for the whole stream.
+
+    ``librosa.cqt`` (as the chroma calls it) halves the rate once before its top octave and once
+    per octave after it, each time with ``librosa.resample(..., 2 -> 1, res_type="soxr_hq",
+    scale=True)``. soxr's HQ quality computes in single precision whatever the input type, and its
+    one-shot output on a stretch of samples is not that of the whole signal on the same stretch:
+    it rounds differently wherever the input starts (about 3e-7 of the signal's peak, at any
+    offset, in the middle of a block as much as at its border). A block resampled on its own thus
+    gives a constant-Q spectrum that differs from the whole file's by that much, and the chroma's
+    per-frame normalisation lifts it to a few 1e-6 in quiet frames (measured on real music).
+    Streamed through ``soxr.ResampleStream``, the output equals the one-shot output of the whole
+    signal bit for bit (tested); so each stage runs once over the whole stream here, its length
+    fixed at the end to ``ceil(n / 2)`` and its samples scaled by ``1 / sqrt(0.5)`` as
+    ``librosa.resample`` does, and the blocks take their stretches of the stage outputs.
+
+    ``signals[k]`` holds stage ``k``'s output (rate ``SR / 2 ** (k + 1)``) from sample ``start[k]``.
+    """
+
+    def __init__(self, n_stages: int = _CQT_OCTAVES) -> None:
+        import soxr
+
+        self.streams = [soxr.ResampleStream(2, 1, 1, dtype="float32", quality="HQ") for _ in range(n_stages)]
+        self.n_in = [0] * n_stages
+        self.n_out = [0] * n_stages
+        self.signals = [np.empty(0, dtype=np.float32) for _ in range(n_stages)]
+        self.start = [0] * n_stages
+        self.done = False
+
+    def push(self, x: np.ndarray, last: bool = False) -> None:
+        """Feed samples at SR (``last``: the end of the stream; then the lengths are fixed)."""
+        pending: list[list[np.ndarray]] = [[] for _ in self.streams]
+        for k, stream in enumerate(self.streams):
+            self.n_in[k] += len(x)
+            y = np.asarray(stream.resample_chunk(np.ascontiguousarray(x, dtype=np.float32), last=last),
+                           dtype=np.float32)
+            if last:  # librosa's fix_length: soxr gives ceil(n / 2) samples or fewer (tested)
+                want = -(-self.n_in[k] // 2) - self.n_out[k]
+                y = np.pad(y[:max(0, want)], (0, max(0, want - len(y))))
+            y = np.array(y, dtype=np.float32)
+            y /= np.sqrt(0.5)  # librosa.resample(scale=True): the same float32 /= float64 operation
+            self.n_out[k] += len(y)
+            pending[k].append(y)
+            x = y
+        for k, parts in enumerate(pending):
+            self.signals[k] = np.concatenate([self.signals[k], *parts])
+        self.done = self.done or last
+
+    def have(self, k: int) -> int:
+        """One past the last sample of stage ``k`` available."""
+        return self.start[k] + len(self.signals[k])
+
+    def ready(self, need: int) -> bool:
+        """Whether every stage covers the samples before ``need`` (a sample index at SR)."""
+        return self.done or all(self.have(k) >= need >> (k + 1) for k in range(len(self.streams)))
+
+    def segment(self, seg0: int, need: int | None) -> list[np.ndarray]:
+        """Each stage's stretch for the samples ``seg0:need`` at SR (``None``: to the end)."""
+        return [s[(seg0 >> (k + 1)) - a: None if need is None else (need >> (k + 1)) - a]
+                for k, (s, a) in enumerate(zip(self.signals, self.start))]
+
+    def drop_before(self, keep_from: int) -> None:
+        """Forget the samples before ``keep_from`` (at SR)."""
+        for k in range(len(self.streams)):
+            cut = (keep_from >> (k + 1)) - self.start[k]
+            if cut > 0:
+                self.signals[k] = self.signals[k][cut:].copy()
+                self.start[k] += cut
+
+
+def _segment_cqt(octaves: list[np.ndarray]) -> np.ndarray:
+    """The constant-Q magnitudes :func:`~neuromer.audio.features._chroma` maps to chroma, of a
+    segment, from its downsampled signals.
+
+    The same steps as ``np.abs(librosa.cqt(...))`` in ``librosa.feature.chroma_cqt(y=...,
+    sr=22050, hop_length=2048, tuning=0, fmin=C2, n_octaves=5)`` (librosa 0.11's ``vqt``:
+    per-octave filter banks, STFT responses, trimming, length scaling), except that the early
+    downsampling and the per-octave resampling are not recomputed: ``octaves`` are the
+    :class:`_OctaveStreams` stretches, so a block's constant-Q spectrum is the whole file's on the
+    same frames, bit for bit (each frame's STFT and filter products do not depend on the others).
+
+    Parameters
+    ----------
+    octaves : list of ndarray, float32
+        Stage outputs 0..4 (rates 11025 / 2**k Hz) for one segment starting on a multiple of 32
+        samples at SR.
+
+    Returns
+    -------
+    ndarray, shape (180, n_cqt_frames), float32
+        Magnitudes, 36 bins per octave from C2, on a 2048-sample hop.
+    """
+    import warnings
+
+    import librosa
+    from librosa import filters, util
+    from librosa.core import constantq
+
+    from ._fast import memoise_cqt_filters
+
+    memoise_cqt_filters()  # the same (memoised) filter banks as the whole-file chroma
+    filter_fft = getattr(constantq, "__vqt_filter_fft")
+    response = getattr(constantq, "__cqt_response")
+    trim_stack = getattr(constantq, "__trim_stack")
+    bins_per_octave, n_bins = 36, 36 * _CQT_OCTAVES
+    fmin = librosa.note_to_hz("C2") * 2.0 ** (0.0 / bins_per_octave)  # tuning 0, as vqt applies it
+    window, filter_scale, norm, sparsity, gamma, dtype = "hann", 1, 1, 0.01, 0, np.complex64
+    freqs = librosa.interval_frequencies(n_bins=n_bins, fmin=fmin, intervals="equal",
+                                         bins_per_octave=bins_per_octave, sort=True)
+    alpha = filters._relative_bandwidth(freqs=freqs)
+    # librosa downsamples once before the top octave at this rate and hop (2048 = 2**11)
+    sr, hop = SR / 2.0, HOP_LENGTH * _CQT_STEP // 2
+    resp = []
+    with warnings.catch_warnings():  # a short last segment: librosa warns that its filters are long
+        warnings.simplefilter("ignore")
+        my_sr, my_hop = sr, hop
+        for i, my_y in enumerate(octaves):
+            sl = slice(-bins_per_octave, None) if i == 0 else slice(-bins_per_octave * (i + 1), -bins_per_octave * i)
+            fft_basis, n_fft, _ = filter_fft(my_sr, freqs[sl], filter_scale, norm, sparsity, window=window,
+                                             gamma=gamma, dtype=dtype, alpha=alpha[sl])
+            fft_basis[:] *= np.sqrt(sr / my_sr)  # compensates the downsampling, as vqt does
+            resp.append(response(my_y, n_fft, my_hop, fft_basis, "constant", dtype=dtype))
+            my_hop //= 2
+            my_sr /= 2.0
+        V = trim_stack(resp, n_bins, dtype)
+        lengths, _ = filters.wavelet_lengths(freqs=freqs, sr=sr, window=window, filter_scale=filter_scale,
+                                             gamma=gamma, alpha=alpha)
+        V /= np.sqrt(util.expand_to(lengths, ndim=V.ndim, axes=-2))
+    return np.abs(V)
+
+
+def _joined_chroma(cqt_mag: np.ndarray, n_frames: int) -> np.ndarray:
+    """:func:`~neuromer.audio.features._chroma` from the joined constant-Q magnitudes of a clip.
+
+    The pitch-class mapping runs once on the whole clip's magnitudes, not per block: it is a
+    matrix product (``einsum`` -> BLAS sgemm), and OpenBLAS rounds the same column differently
+    for a narrow matrix (measured: a block of fewer than ~200 constant-Q frames) than for a wide
+    one. On the joined (Fortran-ordered, as librosa's) array it is the whole-file product.
+
+    Parameters
+    ----------
+    cqt_mag : ndarray, shape (180, n_cqt_frames), float32
+        :func:`_segment_cqt` of the blocks, joined.
+    n_frames : int
+        STFT frames of the clip (``1 + n_samples // 512``).
+
+    Returns
+    -------
+    ndarray, shape (12, n_frames)
+    """
+    import librosa
+
+    chroma = librosa.feature.chroma_cqt(C=np.asfortranarray(cqt_mag), sr=SR, hop_length=HOP_LENGTH * _CQT_STEP,
+                                        tuning=0.0, fmin=librosa.note_to_hz("C2"), n_octaves=_CQT_OCTAVES)
+    # onto the STFT frames as features._chroma does
+    chroma = np.repeat(chroma, _CQT_STEP, axis=1)[:, :n_frames]
+    if chroma.shape[1] < n_frames:
+        chroma = np.pad(chroma, ((0, 0), (0, n_frames - chroma.shape[1])), mode="edge")
+    return chroma

@@ -328,7 +328,7 @@ def frame_features(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH,
 
 
 def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n_fft: int = N_FFT,
-                 lap=None) -> dict[str, np.ndarray]:
+                 lap=None, chroma: bool = True) -> dict[str, np.ndarray]:
     """The frame-local part of :func:`frame_features`: every value that depends only on the samples
     within a few seconds of its frame.
 
@@ -346,6 +346,9 @@ def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n
         STFT hop and size in samples.
     lap : callable | None
         Timer of :func:`frame_features` (``timings``).
+    chroma : bool
+        Compute the chroma (the block-wise path computes it from resampling streams that run over
+        the whole file, see :class:`neuromer.audio.blockwise._OctaveStreams`).
 
     Returns
     -------
@@ -390,8 +393,9 @@ def local_frames(y: np.ndarray, sr: int = SR, *, hop_length: int = HOP_LENGTH, n
     v["mel_power"] = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=96)
     del power
     lap("mfcc")
-    v["chroma"] = _chroma(y, sr, hop_length, n)
-    lap("chroma")
+    if chroma:
+        v["chroma"] = _chroma(y, sr, hop_length, n)
+        lap("chroma")
     v["hp_ratio_db"] = _hp_ratio_db(mag)
     lap("hpss")
     from ._timbre_stats import timbre_local_frames
