@@ -83,9 +83,16 @@ def test_record_two_outlets_roundtrip(tmp_path, make_outlet):
     np.testing.assert_allclose(m["time_stamps"], pushers[1].timestamps, atol=1e-3, rtol=0)
     session = read_xdf(out)
     assert session.raw.n_times == len(pushers[0].timestamps)
-    # a marker pushed after the last EEG sample lies outside the recording and is dropped (with a warning)
-    eeg_end = pushers[0].timestamps[-1] + 0.5 / 256.0  # nearest EEG sample inside the recording
-    assert len(session.markers) == sum(t < eeg_end for t in pushers[1].timestamps) >= 9
+    # a marker pushed after the last EEG sample lies outside the recording and is dropped (with a
+    # warning). The reader puts the EEG on its regular 256 Hz grid, whose end may differ from the
+    # pusher's last (jittered, under load) time stamp by a few ms: a marker that close to the end
+    # may go either way, every other one must be kept or dropped as its time says.
+    eeg_end, margin = pushers[0].timestamps[-1], 0.02
+    kept = sum(t < eeg_end - margin for t in pushers[1].timestamps)
+    assert kept >= 9
+    assert kept <= len(session.markers) <= sum(t < eeg_end + margin for t in pushers[1].timestamps)
+    np.testing.assert_allclose(session.markers["onset_s"].to_numpy()[:kept] - session.markers["onset_s"].iloc[0],
+                               np.asarray(pushers[1].timestamps[:kept]) - pushers[1].timestamps[0], atol=2e-3)
 
 
 def test_refuses_to_overwrite(tmp_path, make_outlet, capsys):
