@@ -126,7 +126,7 @@ def clip_scores(model, X: np.ndarray) -> np.ndarray:
 
 def evaluate_mer_segments(S, segment_clip, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "svm",
                           k_best: int | None = None, tune: bool = True, n_splits: int = 10, n_repeats: int = 20,
-                          random_state: int = 0, progress=None, transform: str = "standard") -> MERResult:
+                          random_state: int = 0, progress=None, transform: str = "standard", k_grid=None) -> MERResult:
     """Repeated cross-validated macro-F1 of a segment-level classifier, clips predicted from their segments.
 
     Parameters
@@ -139,7 +139,7 @@ def evaluate_mer_segments(S, segment_clip, y, groups=None, *, protocols=PROTOCOL
         Class label per clip (e.g. quadrants ``Q1``..``Q4``).
     groups : array-like, shape (n_clips,) | None
         Artist group per clip (:func:`~neuromer.audio.evaluation.artist_groups`).
-    protocols, classifier, k_best, tune, n_splits, n_repeats, random_state, progress, transform :
+    protocols, classifier, k_best, tune, n_splits, n_repeats, random_state, progress, transform, k_grid :
         As in :func:`~neuromer.audio.evaluation.evaluate_mer`; the folds are the same clip folds.
 
     Returns
@@ -169,7 +169,10 @@ def evaluate_mer_segments(S, segment_clip, y, groups=None, *, protocols=PROTOCOL
         protocols = [p for p in protocols if p != "artist"]
     if k_best is not None and k_best >= S.shape[1]:
         k_best = None
-    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state, transform=transform)
+    if k_grid is not None:
+        k_grid = sorted({min(int(k), S.shape[1]) for k in k_grid})
+    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state, transform=transform,
+                       k_grid=k_grid)
     summary, repeats, folds, preds = [], [], [], {}
     for protocol in protocols:
         splits = repeated_splits(labels, groups, protocol=protocol, n_splits=n_splits, n_repeats=n_repeats,
@@ -225,5 +228,6 @@ def evaluate_mer_segments(S, segment_clip, y, groups=None, *, protocols=PROTOCOL
     return MERResult(summary=pd.DataFrame(summary), repeats=repeats[first + [c for c in repeats if c not in first]],
                      folds=folds[first + [c for c in folds if c not in first]], predictions=preds,
                      params={"classifier": classifier, "k_best": k_best, "tune": tune, "features": names,
-                             "transform": transform, "random_state": random_state, "segments": len(S),
+                             "transform": transform, "k_grid": k_grid, "random_state": random_state,
+                             "segments": len(S),
                              "level": "segment"})
