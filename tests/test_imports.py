@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("simulate", ("neuromer.simulate",)),
     # the trained audio-emotion models live next to the audio code but use neuromer.models
     ("models", ("neuromer.models", "neuromer.audio.emotion_model", "neuromer.audio.evaluation",
-                "neuromer.audio.dynamic")),
+                "neuromer.audio.dynamic", "neuromer.audio.segments")),
     # temporal response functions (numerical core, its null, inputs from the audio features and
     # refined onsets); the per-subject stage scores tracking with the comparison statistics
     ("compare", ("neuromer.compare", "neuromer.trf", "neuromer.trf_null", "neuromer.trf_data",

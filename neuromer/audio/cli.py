@@ -159,6 +159,12 @@ def _cmd_evaluate(args) -> int:
         for dest in targets.values():
             if dest.exists():
                 raise NeuromerError(f"{dest} exists; pass --overwrite to replace it.")
+    if args.segment_s is None and (args.segment_hop_s is not None or args.segment_features):
+        from ..errors import NeuromerError
+
+        raise NeuromerError("--segment-hop-s and --segment-features apply to the segment-level model: add --segment-s.")
+    if args.segment_s is not None:
+        return _evaluate_segments(args, clips, targets)
     tick = _progress(len(clips), "clip features", args.quiet or args.features is not None)
     X = clip_feature_table(clips, features=args.features, cache_dir=args.cache, progress=tick)
     known = clips["artist"].notna()
@@ -194,6 +200,39 @@ def _cmd_evaluate(args) -> int:
                   f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}] ({row.level:.0%} CI, bootstrap over artists)")
         _write_table(abl, targets["ablation"], True)
     print(f"tables: {out}")
+    return 0
+
+
+def _evaluate_segments(args, clips, targets) -> int:
+    """``audio evaluate --segment-s``: the segment-level model on the same clip folds."""
+    from .evaluation import artist_groups
+    from .segments import evaluate_mer_segments, segment_feature_table
+
+    tick = _progress(len(clips), "segment features", args.quiet or args.segment_features is not None)
+    S, owner = segment_feature_table(clips, segment_s=args.segment_s, hop_s=args.segment_hop_s,
+                                     features=args.segment_features, cache_dir=args.cache, progress=tick)
+    known = clips["artist"].notna()
+    groups = artist_groups(clips["artist"]) if known.any() else None
+    hop = args.segment_hop_s if args.segment_hop_s is not None else args.segment_s / 2
+    print(f"{len(clips)} clips, {len(S)} segments of {args.segment_s:g} s (hop {hop:g} s), {S.shape[1]} features, "
+          f"{int(known.sum())} with a known artist")
+
+    def rep(what, r):
+        if not args.quiet:
+            print(f"\r{what}: repetition {r + 1}/{args.repeats}", end="", file=sys.stderr, flush=True)
+    res = evaluate_mer_segments(S, owner, clips["quadrant"], groups, classifier=args.classifier, k_best=args.k_best,
+                                tune=not args.no_tune, transform=args.transform, k_grid=args.k_grid,
+                                n_splits=args.folds,
+                                n_repeats=args.repeats, random_state=args.seed, progress=rep)
+    if not args.quiet:
+        print(file=sys.stderr)
+    for row in res.summary.itertuples():
+        label = {"stratified": "stratified folds (Panda et al. 2018)", "artist": "artist-grouped folds"}[row.protocol]
+        print(f"{label}, segment-level: macro-F1 {row.f1_mean:.3f} +- {row.f1_sd:.3f}, accuracy "
+              f"{row.accuracy_mean:.3f} ({args.repeats} x {args.folds}-fold, {args.classifier})")
+    for name in ("summary", "repeats", "folds"):
+        _write_table(getattr(res, name), targets[name], True)
+    print(f"tables: {targets['summary'].parent}")
     return 0
 
 
@@ -336,6 +375,14 @@ def add_audio_commands(sub) -> None:
     e.add_argument("--folds", type=int, default=10, help="folds per repetition (default 10)")
     e.add_argument("--repeats", type=int, default=20, help="repetitions (default 20)")
     e.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    e.add_argument("--segment-s", type=float,
+                   help="segment-level model: train on segments of this length (s) labelled with their clip, "
+                        "predict a clip from the mean of its segments' scores; folds keep every segment with "
+                        "its clip (no ablation)")
+    e.add_argument("--segment-hop-s", type=float, help="with --segment-s: hop between segments (default half a segment)")
+    e.add_argument("--segment-features",
+                   help="with --segment-s: reuse a per-window table from `neuromer audio features --window-s S "
+                        "--hop-s H`")
     e.add_argument("--cache", help="cache folder for clip features")
     e.add_argument("--overwrite", action="store_true", help="replace existing result tables")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress")
