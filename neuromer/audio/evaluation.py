@@ -364,6 +364,23 @@ def _as_matrix(X) -> tuple[np.ndarray, list[str]]:
     return X, [f"x{i}" for i in range(X.shape[1])]
 
 
+
+def _protocols_and_pipeline(protocols, groups, n_features: int, classifier: str, *, k_best, tune, random_state,
+                            transform, k_grid):
+    """The checked protocols (artist-grouped dropped, with a warning, when no artists are known), the
+    unfitted MER pipeline for ``n_features`` columns, and ``k_best``/``k_grid`` capped at that."""
+    protocols = [check_option(p, PROTOCOLS, "protocol") for p in protocols]
+    if groups is None and "artist" in protocols:
+        logger.warning("no artists known: only the stratified protocol is evaluated")
+        protocols = [p for p in protocols if p != "artist"]
+    if k_best is not None and k_best >= n_features:
+        k_best = None  # every column is kept anyway
+    if k_grid is not None:
+        k_grid = sorted({min(int(k), n_features) for k in k_grid})
+    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state, transform=transform,
+                       k_grid=k_grid)
+    return protocols, est, k_best, k_grid
+
 def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "svm",
                  k_best: int | None = None, tune: bool = True, n_splits: int = 10, n_repeats: int = 20,
                  random_state: int = 0, progress=None, transform: str = "standard", k_grid=None) -> MERResult:
@@ -398,16 +415,9 @@ def evaluate_mer(X, y, groups=None, *, protocols=PROTOCOLS, classifier: str = "s
         raise NeuromerError(f"X has {len(X)} clips but y has {len(labels)} labels.")
     # integer classes 0..k-1 inside (XGBoost needs them); labels are restored in the predictions
     classes, y = np.unique(labels, return_inverse=True)
-    protocols = [check_option(p, PROTOCOLS, "protocol") for p in protocols]
-    if groups is None and "artist" in protocols:
-        logger.warning("no artists known: only the stratified protocol is evaluated")
-        protocols = [p for p in protocols if p != "artist"]
-    if k_best is not None and k_best >= X.shape[1]:
-        k_best = None  # every column is kept anyway
-    if k_grid is not None:
-        k_grid = sorted({min(int(k), X.shape[1]) for k in k_grid})
-    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state, transform=transform,
-                       k_grid=k_grid)
+    protocols, est, k_best, k_grid = _protocols_and_pipeline(
+        protocols, groups, X.shape[1], classifier, k_best=k_best, tune=tune, random_state=random_state,
+        transform=transform, k_grid=k_grid)
     summary, repeats, folds, preds = [], [], [], {}
     for protocol in protocols:
         splits = repeated_splits(labels, groups, protocol=protocol, n_splits=n_splits, n_repeats=n_repeats,

@@ -21,10 +21,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._checks import check_option
 from .._logging import logger
 from ..errors import DataFormatError, NeuromerError
-from .evaluation import (PROTOCOLS, MERResult, _as_matrix, _macro_f1_codes, _tick, macro_f1, mer_pipeline,
+from .evaluation import (PROTOCOLS, MERResult, _as_matrix, _macro_f1_codes, _protocols_and_pipeline, _tick, macro_f1,
                          repeated_splits)
 
 
@@ -163,16 +162,9 @@ def evaluate_mer_segments(S, segment_clip, y, groups=None, *, protocols=PROTOCOL
     if (n_seg == 0).any():
         raise NeuromerError(f"{int((n_seg == 0).sum())} clips have no segment (first: clip {int(np.argmin(n_seg))}).")
     classes, yc = np.unique(labels, return_inverse=True)
-    protocols = [check_option(p, PROTOCOLS, "protocol") for p in protocols]
-    if groups is None and "artist" in protocols:
-        logger.warning("no artists known: only the stratified protocol is evaluated")
-        protocols = [p for p in protocols if p != "artist"]
-    if k_best is not None and k_best >= S.shape[1]:
-        k_best = None
-    if k_grid is not None:
-        k_grid = sorted({min(int(k), S.shape[1]) for k in k_grid})
-    est = mer_pipeline(classifier, k_best=k_best, tune=tune, random_state=random_state, transform=transform,
-                       k_grid=k_grid)
+    protocols, est, k_best, k_grid = _protocols_and_pipeline(
+        protocols, groups, S.shape[1], classifier, k_best=k_best, tune=tune, random_state=random_state,
+        transform=transform, k_grid=k_grid)
     summary, repeats, folds, preds = [], [], [], {}
     for protocol in protocols:
         splits = repeated_splits(labels, groups, protocol=protocol, n_splits=n_splits, n_repeats=n_repeats,
