@@ -172,19 +172,11 @@ def _cmd_evaluate(args) -> int:
     n_shared = int(clips.loc[known, "artist"].duplicated(keep=False).sum())
     print(f"{len(clips)} clips, {X.shape[1]} features, {int(known.sum())} with a known artist "
           f"({n_shared} share an artist with another clip)")
-
-    def rep(what, r):
-        if not args.quiet:
-            print(f"\r{what}: repetition {r + 1}/{args.repeats}", end="", file=sys.stderr, flush=True)
+    rep = _repetition_progress(args)
     res = evaluate_mer(X, clips["quadrant"], groups, classifier=args.classifier, k_best=args.k_best,
                        tune=not args.no_tune, transform=args.transform, k_grid=args.k_grid,
                        n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed, progress=rep)
-    if not args.quiet:
-        print(file=sys.stderr)
-    for row in res.summary.itertuples():
-        label = {"stratified": "stratified folds (Panda et al. 2018)", "artist": "artist-grouped folds"}[row.protocol]
-        print(f"{label}: macro-F1 {row.f1_mean:.3f} +- {row.f1_sd:.3f}, accuracy {row.accuracy_mean:.3f} "
-              f"({args.repeats} x {args.folds}-fold, {args.classifier})")
+    _print_mer_summary(res, args, "")
     _write_table(res.summary, targets["summary"], True)
     _write_table(res.repeats, targets["repeats"], True)
     _write_table(res.folds, targets["folds"], True)
@@ -203,6 +195,24 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+
+def _repetition_progress(args):
+    """A progress callback for the evaluation's repetitions (nothing with ``--quiet``)."""
+    def rep(what, r):
+        if not args.quiet:
+            print(f"\r{what}: repetition {r + 1}/{args.repeats}", end="", file=sys.stderr, flush=True)
+    return rep
+
+
+def _print_mer_summary(res, args, model: str) -> None:
+    """End the progress line, then one line per protocol: macro-F1 mean +- sd and accuracy."""
+    if not args.quiet:
+        print(file=sys.stderr)
+    for row in res.summary.itertuples():
+        label = {"stratified": "stratified folds (Panda et al. 2018)", "artist": "artist-grouped folds"}[row.protocol]
+        print(f"{label}{model}: macro-F1 {row.f1_mean:.3f} +- {row.f1_sd:.3f}, accuracy {row.accuracy_mean:.3f} "
+              f"({args.repeats} x {args.folds}-fold, {args.classifier})")
+
 def _evaluate_segments(args, clips, targets) -> int:
     """``audio evaluate --segment-s``: the segment-level model on the same clip folds."""
     from .evaluation import artist_groups
@@ -216,20 +226,11 @@ def _evaluate_segments(args, clips, targets) -> int:
     hop = args.segment_hop_s if args.segment_hop_s is not None else args.segment_s / 2
     print(f"{len(clips)} clips, {len(S)} segments of {args.segment_s:g} s (hop {hop:g} s), {S.shape[1]} features, "
           f"{int(known.sum())} with a known artist")
-
-    def rep(what, r):
-        if not args.quiet:
-            print(f"\r{what}: repetition {r + 1}/{args.repeats}", end="", file=sys.stderr, flush=True)
     res = evaluate_mer_segments(S, owner, clips["quadrant"], groups, classifier=args.classifier, k_best=args.k_best,
                                 tune=not args.no_tune, transform=args.transform, k_grid=args.k_grid,
-                                n_splits=args.folds,
-                                n_repeats=args.repeats, random_state=args.seed, progress=rep)
-    if not args.quiet:
-        print(file=sys.stderr)
-    for row in res.summary.itertuples():
-        label = {"stratified": "stratified folds (Panda et al. 2018)", "artist": "artist-grouped folds"}[row.protocol]
-        print(f"{label}, segment-level: macro-F1 {row.f1_mean:.3f} +- {row.f1_sd:.3f}, accuracy "
-              f"{row.accuracy_mean:.3f} ({args.repeats} x {args.folds}-fold, {args.classifier})")
+                                n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed,
+                                progress=_repetition_progress(args))
+    _print_mer_summary(res, args, ", segment-level")
     for name in ("summary", "repeats", "folds"):
         _write_table(getattr(res, name), targets[name], True)
     print(f"tables: {targets['summary'].parent}")
