@@ -73,9 +73,13 @@ def test_monitor_measures_rate_and_dropouts(make_outlet):
     assert report["name"] == name and report.dropouts == 0 and report.receiving
     assert report.measured_srate == pytest.approx(200, rel=0.25)
     pusher.stop()
+    # samples pushed between the last poll and the stop (and those still in flight) arrive now: the
+    # silence is measured from the poll that last received data, so drain them first
+    time.sleep(0.2)
+    mon.poll()
     time.sleep(1.3)
     report = mon.poll().iloc[0]
-    assert report.dropouts == 1 and not report.receiving
+    assert report.dropouts == 1 and not report.receiving and report.measured_srate == 0
     mon.close()
     assert "StreamMonitor" in repr(mon)
 
